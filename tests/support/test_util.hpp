@@ -100,7 +100,8 @@ inline double rounding_term(const HostTensor& ref, DType dtype) {
   for (int64_t i = 0; i < ref.numel(); ++i) {
     const double x = ref.get(i);
     if (!std::isfinite(x)) continue;
-    const double r = detail::round_to(dtype, detail::round_to(dtype, x + 0.3) - 0.3);
+    const double off = std::copysign(0.3, x);  // magnitude |x| + 0.3 whatever the sign
+    const double r = detail::round_to(dtype, detail::round_to(dtype, x + off) - off);
     m = std::max(m, std::abs(r - x));
   }
   return 2 * m;

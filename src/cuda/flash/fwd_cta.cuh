@@ -1,0 +1,25 @@
+#pragma once
+// What one CTA of the sm_80 forward does: scheduler -> mainloop -> epilogue. A device function apart from
+// the __global__ wrapper (fwd_kernel.cuh) so that the host emulation (tests/gpu/emulator) runs the same code.
+#include "cuda/flash/fwd_epilogue.cuh"
+#include "cuda/flash/fwd_mainloop.cuh"
+
+namespace omniattn::detail::cuda {
+
+using FwdScheduler = LongestFirstScheduler;
+
+template <class Traits>
+__device__ __forceinline__ void flash_fwd_sm80_cta(const FwdParams& p) {
+  CtaWork work;
+  if (!make_cta_work<Traits::kBlockM, Traits::kBlockN>(p, FwdScheduler::tile(p), work)) return;
+  uint8_t* smem = dynamic_smem();  // Q | K | V tiles (FwdTraits offsets), then O staging in Q's place
+
+  typename Traits::OAcc o;  // (kWarpRows, kDv) f32 per warp
+  o.fill(0.f);
+  OnlineSoftmax<Traits::kRowSlots> softmax;
+  softmax.init();
+  FwdMainloop<Traits>::run(p, work, smem, o, softmax);
+  FwdEpilogue<Traits>::store(p, work, smem, o, softmax);
+}
+
+}  // namespace omniattn::detail::cuda
