@@ -33,5 +33,8 @@ const BackendImpl& cpu_backend();
 #if OMNIATTN_WITH_CUDA
 const BackendImpl& cuda_sm80_backend();
 #endif
+#if OMNIATTN_WITH_SM90
+const BackendImpl& cuda_sm90_backend();
+#endif
 
 }  // namespace omniattn::detail

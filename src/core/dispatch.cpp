@@ -10,6 +10,9 @@ namespace detail {
 
 const std::vector<const BackendImpl*>& backends() {
   static const std::vector<const BackendImpl*> list = {
+#if OMNIATTN_WITH_SM90
+      &cuda_sm90_backend(),
+#endif
 #if OMNIATTN_WITH_CUDA
       &cuda_sm80_backend(),
 #endif

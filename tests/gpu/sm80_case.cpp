@@ -45,7 +45,7 @@ void poison_keys(HostTensor& t, int64_t first_token, int64_t from, int64_t to) {
 
 std::string Sm80Case::describe() const {
   std::ostringstream s;
-  s << to_string(dtype) << " B=" << batch << " Sq=" << sq << " Sk=" << sk << " Hq=" << hq << " Hkv=" << hkv
+  s << to_string(backend) << " " << to_string(dtype) << " B=" << batch << " Sq=" << sq << " Sk=" << sk << " Hq=" << hq << " Hkv=" << hkv
     << " D=" << d << " Dv=" << head_dim_v() << (causal ? " causal" : "") << " window=(" << window_left << ","
     << window_right << ") sinks=" << sinks << " softcap=" << softcap << " alibi=" << static_cast<int>(alibi)
     << " sink_logits=" << sink_logits << " varlen=" << varlen() << " seqused=" << !seqused_k.empty()
@@ -134,7 +134,7 @@ Sm80Result run_sm80(const Sm80Case& c, const Sm80Inputs& in, bool check) {
   DeviceTensor lse = DeviceTensor::allocate(DType::f32, lse_shape.view());
   DeviceTensor alibi, sink, cu_q, cu_k, used;
   AttentionOptions o = in.host_options;
-  o.backend = Backend::cuda_sm80;
+  o.backend = c.backend;
   if (o.alibi_slopes) o.alibi_slopes = (alibi = DeviceTensor::upload(in.alibi)).view();
   if (o.sink_logits) o.sink_logits = (sink = DeviceTensor::upload(in.sink)).view();
   if (o.cu_seqlens_q) o.cu_seqlens_q = (cu_q = DeviceTensor::upload(in.cu_q)).view();

@@ -14,6 +14,7 @@
 namespace omniattn::testing {
 
 struct Sm80Case {
+  Backend backend = Backend::cuda_sm80;  // the CUDA backend under test (cuda_sm80 or cuda_sm90)
   DType dtype = DType::bf16;
   int64_t batch = 2, sq = 64, sk = 64, hq = 2, hkv = 2, d = 64, dv = 0;  // dv = 0: same as d
   bool causal = false;

@@ -20,6 +20,7 @@
 #include "core/mask_policy.hpp"
 #include "cuda/common/online_softmax.cuh"
 #include "cuda/flash/fwd_scheduler.cuh"
+#include "cuda/flash/fwd_score_mask.cuh"
 #include "cuda/flash/fwd_traits.cuh"
 
 namespace omniattn::detail::cuda {
@@ -37,9 +38,9 @@ struct FwdMainloop {
   static constexpr int kRowSlots = Traits::kRowSlots;
 
   /// Packed query row -> (token, query head); see FwdParams::pack.
-  static __device__ __forceinline__ int token_of(const FwdParams& p, int row) { return row / p.pack; }
+  static __device__ __forceinline__ int token_of(const FwdParams& p, int row) { return TileScores<SAcc>::token_of(p, row); }
   static __device__ __forceinline__ int head_of(const FwdParams& p, const CtaWork& w, int row) {
-    return w.head_block * p.pack + row % p.pack;
+    return TileScores<SAcc>::head_of(p, w, row);
   }
 
   /// Q tile (kBlockM, kD): row r is packed row w.row0 + r; rows past the sequence are zero-filled.
@@ -56,57 +57,6 @@ struct FwdMainloop {
       const Element* src =
           valid ? q + (w.seq.q_begin + token_of(p, row)) * p.q_token + head_of(p, w, row) * p.q_head + c : q;
       cp_async_16(q_smem + QTile::offset(r, c), src, valid);
-    }
-  }
-
-  // Both score passes address a lane's scores relative to col0 = key of its element (n = 0, e = 0): element
-  // (n, e) is key col0 + 8n + e, a compile-time offset, so the per-score work is immediate compares.
-
-  /// Scores -> logits with the shared ScoreMod (scale, softcap, ALiBi), for every score of the tile.
-  static __device__ __forceinline__ void apply_score_mod(SAcc& s, const FwdParams& p, const CtaWork& w,
-                                                         const SequenceMask& mask, int warp_row0, int j0, int lane) {
-    const int col0 = j0 + SAcc::col_of(0, 0, lane);
-#pragma unroll
-    for (int r = 0; r < kRowSlots; ++r) {
-      const int row = w.row0 + warp_row0 + SAcc::row_of_slot(r, lane);
-      const int head = head_of(p, w, row);
-      const float slope = p.alibi ? p.alibi[w.batch * p.alibi_batch_stride + head] : 0.f;
-      const ScoreMod<float> mod{p.scale, p.softcap, slope};
-      // |diag - key| is all ALiBi needs: shift both by col0.
-      const int64_t diag_rel = mask.diag(token_of(p, row)) - col0;
-#pragma unroll
-      for (int n = 0; n < SAcc::kN; ++n)
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          float& x = s.v[r / 2][n][2 * (r % 2) + e];
-          x = mod.logit(x, diag_rel, 8 * n + e);
-        }
-    }
-  }
-
-  /// Sets invisible scores to -inf; called only for tiles that SequenceMask::classify calls partial.
-  static __device__ __forceinline__ void apply_mask(SAcc& s, const FwdParams& p, const CtaWork& w,
-                                                    const SequenceMask& mask, int warp_row0, int j0, int lane) {
-    const int col0 = j0 + SAcc::col_of(0, 0, lane);
-    auto relative = [col0](int64_t key) {  // key - col0, clamped to int (keys and col0 are < 2^31)
-      const int64_t d = key - col0;
-      return static_cast<int>(d < INT32_MIN ? INT32_MIN : (d > INT32_MAX ? INT32_MAX : d));
-    };
-#pragma unroll
-    for (int r = 0; r < kRowSlots; ++r) {
-      const int64_t token = token_of(p, w.row0 + warp_row0 + SAcc::row_of_slot(r, lane));
-      // SequenceMask::visible(token, key) is key < key_end && (key >= key_begin || key < sinks), keys >= 0;
-      // the same bounds relative to col0:
-      const int end = relative(mask.key_end(token));
-      const int begin = relative(mask.key_begin(token));
-      const int sinks = relative(mask.sinks < mask.sk ? mask.sinks : mask.sk);
-#pragma unroll
-      for (int n = 0; n < SAcc::kN; ++n)
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int c = 8 * n + e;
-          if (!(c < end && (c >= begin || c < sinks))) s.v[r / 2][n][2 * (r % 2) + e] = -INFINITY;
-        }
     }
   }
 
@@ -144,9 +94,9 @@ struct FwdMainloop {
       SAcc s;  // (kWarpRows, kBlockN) f32
       s.fill(0.f);
       warp_gemm_qk<Element, QTile, KTile, Traits::kD>(s, q_lane, k_lane + stage * KTile::kBytes);
-      if (p.general_logits) apply_score_mod(s, p, w, mask, warp_row0, j0, lane);
+      if (p.general_logits) TileScores<SAcc>::apply_score_mod(s, p, w, mask, warp_row0, j0, lane);
       if (mask.classify(w.t_first, w.t_end, j0, j0 + kBlockN) != SequenceMask::Tile::full)
-        apply_mask(s, p, w, mask, warp_row0, j0, lane);
+        TileScores<SAcc>::apply_mask(s, p, w, mask, warp_row0, j0, lane);
       after_scores();
       float rescale[kRowSlots];
       softmax.update(s, p.mult_log2, rescale);

@@ -1,0 +1,12 @@
+#pragma once
+// What the machine's CUDA devices are, queried once (no driver or no device: an empty list, not an error).
+#include <vector>
+
+namespace omniattn::detail::cuda {
+
+/// Compute capability major version of each device (0 where the query failed).
+const std::vector<int>& device_majors();
+/// Major version of `device`, or 0 when there is no such device.
+int device_major(int device);
+
+}  // namespace omniattn::detail::cuda

@@ -1,0 +1,67 @@
+#pragma once
+// Tuning table of the sm_90a forward kernel (TMA + wgmma + warp specialization): one row per supported
+// (head dim, value head dim). Host code (can_run, dispatch, launch) and the kernels read the same table.
+//
+// A CTA is 1 producer warpgroup (one thread issues every TMA load) + `consumers` warpgroups, each owning 64
+// query rows: block_m = 64 * consumers. Per consumer thread (f32 accumulators): O = dv / 2 registers,
+// S = block_n / 2, P (16-bit) = block_n / 4. setmaxnreg moves the producer's registers to the consumers:
+// 128 * (producer_regs + consumers * consumer_regs) <= 65536.
+// Shared memory: Q (block_m x d) + stages x (K: block_n x d + V: block_n x dv), 16-bit, 128-byte swizzled
+// boxes of 64 columns; the output is staged in Q's place (dv <= d).
+#include <cstdint>
+
+namespace omniattn::detail::cuda {
+
+struct Sm90Tuning {
+  int d = 0;              // head dim of Q and K (multiple of 64: whole 128-byte swizzle boxes)
+  int dv = 0;             // head dim of V and O (multiple of 64, <= d)
+  int block_n = 0;        // keys per KV tile (the N of S = Q K^T: 64, 128 or 256)
+  int consumers = 0;      // consumer warpgroups (64 query rows each)
+  int stages = 0;         // K/V buffers in the TMA pipeline
+  int producer_regs = 0;  // setmaxnreg of the producer warpgroup
+  int consumer_regs = 0;  // setmaxnreg of each consumer warpgroup
+
+  constexpr int block_m() const { return 64 * consumers; }
+  constexpr int threads() const { return 128 * (consumers + 1); }
+  constexpr int64_t tile_bytes() const {  // Q + K/V stages
+    return 2LL * (block_m() * d + stages * block_n * (d + dv));
+  }
+  constexpr int64_t barrier_bytes() const { return 8LL * (1 + 4 * stages); }
+  constexpr int64_t smem_bytes() const { return tile_bytes() + barrier_bytes() + 1024; }  // + alignment slack
+};
+
+// Why these shapes (FlashAttention-3's choices, checked against the budgets above):
+//  - d = 64: 3 consumers (192 rows): S and O are small, more rows amortize each K/V tile; 4 stages.
+//  - d = 128: 2 consumers x 64 rows, 128-key tiles: O 64 + S 64 + P 32 registers per thread, 2 stages
+//    (160 KB of shared memory).
+//  - d = 256: O alone is 128 registers, so 64-key tiles (S 32); 2 stages, 192 KB.
+// clang-format off
+inline constexpr Sm90Tuning kSm90TuningTable[] = {
+    // d,  dv, block_n, consumers, stages, producer_regs, consumer_regs
+    {  64,  64,   128,      3,        4,         24,           160},
+    { 128, 128,   128,      2,        2,         24,           240},
+    { 256, 256,    64,      2,        2,         24,           240},
+};
+// clang-format on
+
+constexpr Sm90Tuning sm90_tuning(int d, int dv) {
+  for (const Sm90Tuning& t : kSm90TuningTable)
+    if (t.d == d && t.dv == dv) return t;
+  return Sm90Tuning{};
+}
+
+constexpr bool sm90_tuning_is_valid(const Sm90Tuning& t) {
+  return t.d % 64 == 0 && t.dv % 64 == 0 && t.dv <= t.d && t.d <= 256 &&
+         (t.block_n == 64 || t.block_n == 128 || t.block_n == 256) && t.consumers >= 1 && t.consumers <= 3 &&
+         t.stages >= 1 && t.producer_regs % 8 == 0 && t.consumer_regs % 8 == 0 &&
+         128 * (t.producer_regs + t.consumers * t.consumer_regs) <= 65536 && t.smem_bytes() <= 227 * 1024;
+}
+
+constexpr bool all_sm90_tunings_valid() {
+  for (const Sm90Tuning& t : kSm90TuningTable)
+    if (!sm90_tuning_is_valid(t)) return false;
+  return true;
+}
+static_assert(all_sm90_tunings_valid(), "a row of kSm90TuningTable breaks a tiling or budget rule");
+
+}  // namespace omniattn::detail::cuda

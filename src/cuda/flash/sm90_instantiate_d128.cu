@@ -1,0 +1,9 @@
+// sm_90a forward kernels for D = 128, Dv = 128 (bf16 and f16), one translation unit so the head dims build in parallel.
+#include "cuda/flash/sm90_kernel.cuh"
+
+namespace omniattn::detail::cuda {
+template void launch_fwd_sm90<__nv_bfloat16, 128, 128>(const Sm90Params&, cudaStream_t);
+template void launch_fwd_sm90<__half, 128, 128>(const Sm90Params&, cudaStream_t);
+template FwdKernelInfo fwd_sm90_kernel_info<__nv_bfloat16, 128, 128>();
+template FwdKernelInfo fwd_sm90_kernel_info<__half, 128, 128>();
+}  // namespace omniattn::detail::cuda

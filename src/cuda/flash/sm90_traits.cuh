@@ -1,0 +1,53 @@
+#pragma once
+// Compile-time shape of one sm_90a forward instantiation, derived from its tuning row (sm90_config.hpp):
+// shared-memory layout, barrier slots and register tiles.
+#include "cuda/common/fragments.cuh"
+#include "cuda/flash/sm90_config.hpp"
+
+namespace omniattn::detail::cuda {
+
+template <class Element_, int kD_, int kDv_>
+struct Sm90Traits {
+  using Element = Element_;
+  static constexpr int kD = kD_;
+  static constexpr int kDv = kDv_;
+  static constexpr Sm90Tuning kTune = sm90_tuning(kD, kDv);
+  static_assert(kTune.d == kD && kTune.dv == kDv, "no row of kSm90TuningTable for this (D, Dv)");
+
+  static constexpr int kBlockM = kTune.block_m();
+  static constexpr int kBlockN = kTune.block_n;
+  static constexpr int kConsumers = kTune.consumers;
+  static constexpr int kStages = kTune.stages;
+  static constexpr int kThreads = kTune.threads();
+  static constexpr int kProducerRegs = kTune.producer_regs;
+  static constexpr int kConsumerRegs = kTune.consumer_regs;
+
+  // Shared memory, in 128-byte-swizzled boxes of 64 columns (TMA boxes; 1024-byte aligned):
+  //   Q: kD/64 boxes of (kBlockM rows, 64)   K stage s: kD/64 boxes of (kBlockN, 64)   V stage s: kDv/64 boxes.
+  static constexpr int kQBoxBytes = kBlockM * 128;
+  static constexpr int kKvBoxBytes = kBlockN * 128;
+  static constexpr int kQBytes = kD / 64 * kQBoxBytes;
+  static constexpr int kKBytes = kD / 64 * kKvBoxBytes;
+  static constexpr int kVBytes = kDv / 64 * kKvBoxBytes;
+  static constexpr int kQOffset = 0;
+  static constexpr int kKOffset = kQOffset + kQBytes;                  // + stage * kKBytes
+  static constexpr int kVOffset = kKOffset + kStages * kKBytes;        // + stage * kVBytes
+  static constexpr int kBarrierOffset = kVOffset + kStages * kVBytes;  // uint64 mbarriers, see Sm90Barriers
+  static constexpr int kSmemBytes = static_cast<int>(kTune.smem_bytes());
+  static_assert(kBarrierOffset == kTune.tile_bytes(), "shared memory layout and tuning table disagree");
+
+  using SAcc = AccTile<1, kBlockN / 8>;  // (16 rows, kBlockN) f32 scores of one warp (64 rows per warpgroup)
+  using OAcc = AccTile<1, kDv / 8>;      // (16 rows, kDv) f32 output of one warp
+};
+
+/// The pipeline's mbarriers, in shared memory after the tiles.
+template <int kStages>
+struct Sm90Barriers {
+  uint64_t q_full;           // Q landed (TMA transaction bytes)
+  uint64_t k_full[kStages];  // K stage landed
+  uint64_t v_full[kStages];  // V stage landed
+  uint64_t k_empty[kStages];  // every consumer warp is done reading K stage
+  uint64_t v_empty[kStages];  // every consumer warp is done reading V stage
+};
+
+}  // namespace omniattn::detail::cuda

@@ -1,0 +1,113 @@
+// Backend::cuda_sm90: the Hopper forward (TMA + wgmma + warp specialization, sm_90a). Calls it does not take
+// (varlen batches, head dims without a tuning row, backward) are refused with the reason, and automatic
+// dispatch falls through to cuda_sm80.
+#include <cuda_runtime_api.h>
+
+#include <string>
+
+#include "core/backend.hpp"
+#include "cuda/common/cuda_check.hpp"
+#include "cuda/common/device_info.hpp"
+#include "cuda/common/tensor_map.hpp"
+#include "cuda/flash/fwd_arguments.hpp"
+#include "cuda/flash/sm90_config.hpp"
+#include "cuda/flash/sm90_launch.hpp"
+
+namespace omniattn::detail {
+namespace {
+
+std::string supported_head_dims() {
+  std::string s;
+  for (const cuda::Sm90Tuning& t : cuda::kSm90TuningTable)
+    s += (s.empty() ? "" : ", ") + std::string("(") + std::to_string(t.d) + ", " + std::to_string(t.dv) + ")";
+  return s;
+}
+
+// The portable tile geometry of a tuning row (make_fwd_launch and the layout checks take it).
+cuda::FwdTuning portable_geometry(const cuda::Sm90Tuning& t) {
+  cuda::FwdTuning f;
+  f.d = t.d, f.dv = t.dv, f.block_m = t.block_m(), f.block_n = t.block_n, f.warps = 4 * t.consumers;
+  f.min_ctas_per_sm = 1, f.stages = 1;
+  return f;
+}
+
+bool uniform_sequences(const ForwardProblem& p) {
+  for (int64_t b = 0; b < p.batch; ++b)
+    if (p.q_begin[b] != 0 || p.k_begin[b] != 0 || p.q_len[b] != p.q_len[0] || p.k_len[b] != p.k_len[0]) return false;
+  return true;
+}
+
+cuda::Operand4d operand(const Operand& o, int64_t batches, int64_t tokens, int64_t heads, int64_t dim) {
+  return {o.data, batches, tokens, heads, dim, o.batch, o.token, o.head};
+}
+
+class CudaSm90Backend final : public BackendImpl {
+ public:
+  Backend id() const override { return Backend::cuda_sm90; }
+
+  bool available() const override {
+    for (int major : cuda::device_majors())
+      if (major == 9) return true;
+    return false;
+  }
+
+  std::string summary() const override {
+    return "CUDA sm_90a FlashAttention-3-style forward (TMA, wgmma, warp-specialized producer/consumers, "
+           "setmaxnreg): bf16/f16, (D, Dv) in {" +
+           supported_head_dims() +
+           "}; causal, sliding window, sinks, GQA/MQA, softcap, ALiBi, sink logits, LSE; uniform batches "
+           "(varlen and seqused_k go to cuda_sm80); backward not yet";
+  }
+
+  std::optional<std::string> can_run(const ForwardProblem& p) const override {
+    if (!p.device.is_cuda()) return std::string("runs on CUDA tensors only");
+    if (cuda::device_major(p.device.index) != 9)
+      return "needs a Hopper GPU (compute capability 9.x; " + to_string(p.device) + " is not)";
+    if (p.dtype != DType::bf16 && p.dtype != DType::f16)
+      return "supports bf16 and f16 inputs only (given " + to_string(p.dtype) + ")";
+    const cuda::Sm90Tuning t = cuda::sm90_tuning(static_cast<int>(p.d), static_cast<int>(p.dv));
+    if (t.d == 0)
+      return "supports head dims (D, Dv) in {" + supported_head_dims() + "} (given (" + std::to_string(p.d) + ", " +
+             std::to_string(p.dv) + "))";
+    if (!uniform_sequences(p))
+      return std::string("takes batches of equal-length sequences only (cu_seqlens / per-sequence seqused_k: use "
+                         "cuda_sm80)");
+    if (std::string why = cuda::fwd_layout_refusal(p, portable_geometry(t)); !why.empty()) return why;
+    return std::nullopt;
+  }
+
+  std::optional<std::string> can_run(const BackwardProblem&) const override {
+    return std::string("backward on sm_90a is not implemented yet (issue 4)");
+  }
+
+  void forward(const ForwardProblem& p) const override {
+    if (auto why = can_run(p)) throw Error("options.backend", "a call that cuda_sm90 supports", *why);
+    cuda::DeviceGuard guard(p.device.index);
+    const cuda::Sm90Tuning t = cuda::sm90_tuning(static_cast<int>(p.d), static_cast<int>(p.dv));
+    cuda::FwdLaunch launch = cuda::make_fwd_launch(p, portable_geometry(t), cuda::GqaPacking::never);
+    if (launch.empty()) return;  // no query rows: nothing to write
+    cuda::Sm90Params params{};
+    params.base = launch.params;
+    const int64_t q_len = p.q_len[0], k_len = p.k_len[0];
+    params.q_map = cuda::make_tensor_map_4d(operand(p.q, p.batch, q_len, p.hq, p.d), t.block_m(), "q");
+    params.k_map = cuda::make_tensor_map_4d(operand(p.k, p.batch, k_len, p.hkv, p.d), t.block_n, "k");
+    params.v_map = cuda::make_tensor_map_4d(operand(p.v, p.batch, k_len, p.hkv, p.dv), t.block_n, "v");
+    params.o_map = cuda::make_tensor_map_4d(operand(p.out, p.batch, q_len, p.hq, p.dv), 64, "out");
+    const cudaStream_t stream = nullptr;  // the legacy default stream, like cuda_sm80
+    cuda::run_fwd_sm90(p.dtype, static_cast<int>(p.d), static_cast<int>(p.dv), params, stream);
+  }
+
+  void backward(const BackwardProblem&) const override {
+    throw Error("options.backend", "a backend that implements backward",
+                "cuda_sm90: backward on sm_90a is not implemented yet (issue 4)");
+  }
+};
+
+}  // namespace
+
+const BackendImpl& cuda_sm90_backend() {
+  static const CudaSm90Backend instance;
+  return instance;
+}
+
+}  // namespace omniattn::detail

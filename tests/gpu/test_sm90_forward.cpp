@@ -1,0 +1,248 @@
+// cuda_sm90 (TMA + wgmma) forward against the float64 reference: every head dim and dtype, odd lengths,
+// Sq != Sk, every mask and score option, GQA, strided layouts, masked tiles never loaded, reproducibility,
+// and the refusals that send calls to cuda_sm80. Skipped without a Hopper GPU.
+#include "core/backend.hpp"
+#include "gpu/sm80_case.hpp"
+
+namespace omniattn::testing {
+namespace {
+
+bool have_hopper() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    return false;
+  }
+  int major = 0;
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
+  return major == 9;
+}
+#define OMNI_REQUIRE_HOPPER() \
+  if (!have_hopper() || !OMNIATTN_WITH_SM90) GTEST_SKIP() << "no Hopper GPU or sm_90a not compiled"
+
+Sm80Case sm90_case() {
+  Sm80Case c;
+  c.backend = Backend::cuda_sm90;
+  return c;
+}
+
+TEST(Sm90Forward, EveryHeadDimAndDtype) {
+  OMNI_REQUIRE_HOPPER();
+  for (DType dtype : {DType::bf16, DType::f16})
+    for (int64_t d : {64, 128, 256})
+      for (bool causal : {false, true}) {
+        Sm80Case c = sm90_case();
+        c.dtype = dtype;
+        c.d = d;
+        c.batch = 2;
+        c.sq = c.sk = 239;
+        c.causal = causal;
+        check_sm80(c);
+      }
+}
+
+TEST(Sm90Forward, OddLengths) {
+  OMNI_REQUIRE_HOPPER();
+  for (int64_t d : {64, 128})
+    for (int64_t n : {1, 17, 113, 239, 799})
+      for (bool causal : {false, true}) {
+        Sm80Case c = sm90_case();
+        c.d = d;
+        c.batch = 1;
+        c.sq = c.sk = n;
+        c.causal = causal;
+        check_sm80(c);
+      }
+}
+
+TEST(Sm90Forward, QueriesAndKeysDiffer) {
+  OMNI_REQUIRE_HOPPER();
+  const int64_t shapes[][2] = {{1, 799}, {17, 239}, {239, 17}, {799, 113}, {113, 799}, {128, 1}};
+  for (const auto& s : shapes)
+    for (bool causal : {false, true}) {
+      Sm80Case c = sm90_case();
+      c.d = 128;
+      c.sq = s[0];
+      c.sk = s[1];
+      c.causal = causal;
+      check_sm80(c);
+    }
+}
+
+TEST(Sm90Forward, LongRowsAndLargeLogits) {
+  OMNI_REQUIRE_HOPPER();
+  for (DType dtype : {DType::f16, DType::bf16})
+    for (int64_t d : {64, 128, 256}) {
+      Sm80Case c = sm90_case();
+      c.dtype = dtype;
+      c.d = d;
+      c.batch = 1;
+      c.sq = 300;
+      c.sk = 1500;           // many KV tiles, more than the pipeline's stages: every buffer is reused
+      c.input_stddev = 2.0;  // near one-hot rows stress the online softmax
+      check_sm80(c);
+    }
+}
+
+TEST(Sm90Features, WindowsSinksAndScale) {
+  OMNI_REQUIRE_HOPPER();
+  for (int64_t d : {64, 128}) {
+    Sm80Case c = sm90_case();
+    c.d = d;
+    c.sq = c.sk = 700;
+    c.window_left = 150;
+    c.window_right = 20;
+    check_sm80(c);
+    c.window_right = -1;
+    c.causal = true;
+    c.sinks = 5;
+    check_sm80(c);
+    c.sinks = 0;
+    c.window_left = -1;
+    c.scale = -0.1;  // a negative scale takes the general-logits path
+    check_sm80(c);
+  }
+}
+
+TEST(Sm90Features, GroupedQueryHeads) {
+  OMNI_REQUIRE_HOPPER();
+  for (int64_t sq : {1, 17, 239}) {
+    Sm80Case c = sm90_case();  // 7 query heads on 1 KV head
+    c.hq = 7;
+    c.hkv = 1;
+    c.sq = sq;
+    c.sk = 239;
+    c.causal = true;
+    check_sm80(c);
+    c.hq = 8;  // 4 query heads per KV head, D = 128
+    c.hkv = 2;
+    c.d = 128;
+    c.causal = false;
+    check_sm80(c);
+  }
+}
+
+TEST(Sm90Features, SoftcapAlibiSinkLogits) {
+  OMNI_REQUIRE_HOPPER();
+  Sm80Case c = sm90_case();
+  c.sq = 200;
+  c.sk = 180;  // Sq > Sk with causal: empty rows, whose LSE is the sink logit
+  c.causal = true;
+  c.input_stddev = 2.0;
+  c.softcap = 1.5;
+  check_sm80(c);
+  c.softcap = 0;
+  c.alibi = Sm80Case::Alibi::per_head;
+  check_sm80(c);
+  c.alibi = Sm80Case::Alibi::per_batch;
+  check_sm80(c);
+  c.alibi = Sm80Case::Alibi::none;
+  c.sink_logits = true;
+  check_sm80(c);
+  c.softcap = 2.0;  // everything at once
+  c.alibi = Sm80Case::Alibi::per_batch;
+  c.hq = 6;
+  c.hkv = 2;
+  c.d = 128;
+  c.dtype = DType::f16;
+  check_sm80(c);
+}
+
+TEST(Sm90Features, StridedTensorsAndNoLse) {
+  OMNI_REQUIRE_HOPPER();
+  Sm80Case c = sm90_case();
+  c.strided = true;  // [B, H, S, D + 8]: TMA strides are not the packed ones
+  c.d = 128;
+  c.sq = 150;
+  c.sk = 333;
+  check_sm80(c);
+  c.strided = false;
+  c.with_lse = false;
+  c.causal = true;
+  check_sm80(c);
+}
+
+// Keys far outside every row's window are NaN: the result is finite only if their KV tiles are never loaded.
+TEST(Sm90Features, MaskedTilesAreNeverLoaded) {
+  OMNI_REQUIRE_HOPPER();
+  Sm80Case c = sm90_case();
+  c.batch = 1;
+  c.sq = 16;
+  c.sk = 1000;
+  c.causal = true;
+  c.window_left = 100;
+  c.sinks = 4;
+  c.poison_keys_begin = 128;
+  c.poison_keys_end = 884 - 128;
+  for (int64_t d : {64, 128, 256}) {
+    c.d = c.dv = d;
+    check_sm80(c);
+  }
+}
+
+TEST(Sm90Forward, SameInputsSameBitsTwice) {
+  OMNI_REQUIRE_HOPPER();
+  for (bool causal : {false, true}) {
+    Sm80Case c = sm90_case();
+    c.d = 128;
+    c.batch = 2;
+    c.hq = 4;
+    c.hkv = 2;
+    c.sq = c.sk = 799;
+    c.causal = causal;
+    const Sm80Inputs in = make_inputs(c);
+    const Sm80Result first = run_sm80(c, in, /*check=*/true);
+    const Sm80Result second = run_sm80(c, in, /*check=*/false);
+    EXPECT_TRUE(bitwise_equal(first.out, second.out)) << "outputs differ between two runs: a race? " << c.describe();
+    EXPECT_TRUE(bitwise_equal(first.lse, second.lse)) << "LSE differs between two runs: a race? " << c.describe();
+  }
+}
+
+// compute-sanitizer subset (scripts/gpu_check.sh filters "*Sanitize*").
+TEST(Sm90Sanitize, SmallShapes) {
+  OMNI_REQUIRE_HOPPER();
+  Sm80Case c = sm90_case();
+  c.batch = 1;
+  c.sq = 200;
+  c.sk = 330;
+  c.causal = true;
+  c.sinks = 3;
+  c.window_left = 140;
+  check_sm80(c);
+  c.d = 64;
+  c.hq = 3;
+  c.hkv = 1;
+  c.alibi = Sm80Case::Alibi::per_head;
+  c.sink_logits = true;
+  check_sm80(c);
+}
+
+TEST(Sm90Refusals, VarlenAndOtherHeadDimsGoToSm80) {
+  OMNI_REQUIRE_HOPPER();
+  Sm80Case c = sm90_case();
+  c.d = 128;
+  c.q_lens = {0, 33, 65};
+  c.k_lens = {5, 0, 70};
+  const Sm80Inputs in = make_inputs(c);
+  HostTensor out = out_like(c, in);
+  DeviceTensor q = DeviceTensor::upload(in.q), k = DeviceTensor::upload(in.k), v = DeviceTensor::upload(in.v);
+  DeviceTensor o = DeviceTensor::allocate(c.dtype, out.view());
+  DeviceTensor cu_q = DeviceTensor::upload(in.cu_q), cu_k = DeviceTensor::upload(in.cu_k);
+  AttentionOptions opts = in.host_options;
+  opts.cu_seqlens_q = cu_q.view();
+  opts.cu_seqlens_k = cu_k.view();
+  bool sm90_refused = false, sm80_runs = false;
+  for (const auto& [backend, why] : explain_forward(q, k, v, {o.view(), std::nullopt}, opts)) {
+    if (backend == Backend::cuda_sm90) sm90_refused = why.has_value() && why->find("equal-length") != std::string::npos;
+    if (backend == Backend::cuda_sm80) sm80_runs = !why.has_value();
+  }
+  EXPECT_TRUE(sm90_refused);
+  EXPECT_TRUE(sm80_runs);
+  // Automatic dispatch still computes it (on cuda_sm80), correctly.
+  Sm80Case automatic = c;
+  automatic.backend = Backend::automatic;
+  check_sm80(automatic);
+}
+
+}  // namespace
+}  // namespace omniattn::testing
