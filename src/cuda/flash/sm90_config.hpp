@@ -20,6 +20,7 @@ struct Sm90Tuning {
   int stages = 0;         // K/V buffers in the TMA pipeline
   int producer_regs = 0;  // setmaxnreg of the producer warpgroup
   int consumer_regs = 0;  // setmaxnreg of each consumer warpgroup
+  bool pingpong = false;  // consumers take turns issuing their GEMMs, so one's softmax hides under another's GEMMs
 
   constexpr int block_m() const { return 64 * consumers; }
   constexpr int threads() const { return 128 * (consumers + 1); }
@@ -37,10 +38,10 @@ struct Sm90Tuning {
 //  - d = 256: O alone is 128 registers, so 64-key tiles (S 32); 2 stages, 192 KB.
 // clang-format off
 inline constexpr Sm90Tuning kSm90TuningTable[] = {
-    // d,  dv, block_n, consumers, stages, producer_regs, consumer_regs
-    {  64,  64,   128,      3,        4,         24,           160},
-    { 128, 128,   128,      2,        2,         24,           240},
-    { 256, 256,    64,      2,        2,         24,           240},
+    // d,  dv, block_n, consumers, stages, producer_regs, consumer_regs, pingpong
+    {  64,  64,   128,      3,        4,         24,           160,        true},
+    { 128, 128,   128,      2,        2,         24,           240,        true},
+    { 256, 256,    64,      2,        2,         24,           240,        true},
 };
 // clang-format on
 

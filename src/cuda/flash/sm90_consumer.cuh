@@ -1,8 +1,13 @@
 #pragma once
-// A consumer warpgroup of the sm_90a forward: 64 query rows (16 per warp), for each KV tile
-//   wait K  ->  S = Q K^T (wgmma, Q and K from shared memory)  ->  release K
-//   ->  logits (ScoreMod, only with softcap / ALiBi)  ->  mask (boundary tiles only)  ->  online softmax
-//   ->  wait V  ->  O += P V (wgmma, P from registers, V from shared memory read transposed)  ->  release V.
+// A consumer warpgroup of the sm_90a forward: 64 query rows (16 per warp). Per KV tile j:
+//   S_j = Q K_j^T (wgmma, Q and K from shared memory)  ->  logits (ScoreMod, only with softcap / ALiBi)
+//   ->  mask (boundary tiles only)  ->  online softmax  ->  O += P_j V_j (wgmma, P from registers, V read
+//   transposed from shared memory).
+// Software pipelined inside the warpgroup (FlashAttention-3): step j issues S_j = Q K_j^T and O += P_{j-1} V_{j-1}
+// back to back, waits only for S_j, and runs the softmax of tile j while the tensor cores still compute
+// P_{j-1} V_{j-1}; O is rescaled once that GEMM has landed.
+// With kPingpong the consumers also take turns (named barriers): a warpgroup issues its GEMMs only after
+// the previous one has issued its own, so one's softmax overlaps another's GEMMs.
 #include "core/mask_policy.hpp"
 #include "cuda/common/online_softmax.cuh"
 #include "cuda/common/warpgroup.cuh"
@@ -19,11 +24,15 @@ struct Sm90Consumer {
   using OAcc = typename Traits::OAcc;
   static constexpr int kStages = Traits::kStages;
   static constexpr int kBlockN = Traits::kBlockN;
+  static constexpr int kConsumers = Traits::kConsumers;
   static constexpr int kSRegs = kBlockN / 2;
   static constexpr int kORegs = Traits::kDv / 2;
+  static constexpr int kPRegs = kBlockN / 4;
+  static constexpr int kTurnBarrier0 = 1 + kConsumers;  // named barriers 1..kConsumers serve the epilogue
+  using PFrag = uint32_t[kBlockN / 16][4];               // (16 rows, kBlockN) of P in Element, A fragments
 
-  /// S = Q K^T for this warpgroup's 64 rows: kD/16 wgmma m64 n kBlockN k16, both operands K-major.
-  static __device__ __forceinline__ void gemm_qk(SAcc& s, uint32_t q_rows, uint32_t k_tile) {
+  /// Issues S = Q K^T for this warpgroup's 64 rows: kD/16 wgmma m64 n kBlockN k16, both operands K-major.
+  static __device__ __forceinline__ void issue_qk(SAcc& s, uint32_t q_rows, uint32_t k_tile) {
     float* acc = &s.v[0][0][0];
     wgmma_fence();
 #pragma unroll
@@ -34,20 +43,11 @@ struct Sm90Consumer {
       WgmmaSS<Element, kBlockN>::run(acc, a, b, kk > 0);
     }
     wgmma_commit();
-    wgmma_wait<0>();
     fence_registers<kSRegs>(acc);
   }
 
-  /// O += P V: kBlockN/16 wgmma m64 n kDv k16; P's accumulator fragments are A's register fragments.
-  static __device__ __forceinline__ void gemm_pv(OAcc& o, const SAcc& s, uint32_t v_tile) {
-    uint32_t pa[kBlockN / 16][4];  // (16 rows, 16 keys) slices of P in Element
-#pragma unroll
-    for (int kk = 0; kk < kBlockN / 16; ++kk) {
-      pa[kk][0] = pack_pair<Element>(s.v[0][2 * kk][0], s.v[0][2 * kk][1]);
-      pa[kk][1] = pack_pair<Element>(s.v[0][2 * kk][2], s.v[0][2 * kk][3]);
-      pa[kk][2] = pack_pair<Element>(s.v[0][2 * kk + 1][0], s.v[0][2 * kk + 1][1]);
-      pa[kk][3] = pack_pair<Element>(s.v[0][2 * kk + 1][2], s.v[0][2 * kk + 1][3]);
-    }
+  /// Issues O += P V: kBlockN/16 wgmma m64 n kDv k16.
+  static __device__ __forceinline__ void issue_pv(OAcc& o, const PFrag& pa, uint32_t v_tile) {
     float* acc = &o.v[0][0][0];
     fence_registers<kORegs>(acc);
     wgmma_fence();
@@ -56,8 +56,33 @@ struct Sm90Consumer {
       WgmmaRS<Element, Traits::kDv>::run(acc, pa[kk], mnmajor_descriptor(v_tile + kk * 16 * 128, Traits::kKvBoxBytes),
                                          1);
     wgmma_commit();
-    wgmma_wait<0>();
     fence_registers<kORegs>(acc);
+  }
+
+  /// P in Element: the accumulator fragments of two adjacent n8 blocks are one k16 A fragment.
+  static __device__ __forceinline__ void convert_p(const SAcc& s, PFrag& pa) {
+#pragma unroll
+    for (int kk = 0; kk < kBlockN / 16; ++kk) {
+      pa[kk][0] = pack_pair<Element>(s.v[0][2 * kk][0], s.v[0][2 * kk][1]);
+      pa[kk][1] = pack_pair<Element>(s.v[0][2 * kk][2], s.v[0][2 * kk][3]);
+      pa[kk][2] = pack_pair<Element>(s.v[0][2 * kk + 1][0], s.v[0][2 * kk + 1][1]);
+      pa[kk][3] = pack_pair<Element>(s.v[0][2 * kk + 1][2], s.v[0][2 * kk + 1][3]);
+    }
+  }
+  /// Keeps P's registers untouched until the wgmma reading them has completed.
+  static __device__ __forceinline__ void hold_p(PFrag& pa) {
+#pragma unroll
+    for (int kk = 0; kk < kBlockN / 16; ++kk)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) asm volatile("" : "+r"(pa[kk][i])::"memory");
+  }
+
+  // Ping-pong turns: consumer c issues after barrier kTurnBarrier0 + c, then hands the turn to c + 1.
+  static __device__ __forceinline__ void wait_turn(int consumer) {
+    if constexpr (Traits::kPingpong) named_barrier_sync(kTurnBarrier0 + consumer, 256);
+  }
+  static __device__ __forceinline__ void pass_turn(int consumer) {
+    if constexpr (Traits::kPingpong) named_barrier_arrive(kTurnBarrier0 + (consumer + 1) % kConsumers, 256);
   }
 
   static __device__ __forceinline__ void run(const Sm90Params& p, const CtaWork& w, uint8_t* smem,
@@ -68,29 +93,70 @@ struct Sm90Consumer {
     const uint32_t base = smem_address(smem);
     const uint32_t q_rows = base + Traits::kQOffset + 64 * consumer * 128;  // this warpgroup's 64 rows of each box
     const SequenceMask mask{w.seq.q_len, w.seq.k_len, p.base.window_left, p.base.window_right, p.base.sinks};
-
-    mbarrier_wait(&bar.q_full, 0);
-    for (int it = 0; it < w.kv.count; ++it) {
-      const int stage = it % kStages;
-      const uint32_t parity = (it / kStages) & 1;
+    auto k_tile = [&](int stage) { return base + Traits::kKOffset + stage * Traits::kKBytes; };
+    auto v_tile = [&](int stage) { return base + Traits::kVOffset + stage * Traits::kVBytes; };
+    auto softmax_step = [&](SAcc& s, int it, float (&rescale)[2]) {
       const int j0 = w.kv.block(it) * kBlockN;
-
-      SAcc s;  // (16 rows, kBlockN) f32 per warp
-      mbarrier_wait(&bar.k_full[stage], parity);
-      gemm_qk(s, q_rows, base + Traits::kKOffset + stage * Traits::kKBytes);
-      if (lane == 0) mbarrier_arrive(&bar.k_empty[stage]);
-
       if (p.base.general_logits) TileScores<SAcc>::apply_score_mod(s, p.base, w, mask, warp_row0, j0, lane);
       if (mask.classify(w.t_first, w.t_end, j0, j0 + kBlockN) != SequenceMask::Tile::full)
         TileScores<SAcc>::apply_mask(s, p.base, w, mask, warp_row0, j0, lane);
-      float rescale[2];
       softmax.update(s, p.base.mult_log2, rescale);
-      o.scale_rows(rescale);
+    };
 
-      mbarrier_wait(&bar.v_full[stage], parity);
-      gemm_pv(o, s, base + Traits::kVOffset + stage * Traits::kVBytes);
-      if (lane == 0) mbarrier_arrive(&bar.v_empty[stage]);
+    // Consumer c > 0 waits for consumer c - 1 before its first GEMMs; the last one opens the first turn.
+    if (consumer == kConsumers - 1) pass_turn(consumer);
+    mbarrier_wait(&bar.q_full, 0);
+    const int count = w.kv.count;
+    if (count == 0) {
+      wait_turn(consumer);  // keep the turn ring balanced
+      if (consumer != kConsumers - 1) pass_turn(consumer);
+      return;
     }
+
+    SAcc s;  // (16 rows, kBlockN) f32 per warp
+    PFrag pa;
+    float rescale[2];
+    // Tile 0: S_0 alone.
+    mbarrier_wait(&bar.k_full[0], 0);
+    wait_turn(consumer);
+    issue_qk(s, q_rows, k_tile(0));
+    pass_turn(consumer);
+    wgmma_wait<0>();
+    fence_registers<kSRegs>(&s.v[0][0][0]);
+    if (lane == 0) mbarrier_arrive(&bar.k_empty[0]);
+    softmax_step(s, 0, rescale);  // O is still zero: no rescale
+    convert_p(s, pa);
+
+    for (int it = 1; it < count; ++it) {
+      const int stage = it % kStages, prev = (it - 1) % kStages;
+      mbarrier_wait(&bar.k_full[stage], (it / kStages) & 1);
+      mbarrier_wait(&bar.v_full[prev], ((it - 1) / kStages) & 1);
+      wait_turn(consumer);
+      issue_qk(s, q_rows, k_tile(stage));  // S_it
+      issue_pv(o, pa, v_tile(prev));       // O += P_{it-1} V_{it-1}
+      pass_turn(consumer);
+      wgmma_wait<1>();  // S_it landed; P V still running
+      fence_registers<kSRegs>(&s.v[0][0][0]);
+      if (lane == 0) mbarrier_arrive(&bar.k_empty[stage]);
+      softmax_step(s, it, rescale);
+      wgmma_wait<0>();
+      hold_p(pa);
+      fence_registers<kORegs>(&o.v[0][0][0]);
+      if (lane == 0) mbarrier_arrive(&bar.v_empty[prev]);
+      o.scale_rows(rescale);
+      convert_p(s, pa);
+    }
+
+    // The last tile's P V.
+    const int last = (count - 1) % kStages;
+    mbarrier_wait(&bar.v_full[last], ((count - 1) / kStages) & 1);
+    wait_turn(consumer);
+    issue_pv(o, pa, v_tile(last));
+    if (consumer != kConsumers - 1) pass_turn(consumer);  // the ring ends where it started
+    wgmma_wait<0>();
+    hold_p(pa);
+    fence_registers<kORegs>(&o.v[0][0][0]);
+    if (lane == 0) mbarrier_arrive(&bar.v_empty[last]);
   }
 };
 

@@ -21,6 +21,7 @@ struct Sm90Traits {
   static constexpr int kThreads = kTune.threads();
   static constexpr int kProducerRegs = kTune.producer_regs;
   static constexpr int kConsumerRegs = kTune.consumer_regs;
+  static constexpr bool kPingpong = kTune.pingpong && kTune.consumers > 1;
 
   // Shared memory, in 128-byte-swizzled boxes of 64 columns (TMA boxes; 1024-byte aligned):
   //   Q: kD/64 boxes of (kBlockM rows, 64)   K stage s: kD/64 boxes of (kBlockN, 64)   V stage s: kDv/64 boxes.
