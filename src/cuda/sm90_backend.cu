@@ -73,6 +73,8 @@ class CudaSm90Backend final : public BackendImpl {
       return std::string("takes batches of equal-length sequences only (cu_seqlens / per-sequence seqused_k: use "
                          "cuda_sm80)");
     if (std::string why = cuda::fwd_layout_refusal(p, portable_geometry(t)); !why.empty()) return why;
+    const int64_t tiles = (p.max_q_len + t.block_m() - 1) / t.block_m() * p.hq * p.batch;
+    if (tiles >= (int64_t{1} << 31)) return std::string("supports fewer than 2^31 (query tile, head, sequence) tiles");
     return std::nullopt;
   }
 
@@ -92,7 +94,6 @@ class CudaSm90Backend final : public BackendImpl {
     params.q_map = cuda::make_tensor_map_4d(operand(p.q, p.batch, q_len, p.hq, p.d), t.block_m(), "q");
     params.k_map = cuda::make_tensor_map_4d(operand(p.k, p.batch, k_len, p.hkv, p.d), t.block_n, "k");
     params.v_map = cuda::make_tensor_map_4d(operand(p.v, p.batch, k_len, p.hkv, p.dv), t.block_n, "v");
-    params.o_map = cuda::make_tensor_map_4d(operand(p.out, p.batch, q_len, p.hq, p.dv), 64, "out");
     const cudaStream_t stream = nullptr;  // the legacy default stream, like cuda_sm80
     cuda::run_fwd_sm90(p.dtype, static_cast<int>(p.d), static_cast<int>(p.dv), params, stream);
   }

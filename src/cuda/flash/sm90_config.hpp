@@ -7,7 +7,7 @@
 // S = block_n / 2, P (16-bit) = block_n / 4. setmaxnreg moves the producer's registers to the consumers:
 // 128 * (producer_regs + consumers * consumer_regs) <= 65536.
 // Shared memory: Q (block_m x d) + stages x (K: block_n x d + V: block_n x dv), 16-bit, 128-byte swizzled
-// boxes of 64 columns; the output is staged in Q's place (dv <= d).
+// boxes of 64 columns.
 #include <cstdint>
 
 namespace omniattn::detail::cuda {
@@ -27,7 +27,7 @@ struct Sm90Tuning {
   constexpr int64_t tile_bytes() const {  // Q + K/V stages
     return 2LL * (block_m() * d + stages * block_n * (d + dv));
   }
-  constexpr int64_t barrier_bytes() const { return 8LL * (1 + 4 * stages); }
+  constexpr int64_t barrier_bytes() const { return 8LL * (2 + 4 * stages); }
   constexpr int64_t smem_bytes() const { return tile_bytes() + barrier_bytes() + 1024; }  // + alignment slack
 };
 

@@ -85,9 +85,11 @@ struct Sm90Consumer {
     if constexpr (Traits::kPingpong) named_barrier_arrive(kTurnBarrier0 + (consumer + 1) % kConsumers, 256);
   }
 
+  /// One tile: every KV tile of `w` into `o` (unnormalized) and `softmax`. `kv_iter` is the position in the
+  /// producer's K/V ring (advanced by w.kv.count); Q is released to the producer after the last S = Q K^T.
   static __device__ __forceinline__ void run(const Sm90Params& p, const CtaWork& w, uint8_t* smem,
-                                             Sm90Barriers<kStages>& bar, int consumer, OAcc& o,
-                                             OnlineSoftmax<2>& softmax) {
+                                             Sm90Barriers<kStages>& bar, int consumer, int& kv_iter, int tile_iter,
+                                             OAcc& o, OnlineSoftmax<2>& softmax) {
     const int thread = static_cast<int>(threadIdx.x) % 128, warp = thread / 32, lane = thread % 32;
     const int warp_row0 = 64 * consumer + 16 * warp;
     const uint32_t base = smem_address(smem);
@@ -102,14 +104,16 @@ struct Sm90Consumer {
         TileScores<SAcc>::apply_mask(s, p.base, w, mask, warp_row0, j0, lane);
       softmax.update(s, p.base.mult_log2, rescale);
     };
+    auto release_q = [&] {
+      if (lane == 0) mbarrier_arrive(&bar.q_empty);
+    };
 
-    // Consumer c > 0 waits for consumer c - 1 before its first GEMMs; the last one opens the first turn.
-    if (consumer == kConsumers - 1) pass_turn(consumer);
-    mbarrier_wait(&bar.q_full, 0);
+    mbarrier_wait(&bar.q_full, tile_iter & 1);
     const int count = w.kv.count;
     if (count == 0) {
-      wait_turn(consumer);  // keep the turn ring balanced
-      if (consumer != kConsumers - 1) pass_turn(consumer);
+      release_q();
+      wait_turn(consumer);  // one turn per tile even without GEMMs: the ring stays in step
+      pass_turn(consumer);
       return;
     }
 
@@ -117,20 +121,24 @@ struct Sm90Consumer {
     PFrag pa;
     float rescale[2];
     // Tile 0: S_0 alone.
-    mbarrier_wait(&bar.k_full[0], 0);
-    wait_turn(consumer);
-    issue_qk(s, q_rows, k_tile(0));
-    pass_turn(consumer);
-    wgmma_wait<0>();
-    fence_registers<kSRegs>(&s.v[0][0][0]);
-    if (lane == 0) mbarrier_arrive(&bar.k_empty[0]);
-    softmax_step(s, 0, rescale);  // O is still zero: no rescale
-    convert_p(s, pa);
+    {
+      const int stage = kv_iter % kStages;
+      mbarrier_wait(&bar.k_full[stage], (kv_iter / kStages) & 1);
+      wait_turn(consumer);
+      issue_qk(s, q_rows, k_tile(stage));
+      pass_turn(consumer);
+      wgmma_wait<0>();
+      fence_registers<kSRegs>(&s.v[0][0][0]);
+      if (lane == 0) mbarrier_arrive(&bar.k_empty[stage]);
+      if (count == 1) release_q();
+      softmax_step(s, 0, rescale);  // O is still zero: no rescale
+      convert_p(s, pa);
+    }
 
     for (int it = 1; it < count; ++it) {
-      const int stage = it % kStages, prev = (it - 1) % kStages;
-      mbarrier_wait(&bar.k_full[stage], (it / kStages) & 1);
-      mbarrier_wait(&bar.v_full[prev], ((it - 1) / kStages) & 1);
+      const int g = kv_iter + it, stage = g % kStages, prev = (g - 1) % kStages;
+      mbarrier_wait(&bar.k_full[stage], (g / kStages) & 1);
+      mbarrier_wait(&bar.v_full[prev], ((g - 1) / kStages) & 1);
       wait_turn(consumer);
       issue_qk(s, q_rows, k_tile(stage));  // S_it
       issue_pv(o, pa, v_tile(prev));       // O += P_{it-1} V_{it-1}
@@ -138,6 +146,7 @@ struct Sm90Consumer {
       wgmma_wait<1>();  // S_it landed; P V still running
       fence_registers<kSRegs>(&s.v[0][0][0]);
       if (lane == 0) mbarrier_arrive(&bar.k_empty[stage]);
+      if (it == count - 1) release_q();
       softmax_step(s, it, rescale);
       wgmma_wait<0>();
       hold_p(pa);
@@ -148,15 +157,16 @@ struct Sm90Consumer {
     }
 
     // The last tile's P V.
-    const int last = (count - 1) % kStages;
-    mbarrier_wait(&bar.v_full[last], ((count - 1) / kStages) & 1);
+    const int g = kv_iter + count - 1, last = g % kStages;
+    mbarrier_wait(&bar.v_full[last], (g / kStages) & 1);
     wait_turn(consumer);
     issue_pv(o, pa, v_tile(last));
-    if (consumer != kConsumers - 1) pass_turn(consumer);  // the ring ends where it started
+    pass_turn(consumer);
     wgmma_wait<0>();
     hold_p(pa);
     fence_registers<kORegs>(&o.v[0][0][0]);
     if (lane == 0) mbarrier_arrive(&bar.v_empty[last]);
+    kv_iter += count;
   }
 };
 

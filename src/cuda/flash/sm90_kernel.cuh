@@ -1,6 +1,6 @@
 #pragma once
-// The sm_90a forward kernel: warp-specialized CTA (producer warpgroup 0 issues TMA loads; consumer warpgroups
-// 1..kConsumers compute), and its launch. Included only by the per-head-dim instantiation files
+// The sm_90a forward kernel: persistent (one CTA per SM walks its tiles, Sm90TileScheduler), warp-specialized
+// (producer warpgroup 0 issues TMA loads; consumer warpgroups 1..kConsumers compute), and its launch. Included only by the per-head-dim instantiation files
 // (sm90_instantiate_d*.cu), which are compiled for sm_90a alone.
 #include <atomic>
 
@@ -9,16 +9,13 @@
 #include "cuda/flash/sm90_epilogue.cuh"
 #include "cuda/flash/sm90_launch.hpp"
 #include "cuda/flash/sm90_producer.cuh"
+#include "cuda/flash/sm90_scheduler.cuh"
 
 namespace omniattn::detail::cuda {
-
-using Sm90Scheduler = LongestFirstScheduler;
 
 template <class Traits>
 __global__ void __launch_bounds__(Traits::kThreads, 1) flash_fwd_sm90_kernel(const __grid_constant__ Sm90Params p) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  CtaWork work;
-  if (!make_cta_work<Traits::kBlockM, Traits::kBlockN>(p.base, Sm90Scheduler::tile(p.base), work)) return;
   // 128-byte swizzle atoms are 1024 bytes: align the tiles (kSmemBytes holds the slack).
   uint8_t* smem = dynamic_smem();
   smem += (1024 - (smem_address(smem) & 1023)) & 1023;
@@ -27,6 +24,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_fwd_sm90_kernel(con
 
   if (threadIdx.x == 0) {
     ::cuda::ptx::mbarrier_init(&bar.q_full, 1);
+    ::cuda::ptx::mbarrier_init(&bar.q_empty, kConsumerWarps);
 #pragma unroll
     for (int s = 0; s < Traits::kStages; ++s) {
       ::cuda::ptx::mbarrier_init(&bar.k_full[s], 1);
@@ -41,17 +39,39 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_fwd_sm90_kernel(con
   const int warpgroup = static_cast<int>(threadIdx.x) / 128;
   if (warpgroup == 0) {
     release_registers<Traits::kProducerRegs>();
-    if (threadIdx.x == 0) Sm90Producer<Traits>::run(p, work, smem, bar);
+    if (threadIdx.x == 0) Sm90Producer<Traits>::run(p, smem, bar);
   } else {
     claim_registers<Traits::kConsumerRegs>();
-    typename Traits::OAcc o;  // (16 rows, kDv) f32 per warp
-    o.fill(0.f);
-    OnlineSoftmax<2> softmax;
-    softmax.init();
-    Sm90Consumer<Traits>::run(p, work, smem, bar, warpgroup - 1, o, softmax);
-    Sm90Epilogue<Traits>::store(p, work, smem, warpgroup - 1, o, softmax);
+    using Consumer = Sm90Consumer<Traits>;
+    const int consumer = warpgroup - 1;
+    if (consumer == Traits::kConsumers - 1) Consumer::pass_turn(consumer);  // consumer 0 issues first
+    const int tiles = static_cast<int>(Sm90TileScheduler::tiles(p.base));
+    int kv_iter = 0, tile_iter = 0;
+    for (int t = static_cast<int>(blockIdx.x); t < tiles; t += static_cast<int>(gridDim.x)) {
+      CtaWork work;
+      if (!make_cta_work<Traits::kBlockM, Traits::kBlockN>(p.base, Sm90TileScheduler::tile(p.base, t), work)) continue;
+      typename Traits::OAcc o;  // (16 rows, kDv) f32 per warp
+      o.fill(0.f);
+      OnlineSoftmax<2> softmax;
+      softmax.init();
+      Consumer::run(p, work, smem, bar, consumer, kv_iter, tile_iter, o, softmax);
+      Sm90Epilogue<Traits>::store(p, work, consumer, o, softmax);
+      ++tile_iter;
+    }
+    if (consumer == 0) Consumer::wait_turn(consumer);  // takes the opening turn's extra arrival: the ring ends balanced
   }
 #endif
+}
+
+// One CTA per SM (the kernel is persistent); fewer when there are fewer tiles.
+inline unsigned sm90_grid(const FwdParams& p) {
+  static int sms[64] = {};
+  int device = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  int& count = sms[device < 64 ? device : 63];
+  if (count == 0) check(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device), "multiprocessor count");
+  const int64_t tiles = Sm90TileScheduler::tiles(p);
+  return static_cast<unsigned>(tiles < count ? tiles : count);
 }
 
 // More than 48 KB of dynamic shared memory must be opted into, once per device and kernel.
@@ -72,7 +92,9 @@ template <class Element, int kD, int kDv>
 void launch_fwd_sm90(const Sm90Params& p, cudaStream_t stream) {
   using Traits = Sm90Traits<Element, kD, kDv>;
   configure_sm90_kernel_once<Traits>();
-  flash_fwd_sm90_kernel<Traits><<<Sm90Scheduler::grid(p.base), Traits::kThreads, Traits::kSmemBytes, stream>>>(p);
+  const unsigned grid = sm90_grid(p.base);
+  if (grid == 0) return;
+  flash_fwd_sm90_kernel<Traits><<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(p);
   check_launch("launch of the sm90 forward kernel");
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // Kernel parameters of the sm_90a forward: the portable FwdParams (geometry, mask and score semantics; GQA
-// packing off, uniform sequences) plus the TMA descriptors of Q, K, V and O. Passed as a __grid_constant__.
+// packing off, uniform sequences) plus the TMA descriptors of Q, K and V. Passed as a __grid_constant__.
 #include <cuda.h>
 
 #include "cuda/flash/fwd_params.hpp"
@@ -12,7 +12,6 @@ struct Sm90Params {
   CUtensorMap q_map;  // box (64, block_m) of [batch, q_len, hq, d]
   CUtensorMap k_map;  // box (64, block_n) of [batch, k_len, hkv, d]
   CUtensorMap v_map;  // box (64, block_n) of [batch, k_len, hkv, dv]
-  CUtensorMap o_map;  // box (64, 64) of [batch, q_len, hq, dv]: one consumer warpgroup's rows
 };
 
 }  // namespace omniattn::detail::cuda

@@ -1,11 +1,13 @@
 #pragma once
-// The producer of the sm_90a forward: one thread of the producer warpgroup issues every TMA load of the CTA --
-// Q once, then K and V of each KV tile into a ring of kStages buffers, each buffer reused once every consumer
-// warp has released it (k_empty / v_empty). K and V complete on separate barriers so that S = Q K^T starts
-// before V has landed.
+// The producer of the sm_90a forward: one thread of the producer warpgroup issues every TMA load of the CTA.
+// For each tile of the persistent schedule: Q (once the consumers have released the previous tile's Q), then K
+// and V of each KV tile into a ring of kStages buffers, each buffer reused once every consumer warp has
+// released it (k_empty / v_empty). The ring's position runs on across tiles, so the next tile's first K/V
+// tiles load while the consumers finish the current one. K and V complete on separate barriers so that
+// S = Q K^T starts before V has landed.
 #include "cuda/common/warpgroup.cuh"
-#include "cuda/flash/fwd_scheduler.cuh"
 #include "cuda/flash/sm90_params.hpp"
+#include "cuda/flash/sm90_scheduler.cuh"
 #include "cuda/flash/sm90_traits.cuh"
 
 namespace omniattn::detail::cuda {
@@ -14,33 +16,41 @@ template <class Traits>
 struct Sm90Producer {
   static constexpr int kStages = Traits::kStages;
 
-  static __device__ __forceinline__ void run(const Sm90Params& p, const CtaWork& w, uint8_t* smem,
-                                             Sm90Barriers<kStages>& bar) {
-    const int head = w.head_block;  // GQA packing is off on this path: one query head per tile
-    const int kv_head = head / p.base.group;
+  static __device__ __forceinline__ void run(const Sm90Params& p, uint8_t* smem, Sm90Barriers<kStages>& bar) {
+    const int tiles = static_cast<int>(Sm90TileScheduler::tiles(p.base));
+    int kv_iter = 0;  // position in the K/V ring, across tiles
+    int tile_iter = 0;
+    for (int t = static_cast<int>(blockIdx.x); t < tiles; t += static_cast<int>(gridDim.x)) {
+      CtaWork w;
+      if (!make_cta_work<Traits::kBlockM, Traits::kBlockN>(p.base, Sm90TileScheduler::tile(p.base, t), w)) continue;
+      const int head = w.head_block;  // GQA packing is off on this path: one query head per tile
+      const int kv_head = head / p.base.group;
 
-    mbarrier_expect_bytes(&bar.q_full, Traits::kQBytes);
-#pragma unroll
-    for (int b = 0; b < Traits::kD / 64; ++b)
-      tma_load_4d(smem + Traits::kQOffset + b * Traits::kQBoxBytes, &p.q_map, 64 * b, w.row0, head, w.batch,
-                  &bar.q_full);
-
-    for (int it = 0; it < w.kv.count; ++it) {
-      const int stage = it % kStages;
-      const uint32_t free_parity = ((it / kStages) & 1) ^ 1;  // a fresh barrier's "previous phase" is complete
-      const int j0 = w.kv.block(it) * Traits::kBlockN;
-      mbarrier_wait(&bar.k_empty[stage], free_parity);
-      mbarrier_expect_bytes(&bar.k_full[stage], Traits::kKBytes);
+      mbarrier_wait(&bar.q_empty, (tile_iter & 1) ^ 1);  // a fresh barrier's "previous phase" is complete
+      mbarrier_expect_bytes(&bar.q_full, Traits::kQBytes);
 #pragma unroll
       for (int b = 0; b < Traits::kD / 64; ++b)
-        tma_load_4d(smem + Traits::kKOffset + stage * Traits::kKBytes + b * Traits::kKvBoxBytes, &p.k_map, 64 * b, j0,
-                    kv_head, w.batch, &bar.k_full[stage]);
-      mbarrier_wait(&bar.v_empty[stage], free_parity);
-      mbarrier_expect_bytes(&bar.v_full[stage], Traits::kVBytes);
+        tma_load_4d(smem + Traits::kQOffset + b * Traits::kQBoxBytes, &p.q_map, 64 * b, w.row0, head, w.batch,
+                    &bar.q_full);
+      ++tile_iter;
+
+      for (int it = 0; it < w.kv.count; ++it, ++kv_iter) {
+        const int stage = kv_iter % kStages;
+        const uint32_t free_parity = ((kv_iter / kStages) & 1) ^ 1;
+        const int j0 = w.kv.block(it) * Traits::kBlockN;
+        mbarrier_wait(&bar.k_empty[stage], free_parity);
+        mbarrier_expect_bytes(&bar.k_full[stage], Traits::kKBytes);
 #pragma unroll
-      for (int b = 0; b < Traits::kDv / 64; ++b)
-        tma_load_4d(smem + Traits::kVOffset + stage * Traits::kVBytes + b * Traits::kKvBoxBytes, &p.v_map, 64 * b, j0,
-                    kv_head, w.batch, &bar.v_full[stage]);
+        for (int b = 0; b < Traits::kD / 64; ++b)
+          tma_load_4d(smem + Traits::kKOffset + stage * Traits::kKBytes + b * Traits::kKvBoxBytes, &p.k_map, 64 * b,
+                      j0, kv_head, w.batch, &bar.k_full[stage]);
+        mbarrier_wait(&bar.v_empty[stage], free_parity);
+        mbarrier_expect_bytes(&bar.v_full[stage], Traits::kVBytes);
+#pragma unroll
+        for (int b = 0; b < Traits::kDv / 64; ++b)
+          tma_load_4d(smem + Traits::kVOffset + stage * Traits::kVBytes + b * Traits::kKvBoxBytes, &p.v_map, 64 * b,
+                      j0, kv_head, w.batch, &bar.v_full[stage]);
+      }
     }
   }
 };

@@ -45,6 +45,7 @@ struct Sm90Traits {
 template <int kStages>
 struct Sm90Barriers {
   uint64_t q_full;           // Q landed (TMA transaction bytes)
+  uint64_t q_empty;          // every consumer warp is done reading Q (the next tile's Q may load)
   uint64_t k_full[kStages];  // K stage landed
   uint64_t v_full[kStages];  // V stage landed
   uint64_t k_empty[kStages];  // every consumer warp is done reading K stage
