@@ -3,6 +3,7 @@
 // dispatch falls through to cuda_sm80.
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <string>
 
 #include "core/backend.hpp"
@@ -94,6 +95,10 @@ class CudaSm90Backend final : public BackendImpl {
     params.q_map = cuda::make_tensor_map_4d(operand(p.q, p.batch, q_len, p.hq, p.d), t.block_m(), "q");
     params.k_map = cuda::make_tensor_map_4d(operand(p.k, p.batch, k_len, p.hkv, p.d), t.block_n, "k");
     params.v_map = cuda::make_tensor_map_4d(operand(p.v, p.batch, k_len, p.hkv, p.dv), t.block_n, "v");
+    // Scheduler sections: the K/V of the (head, sequence) pairs one section keeps in flight share ~24 MB of L2.
+    constexpr int64_t kL2Budget = 24LL << 20;
+    const int64_t kv_bytes = std::max<int64_t>(1, k_len * (p.d + p.dv) * 2);
+    params.section = static_cast<int>(std::clamp<int64_t>(kL2Budget / kv_bytes * p.group(), 1, p.hq * p.batch));
     const cudaStream_t stream = nullptr;  // the legacy default stream, like cuda_sm80
     cuda::run_fwd_sm90(p.dtype, static_cast<int>(p.d), static_cast<int>(p.dv), params, stream);
   }

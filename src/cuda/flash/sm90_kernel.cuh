@@ -49,7 +49,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_fwd_sm90_kernel(con
     int kv_iter = 0, tile_iter = 0;
     for (int t = static_cast<int>(blockIdx.x); t < tiles; t += static_cast<int>(gridDim.x)) {
       CtaWork work;
-      if (!make_cta_work<Traits::kBlockM, Traits::kBlockN>(p.base, Sm90TileScheduler::tile(p.base, t), work)) continue;
+      if (!make_cta_work<Traits::kBlockM, Traits::kBlockN>(p.base, Sm90TileScheduler::tile(p.base, p.section, t), work)) continue;
       typename Traits::OAcc o;  // (16 rows, kDv) f32 per warp
       o.fill(0.f);
       OnlineSoftmax<2> softmax;

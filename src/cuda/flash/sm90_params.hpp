@@ -9,6 +9,7 @@ namespace omniattn::detail::cuda {
 
 struct Sm90Params {
   FwdParams base;
+  int section = 1;    // (head, sequence) pairs per scheduler section (Sm90TileScheduler)
   CUtensorMap q_map;  // box (64, block_m) of [batch, q_len, hq, d]
   CUtensorMap k_map;  // box (64, block_n) of [batch, k_len, hkv, d]
   CUtensorMap v_map;  // box (64, block_n) of [batch, k_len, hkv, dv]

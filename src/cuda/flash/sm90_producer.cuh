@@ -22,7 +22,7 @@ struct Sm90Producer {
     int tile_iter = 0;
     for (int t = static_cast<int>(blockIdx.x); t < tiles; t += static_cast<int>(gridDim.x)) {
       CtaWork w;
-      if (!make_cta_work<Traits::kBlockM, Traits::kBlockN>(p.base, Sm90TileScheduler::tile(p.base, t), w)) continue;
+      if (!make_cta_work<Traits::kBlockM, Traits::kBlockN>(p.base, Sm90TileScheduler::tile(p.base, p.section, t), w)) continue;
       const int head = w.head_block;  // GQA packing is off on this path: one query head per tile
       const int kv_head = head / p.base.group;
 
