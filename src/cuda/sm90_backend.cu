@@ -98,7 +98,9 @@ class CudaSm90Backend final : public BackendImpl {
     // Scheduler sections: the K/V of the (head, sequence) pairs one section keeps in flight share ~24 MB of L2.
     constexpr int64_t kL2Budget = 24LL << 20;
     const int64_t kv_bytes = std::max<int64_t>(1, k_len * (p.d + p.dv) * 2);
-    params.section = static_cast<int>(std::clamp<int64_t>(kL2Budget / kv_bytes * p.group(), 1, p.hq * p.batch));
+    params.section = t.persistent
+                         ? static_cast<int>(std::clamp<int64_t>(kL2Budget / kv_bytes * p.group(), 1, p.hq * p.batch))
+                         : 1;  // one CTA per tile: consecutive CTAs take the query tiles of one head, last first
     const cudaStream_t stream = nullptr;  // the legacy default stream, like cuda_sm80
     cuda::run_fwd_sm90(p.dtype, static_cast<int>(p.d), static_cast<int>(p.dv), params, stream);
   }

@@ -21,6 +21,7 @@ struct Sm90Tuning {
   int producer_regs = 0;  // setmaxnreg of the producer warpgroup
   int consumer_regs = 0;  // setmaxnreg of each consumer warpgroup
   bool pingpong = false;  // consumers take turns issuing their GEMMs, so one's softmax hides under another's GEMMs
+  bool persistent = false;  // one CTA per SM walking the tiles (else one CTA per tile; see Sm90TileScheduler)
 
   constexpr int block_m() const { return 64 * consumers; }
   constexpr int threads() const { return 128 * (consumers + 1); }
@@ -36,12 +37,14 @@ struct Sm90Tuning {
 //  - d = 128: 2 consumers x 64 rows, 128-key tiles: O 64 + S 64 + P 32 registers per thread, 2 stages
 //    (160 KB of shared memory).
 //  - d = 256: O alone is 128 registers, so 64-key tiles (S 32); 2 stages, 192 KB.
+//  - persistent: off. A static round-robin persistent schedule lost to one CTA per tile on an H200 (causal
+//    load imbalance, less L2 reuse; docs/kernels.md); it needs a dynamic (atomic counter) scheduler first.
 // clang-format off
 inline constexpr Sm90Tuning kSm90TuningTable[] = {
-    // d,  dv, block_n, consumers, stages, producer_regs, consumer_regs, pingpong
-    {  64,  64,   128,      3,        4,         24,           160,        true},
-    { 128, 128,   128,      2,        2,         24,           240,        true},
-    { 256, 256,    64,      2,        2,         24,           240,        true},
+    // d,  dv, block_n, consumers, stages, producer_regs, consumer_regs, pingpong, persistent
+    {  64,  64,   128,      3,        4,         24,           160,        true,     false},
+    { 128, 128,   128,      2,        2,         24,           240,        true,     false},
+    { 256, 256,    64,      2,        2,         24,           240,        true,     false},
 };
 // clang-format on
 

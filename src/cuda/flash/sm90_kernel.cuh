@@ -63,14 +63,15 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_fwd_sm90_kernel(con
 #endif
 }
 
-// One CTA per SM (the kernel is persistent); fewer when there are fewer tiles.
-inline unsigned sm90_grid(const FwdParams& p) {
+// Persistent: one CTA per SM (fewer when there are fewer tiles); otherwise one CTA per tile.
+inline unsigned sm90_grid(const FwdParams& p, bool persistent) {
+  const int64_t tiles = Sm90TileScheduler::tiles(p);
+  if (!persistent) return static_cast<unsigned>(tiles);
   static int sms[64] = {};
   int device = 0;
   check(cudaGetDevice(&device), "cudaGetDevice");
   int& count = sms[device < 64 ? device : 63];
   if (count == 0) check(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device), "multiprocessor count");
-  const int64_t tiles = Sm90TileScheduler::tiles(p);
   return static_cast<unsigned>(tiles < count ? tiles : count);
 }
 
@@ -92,7 +93,7 @@ template <class Element, int kD, int kDv>
 void launch_fwd_sm90(const Sm90Params& p, cudaStream_t stream) {
   using Traits = Sm90Traits<Element, kD, kDv>;
   configure_sm90_kernel_once<Traits>();
-  const unsigned grid = sm90_grid(p.base);
+  const unsigned grid = sm90_grid(p.base, Traits::kTune.persistent);
   if (grid == 0) return;
   flash_fwd_sm90_kernel<Traits><<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(p);
   check_launch("launch of the sm90 forward kernel");

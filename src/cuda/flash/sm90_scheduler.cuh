@@ -1,5 +1,6 @@
 #pragma once
-// Persistent tile scheduler of the sm_90a forward: one CTA per SM walks the tiles blockIdx.x, + gridDim.x, ...
+// Tile scheduler of the sm_90a forward: a CTA walks the tiles blockIdx.x, + gridDim.x, ... (one CTA per tile when
+// the grid has as many CTAs as tiles; persistent with one CTA per SM).
 // The (head, sequence) pairs are cut into sections of `section` pairs whose K and V fit in L2 together; a
 // section's tiles are ordered heaviest first -- the last query tile of every pair, then the one before -- so
 // that under a causal mask the long tiles spread over the CTAs and the short ones fill in behind, while the
