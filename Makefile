@@ -13,8 +13,11 @@ build: deps
 	cmake --preset $(PRESET) >/dev/null
 	cmake --build --preset $(PRESET) -j $(JOBS)
 
+# The default suite's JSON goes to build/ (untracked); RUN_JSON=bench/results/<machine>/default.json refreshes
+# the committed sample.
+RUN_JSON ?= build/results/default.json
 run: build
-	./build/$(PRESET)/apps/omniattn/omniattn bench
+	./build/$(PRESET)/apps/omniattn/omniattn bench --json $(RUN_JSON)
 
 # Release tests, then the CPU tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
 test: build

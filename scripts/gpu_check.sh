@@ -1,59 +1,180 @@
 #!/usr/bin/env bash
-# One device call: build with all cores, run the GPU tests (+ compute-sanitizer on a subset), then the forward
-# benchmark and the peers (PyTorch SDPA cuDNN/FA2, FlexAttention) in the same run. Logs and JSON go to $OUT.
-# Needs .carry/ (scripts/make_gpu_carry.sh) named in the device call's carry: the GPU machine installs nothing.
-#   GPU_CHECK_STEPS="build tests sanitize bench peers" (default: all) selects steps.
+# One device call (hard limit 10 min): build with all cores, GPU tests, compute-sanitizer on a subset, our benchmark
+# (forward; backward and forward+backward), and the peers in the same run (PyTorch SDPA cuDNN / FA2 / efficient,
+# FlexAttention, + fp16, GQA, backward-alone peers and peer memory from bench/gpu/). Needs .carry/ (made by
+# scripts/make_gpu_carry.sh: sysroot + peers_gpu.py) named in the device call's carry: the GPU machine installs
+# nothing.
+#
+# Steps and estimated wall time on an H100/H200 (16 cores), default settings:
+#   build      clean 60-100 s (warm machine, build/gpu kept: seconds)                       cap 240 s
+#   tests      ctest -L gpu: 60-120 s (not yet timed with the sm90 tests)                    cap 180 s
+#   sanitize   memcheck + racecheck on *Sanitize*: 40-90 s                                    cap 150 s
+#   bench      ours, fwd: {sm90, sm80} x D {64,128,256} x N 512..32k x {bf16, fp16} + GQA: ~30 s
+#              ours, bwd + fwd+bwd, bf16, auto backend, 10 reps: ~5 s while backward is refused, ~35 s once it runs
+#   peers      peers_gpu.py fwd + flex (efficient included, flex compiles 6 times): 80-110 s
+#              peer_memory.py (cuDNN, FA2 forward memory, bf16 + fp16): ~25 s
+#              peers_extra.py fp16 + GQA forward: ~40 s
+#              bwd peers (peers_gpu.py bwd ~65 s, peers_extra.py bwd ~40 s): only when ours has bwd rows
+#   merge      fwd.json, bwd.json: seconds
+# Total today ~7.5 min; once the CUDA backward runs ~9.5 min: then split into two calls (tests, then bench):
+#   GPU_CHECK_STEPS="build tests sanitize" (~4.5 min), then GPU_CHECK_STEPS="build bench peers" (~5.5 min).
+# Every step runs under `timeout` within GPU_CHECK_BUDGET (default 540 s from the start), keeping 25 s for the
+# merge, so a slow step costs its own results, not the others'.
+#
+# Knobs (environment):
+#   GPU_CHECK_STEPS="build tests sanitize bench peers"   steps to run (default: all)
+#   GPU_CHECK_BUDGET=540        seconds for the whole script
+#   BENCH_QUICK=1               D 64,128; N 1k,4k,16k; bf16; 10 reps; no flex, no fp16 peers (bench+peers ~1.5 min)
+#   BENCH_DIMS, BENCH_LENGTHS, BENCH_DTYPES, BENCH_BACKENDS (sm90,sm80), BENCH_REPS (20)
+#   BENCH_BWD=bwd,fwdbwd        ops of the backward run ("" skips it);  BENCH_ARGS: extra flags for our forward run
+#   PEERS_BWD=auto|1|0          backward peers: when ours has bwd rows (auto), always, never
+#   PEERS_FLEX=1                FlexAttention rows (0: none)
+#   SANITIZE_FILTER="*Sanitize*"  gtest filter of the compute-sanitizer subset
+#   OMNIATTN_COMMIT=<sha>       recorded in the JSON (the device copy may have no .git)
+# Output ($OUT, 7 files): gpu_check.log (steps, times, tables), build.log, tests.log (tests + sanitizers),
+# bench.log (every benchmark line), fwd.json and bwd.json (ours + peers, results schema; commit them as
+# bench/results/<machine>/, machine from the GPU name), raw.tgz (the unmerged JSON of every step).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-$PWD/build/gpu-out}
 mkdir -p "$OUT"
+T0=$(date +%s)
+BUDGET=${GPU_CHECK_BUDGET:-540}
 STEPS=${GPU_CHECK_STEPS:-"build tests sanitize bench peers"}
 SYSROOT=$PWD/.carry/sysroot/usr
 export LD_LIBRARY_PATH=$SYSROOT/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 export PYTHONUNBUFFERED=1
-LOG=$OUT/gpu_check.log
+LOG=$OUT/gpu_check.log BUILD_LOG=$OUT/build.log TEST_LOG=$OUT/tests.log BENCH_LOG=$OUT/bench.log
 BUILD=build/gpu
-step() { case " $STEPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
-say() { echo "== $* ($(date +%T))" | tee -a "$LOG"; }
+RAW=build/gpu-raw  # unmerged JSON, packed into $OUT/raw.tgz at the end
+rm -rf "$RAW" && mkdir -p "$RAW"
 
-say "machine"
-{ nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.max.sm,driver_version --format=csv; nvcc --version | tail -2; g++ --version | head -1; } >>"$LOG" 2>&1
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+  DIMS=${BENCH_DIMS:-64,128} LENGTHS=${BENCH_LENGTHS:-1024,4096,16384} DTYPES=${BENCH_DTYPES:-bf16}
+  REPS=${BENCH_REPS:-10} FLEX=${PEERS_FLEX:-0}
+else
+  DIMS=${BENCH_DIMS:-64,128,256} LENGTHS=${BENCH_LENGTHS:-512,1024,2048,4096,8192,16384,32768}
+  DTYPES=${BENCH_DTYPES:-bf16,fp16} REPS=${BENCH_REPS:-20} FLEX=${PEERS_FLEX:-1}
+fi
+BACKENDS=${BENCH_BACKENDS:-sm90,sm80}
+BWD_OPS=${BENCH_BWD-bwd,fwdbwd}
+COMMIT=${OMNIATTN_COMMIT:-$(git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)}
+BENCH=$BUILD/bench/gpu/omniattn_bench_gpu
+
+step() { case " $STEPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+elapsed() { echo $(($(date +%s) - T0)); }
+exec 3>&1  # the call's stdout: step lines reach it even inside redirected commands
+say() { echo "== [$(elapsed) s] $*" | tee -a "$LOG" >&3; }
+# limited CAP CMD...: runs CMD under timeout: at most CAP seconds and what the budget leaves (25 s kept for the merge).
+limited() {
+  local cap=$1 left=$((BUDGET - $(elapsed) - 25))
+  shift
+  ((left < cap)) && cap=$left
+  if ((cap < 10)); then say "SKIPPED (budget spent): $*"; return 124; fi
+  timeout -k 5 "$cap" "$@"
+  local rc=$?
+  ((rc == 124 || rc == 137)) && say "TIMED OUT after $cap s: $*"
+  return $rc
+}
+# timed NAME CAP CMD...: a step line with its wall time.
+timed() {
+  local name=$1 cap=$2 start rc
+  shift 2
+  start=$(date +%s)
+  limited "$cap" "$@"
+  rc=$?
+  say "$name: $(($(date +%s) - start)) s, rc $rc"
+  return $rc
+}
+
+GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader -i 0 2>/dev/null | head -1)
+GPU_INFO=$(nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version,count --format=csv,noheader -i 0 2>/dev/null | head -1)
+say "machine: $GPU_INFO; steps: $STEPS; budget $BUDGET s; quick ${BENCH_QUICK:-0}; commit $COMMIT"
+{ nvidia-smi; nvcc --version | tail -2; g++ --version | head -1; nproc; } >>"$LOG" 2>&1
 
 if step build; then
   say "build"
   cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$SYSROOT" \
-    -DOMNIATTN_CUDA_ARCHS="90a;80" >>"$LOG" 2>&1 || { say "configure FAILED"; tail -30 "$LOG"; exit 1; }
-  start=$(date +%s)
-  cmake --build $BUILD -j "$(nproc)" >>"$LOG" 2>&1 || { say "build FAILED"; grep -E "error|Error" "$LOG" | head -40; exit 1; }
-  say "built in $(( $(date +%s) - start )) s"
+    -DOMNIATTN_CUDA_ARCHS="90a;80" >>"$BUILD_LOG" 2>&1 || { say "configure FAILED"; tail -30 "$BUILD_LOG"; exit 1; }
+  timed "build" 240 cmake --build $BUILD -j "$(nproc)" >>"$BUILD_LOG" 2>&1 ||
+    { say "build FAILED"; grep -E "error|Error" "$BUILD_LOG" | head -40 | tee -a "$LOG"; exit 1; }
 fi
 
 status=0
 if step tests; then
   say "gpu tests"
-  (cd $BUILD && ctest -L gpu --output-on-failure) >>"$LOG" 2>&1 || { status=1; say "GPU TESTS FAILED"; }
-  grep -E "tests passed|FAILED|\[  FAILED|PASSED" "$LOG" | tail -15
+  (cd $BUILD && limited 180 ctest -L gpu --output-on-failure) >>"$TEST_LOG" 2>&1 || { status=1; say "GPU TESTS FAILED"; }
+  grep -E "tests passed|FAILED|\[  FAILED|PASSED" "$TEST_LOG" | tail -15 | tee -a "$LOG"
+  say "gpu tests done"
 fi
 
 if step sanitize; then
-  say "compute-sanitizer memcheck + racecheck (subset)"
   filter=${SANITIZE_FILTER:-"*Sanitize*"}
   for tool in memcheck racecheck; do
-    compute-sanitizer --tool $tool --error-exitcode 9 $BUILD/tests/omniattn_gpu_tests --gtest_filter="$filter" \
-      >"$OUT/sanitize_$tool.log" 2>&1 && say "$tool clean" || { status=1; say "$tool FOUND ERRORS"; tail -20 "$OUT/sanitize_$tool.log"; }
+    echo "===== compute-sanitizer --tool $tool, filter $filter" >>"$TEST_LOG"
+    if timed "compute-sanitizer $tool" 75 compute-sanitizer --tool $tool --error-exitcode 9 \
+      $BUILD/tests/omniattn_gpu_tests --gtest_filter="$filter" >>"$TEST_LOG" 2>&1; then
+      say "$tool clean"
+    else
+      status=1
+      say "$tool FOUND ERRORS (or timed out): see tests.log"
+    fi
   done
 fi
 
 if step bench; then
-  say "omniattn forward benchmark"
-  ${BENCH_CMD:-$BUILD/bench/gpu/omniattn_bench_gpu --commit "${OMNIATTN_COMMIT:-$(git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)}" --out "$OUT/ours.json"} 2>&1 | tee -a "$LOG" | tail -60
+  say "ours: forward ($BACKENDS; D $DIMS; N $LENGTHS; $DTYPES)"
+  # shellcheck disable=SC2086  # BENCH_ARGS: several flags
+  timed "ours fwd" 150 $BENCH --backend "$BACKENDS" --ops fwd --dims "$DIMS" --lengths "$LENGTHS" \
+    --dtypes "$DTYPES" --reps "$REPS" --commit "$COMMIT" --out "$RAW/ours_fwd.json" ${BENCH_ARGS:-} >>"$BENCH_LOG" 2>&1
+  grep -E "^(skip|omniattn_bench_gpu|kernel)" "$BENCH_LOG" | grep -v "same reason" | tail -20 | tee -a "$LOG"
+  if [ -n "$BWD_OPS" ]; then
+    say "ours: backward ($BWD_OPS, bf16, auto backend)"
+    timed "ours bwd" 120 $BENCH --backend auto --ops "$BWD_OPS" --dims "$DIMS" --lengths "$LENGTHS" --dtypes bf16 \
+      --no-gqa --reps 10 --commit "$COMMIT" --out "$RAW/ours_bwd.json" >>"$BENCH_LOG" 2>&1
+    grep -E "^skip" "$BENCH_LOG" | grep -E " (bwd|fwd\+bwd):" | grep -v "same reason" | tail -5 | tee -a "$LOG"
+  fi
 fi
 
 if step peers; then
-  say "peers (same run)"
-  python3 .carry/peers_gpu.py --suite ${PEER_SUITES:-fwd,flex} --dims ${PEER_DIMS:-64,128} \
-    --lengths ${PEER_LENGTHS:-1024,2048,4096,8192,16384,32768} --out "$OUT/peers.json" >>"$LOG" 2>&1 || say "peers failed"
-  python3 scripts/merge_results.py "$OUT/ours.json" "$OUT/peers.json" --out "$OUT/fwd.json" 2>&1 | tee -a "$LOG"
+  peer_dims_lengths=(--dims "$DIMS" --lengths "$LENGTHS")
+  say "peers: forward (peers_gpu.py fwd$([ "$FLEX" = 1 ] && echo ' + flex'))"
+  timed "peers fwd" 150 python3 .carry/peers_gpu.py --suite "fwd$([ "$FLEX" = 1 ] && echo ,flex)" \
+    "${peer_dims_lengths[@]}" --out "$RAW/peers_fwd.json" >>"$BENCH_LOG" 2>&1
+  say "peers: forward memory (peer_memory.py)"
+  timed "peer memory" 60 python3 bench/gpu/peer_memory.py "${peer_dims_lengths[@]}" --dtypes "$DTYPES" \
+    --out "$RAW/peer_memory.json" >>"$BENCH_LOG" 2>&1
+  extra=gqa
+  case ",$DTYPES," in *,fp16,*) extra=fp16,gqa ;; esac
+  say "peers: $extra forward (peers_extra.py)"
+  timed "peers extra fwd" 90 python3 bench/gpu/peers_extra.py --suite $extra "${peer_dims_lengths[@]}" \
+    --dtypes bf16 --out "$RAW/peers_extra_fwd.json" >>"$BENCH_LOG" 2>&1
+  ours_bwd_rows=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['rows']))" \
+    "$RAW/ours_bwd.json" 2>/dev/null || echo 0)
+  if [ "${PEERS_BWD:-auto}" = 1 ] || { [ "${PEERS_BWD:-auto}" = auto ] && [ "$ours_bwd_rows" -gt 0 ]; }; then
+    say "peers: backward (peers_gpu.py bwd = fwd+bwd; peers_extra.py bwd alone)"
+    timed "peers fwd+bwd" 120 python3 .carry/peers_gpu.py --suite bwd "${peer_dims_lengths[@]}" \
+      --out "$RAW/peers_bwd.json" >>"$BENCH_LOG" 2>&1
+    timed "peers bwd" 90 python3 bench/gpu/peers_extra.py --suite bwd "${peer_dims_lengths[@]}" --dtypes bf16 \
+      --out "$RAW/peers_extra_bwd.json" >>"$BENCH_LOG" 2>&1
+  else
+    say "peers: backward skipped (ours has $ours_bwd_rows bwd rows; PEERS_BWD=1 forces it)"
+  fi
+fi
+
+if step bench || step peers; then
+  command="GPU_CHECK_STEPS='$STEPS' BENCH_QUICK=${BENCH_QUICK:-0} BENCH_DIMS=$DIMS BENCH_LENGTHS=$LENGTHS"
+  command+=" BENCH_DTYPES=$DTYPES BENCH_BACKENDS=$BACKENDS bash scripts/gpu_check.sh (ours: bench/gpu; peers:"
+  command+=" ../shared/peers/peers_gpu.py + bench/gpu/peers_extra.py + bench/gpu/peer_memory.py, same call)"
+  say "merge: forward"
+  python3 scripts/merge_results.py "$RAW"/ours_fwd.json "$RAW"/peers_fwd.json "$RAW"/peers_extra_fwd.json \
+    "$RAW"/peer_memory.json --ops fwd --out "$OUT/fwd.json" --gpu-name "$GPU_NAME" --gpu-info "$GPU_INFO" \
+    --command "$command" 2>&1 | tee -a "$LOG"
+  say "merge: backward"
+  python3 scripts/merge_results.py "$RAW"/ours_bwd.json "$RAW"/peers_bwd.json "$RAW"/peers_extra_bwd.json \
+    --ops bwd,fwd+bwd --out "$OUT/bwd.json" --gpu-name "$GPU_NAME" --gpu-info "$GPU_INFO" \
+    --command "$command" 2>&1 | tee -a "$LOG"
+  tar czf "$OUT/raw.tgz" -C "$RAW" . 2>/dev/null
 fi
 say "done (status $status)"
 exit $status
