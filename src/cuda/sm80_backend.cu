@@ -1,5 +1,5 @@
 // Backend::cuda_sm80: the portable CUDA path (mma.sync + cp.async + ldmatrix), sm_80 and newer.
-// Forward only for now; backward is issue 4.
+// Forward (cuda/flash) and backward (cuda/bwd).
 #include <cuda_runtime_api.h>
 
 #include <mutex>
@@ -8,6 +8,10 @@
 
 #include "core/backend.hpp"
 #include "core/validate.hpp"
+#include "cuda/bwd/bwd_arguments.hpp"
+#include "cuda/bwd/bwd_config.hpp"
+#include "cuda/bwd/bwd_launch.hpp"
+#include "cuda/bwd/bwd_workspace.hpp"
 #include "cuda/common/cuda_check.hpp"
 #include "cuda/common/device_scratch.hpp"
 #include "cuda/flash/fwd_arguments.hpp"
@@ -50,6 +54,28 @@ const std::vector<int>& device_majors() {
   return majors;
 }
 
+// Largest dynamic shared memory a CTA may opt into on each device (0 when the query fails), queried once.
+int max_smem_per_block(int device) {
+  static const std::vector<int> limits = [] {
+    std::vector<int> l;
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+      cudaGetLastError();
+      return l;
+    }
+    for (int d = 0; d < count; ++d) {
+      int bytes = 0;
+      if (cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, d) != cudaSuccess) {
+        cudaGetLastError();
+        bytes = 0;
+      }
+      l.push_back(bytes);
+    }
+    return l;
+  }();
+  return device >= 0 && device < static_cast<int>(limits.size()) ? limits[device] : 0;
+}
+
 bool device_is_sm80_or_newer(int device) {
   const auto& majors = device_majors();
   return device >= 0 && device < static_cast<int>(majors.size()) && majors[device] >= 8;
@@ -58,6 +84,13 @@ bool device_is_sm80_or_newer(int device) {
 std::string supported_head_dims() {
   std::string s;
   for (const cuda::FwdTuning& t : cuda::kFwdTuningTable)
+    s += (s.empty() ? "" : ", ") + std::string("(") + std::to_string(t.d) + ", " + std::to_string(t.dv) + ")";
+  return s;
+}
+
+std::string supported_bwd_head_dims() {
+  std::string s;
+  for (const cuda::BwdTuning& t : cuda::kBwdTuningTable)
     s += (s.empty() ? "" : ", ") + std::string("(") + std::to_string(t.d) + ", " + std::to_string(t.dv) + ")";
   return s;
 }
@@ -78,7 +111,8 @@ class CudaSm80Backend final : public BackendImpl {
     return "CUDA sm_80+ FlashAttention-2-style forward (mma.sync, cp.async, ldmatrix): bf16/f16, (D, Dv) in {" +
            supported_head_dims() +
            "}; causal, sliding window, sinks, varlen, seqused_k, GQA/MQA, softcap, ALiBi, sink logits, LSE; "
-           "strided 16-byte aligned rows; backward not yet";
+           "strided 16-byte aligned rows; backward (FlashAttention-2-style, (D, Dv) in {" +
+           supported_bwd_head_dims() + "}, same features, optional deterministic mode)";
   }
 
   std::optional<std::string> can_run(const ForwardProblem& p) const override {
@@ -95,8 +129,22 @@ class CudaSm80Backend final : public BackendImpl {
     return std::nullopt;
   }
 
-  std::optional<std::string> can_run(const BackwardProblem&) const override {
-    return std::string("backward on CUDA is not implemented yet (issue 4)");
+  std::optional<std::string> can_run(const BackwardProblem& p) const override {
+    if (!p.device.is_cuda()) return std::string("runs on CUDA tensors only");
+    if (!device_is_sm80_or_newer(p.device.index))
+      return "needs a CUDA device of compute capability 8.0 or newer (" + to_string(p.device) + " is not)";
+    if (p.dtype != DType::bf16 && p.dtype != DType::f16)
+      return "supports bf16 and f16 inputs only (given " + to_string(p.dtype) + ")";
+    const cuda::BwdTuning t = cuda::bwd_tuning(static_cast<int>(p.d), static_cast<int>(p.dv));
+    if (t.d == 0)
+      return "backward supports head dims (D, Dv) in {" + supported_bwd_head_dims() + "} (given (" +
+             std::to_string(p.d) + ", " + std::to_string(p.dv) + "))";
+    if (t.smem_bytes() > max_smem_per_block(p.device.index))
+      return "backward at (D, Dv) = (" + std::to_string(t.d) + ", " + std::to_string(t.dv) + ") needs " +
+             std::to_string(t.smem_bytes()) + " bytes of shared memory per CTA; " + to_string(p.device) +
+             " allows " + std::to_string(max_smem_per_block(p.device.index));
+    if (std::string why = cuda::bwd_layout_refusal(p, t); !why.empty()) return why;
+    return std::nullopt;
   }
 
   void forward(const ForwardProblem& p) const override {
@@ -118,9 +166,23 @@ class CudaSm80Backend final : public BackendImpl {
     cuda::run_fwd_sm80(p.dtype, d, dv, launch.params, stream);
   }
 
-  void backward(const BackwardProblem&) const override {
-    throw Error("options.backend", "a backend that implements backward",
-                "cuda_sm80: backward on CUDA is not implemented yet (issue 4)");
+  void backward(const BackwardProblem& p) const override {
+    if (auto why = can_run(p)) throw Error("options.backend", "a call that cuda_sm80 supports", *why);
+    cuda::DeviceGuard guard(p.device.index);
+    const cuda::BwdTuning t = cuda::bwd_tuning(static_cast<int>(p.d), static_cast<int>(p.dv));
+    cuda::BwdLaunch launch = cuda::make_bwd_launch(p, t);
+    if (launch.empty()) return;           // no heads or sequences: nothing to write
+    const cudaStream_t stream = nullptr;  // the legacy default stream, as the forward
+    // Both locks are held until the kernels that read the metadata and the workspace are enqueued.
+    cuda::DeviceScratch& scratch = cuda::DeviceScratch::of_device(p.device.index);
+    cuda::BwdWorkspace& workspace = cuda::BwdWorkspace::of_device(p.device.index);
+    const auto scratch_lock = scratch.lock();
+    const auto workspace_lock = workspace.lock();
+    if (!launch.seqs.empty())
+      launch.params.seqs = static_cast<const cuda::BwdSeqInfo*>(
+          scratch.upload(launch.seqs.data(), launch.seqs.size() * sizeof(cuda::BwdSeqInfo), stream));
+    launch.bind_workspace(workspace.acquire(launch.workspace_bytes, stream));
+    cuda::run_bwd_sm80(p.dtype, static_cast<int>(p.d), static_cast<int>(p.dv), launch.params, stream);
   }
 };
 

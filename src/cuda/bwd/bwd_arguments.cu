@@ -1,0 +1,126 @@
+#include "cuda/bwd/bwd_arguments.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+namespace omniattn::detail::cuda {
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+std::size_t align256(std::size_t x) { return (x + 255) / 256 * 256; }
+
+// Row pointers and strides must keep every 16-byte chunk of a row aligned (cp.async, vector stores).
+bool rows_aligned(const Operand& o) {
+  return reinterpret_cast<uintptr_t>(o.data) % 16 == 0 && o.batch % 8 == 0 && o.token % 8 == 0 && o.head % 8 == 0;
+}
+
+}  // namespace
+
+void BwdLaunch::bind_workspace(void* base) {
+  auto* bytes = static_cast<uint8_t*>(base);
+  params.lse_log2 = reinterpret_cast<float*>(bytes + lse_offset);
+  params.dsum = reinterpret_cast<float*>(bytes + dsum_offset);
+  params.dq_accum = reinterpret_cast<float*>(bytes + dq_offset);
+  params.dsink_part = params.dsink ? reinterpret_cast<float*>(bytes + dsink_offset) : nullptr;
+  params.semaphore = params.deterministic ? reinterpret_cast<int32_t*>(bytes + semaphore_offset) : nullptr;
+}
+
+std::string bwd_layout_refusal(const BackwardProblem& p, const BwdTuning& t) {
+  const std::pair<const Operand*, const char*> operands[] = {
+      {&p.q, "q"},           {&p.k, "k"},           {&p.v, "v"},          {&p.out, "out"},
+      {&p.dout, "dout"},     {&p.grad_q, "grads.dq"}, {&p.grad_k, "grads.dk"}, {&p.grad_v, "grads.dv"}};
+  for (const auto& [o, name] : operands)
+    if (!rows_aligned(*o))
+      return std::string("needs 16-byte aligned rows: ") + name +
+             " must start at a 16-byte boundary and have batch/token/head strides that are multiples of 8 elements";
+  constexpr int64_t kIntMax = std::numeric_limits<int32_t>::max();
+  int64_t blocks = 0;
+  for (int64_t b = 0; b < p.batch; ++b) blocks += ceil_div(p.q_len[b], t.block_m);
+  if (p.max_q_len > kIntMax - t.block_m || p.max_k_len > kIntMax - t.block_n || blocks * p.hq > kIntMax / t.block_m)
+    return "supports fewer than 2^31 query rows and keys per sequence and 2^31 padded query rows x heads per call";
+  if (p.batch > 65535 || p.hq > 65535) return "supports at most 65535 sequences and 65535 query heads per call";
+  return {};
+}
+
+BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& t) {
+  BwdLaunch l;
+  BwdParams& f = l.params;
+  f.q = p.q.data, f.k = p.k.data, f.v = p.v.data, f.out = p.out.data, f.dout = p.dout.data;
+  f.dq = p.grad_q.data, f.dk = p.grad_k.data, f.dv = p.grad_v.data;
+  f.q_batch = p.q.batch, f.q_token = p.q.token, f.q_head = p.q.head;
+  f.k_batch = p.k.batch, f.k_token = p.k.token, f.k_head = p.k.head;
+  f.v_batch = p.v.batch, f.v_token = p.v.token, f.v_head = p.v.head;
+  f.o_batch = p.out.batch, f.o_token = p.out.token, f.o_head = p.out.head;
+  f.do_batch = p.dout.batch, f.do_token = p.dout.token, f.do_head = p.dout.head;
+  f.dq_batch = p.grad_q.batch, f.dq_token = p.grad_q.token, f.dq_head = p.grad_q.head;
+  f.dk_batch = p.grad_k.batch, f.dk_token = p.grad_k.token, f.dk_head = p.grad_k.head;
+  f.dv_batch = p.grad_v.batch, f.dv_token = p.grad_v.token, f.dv_head = p.grad_v.head;
+  f.lse = p.lse.data;
+  f.lse_batch = p.lse.batch, f.lse_head = p.lse.head, f.lse_token = p.lse.token;
+
+  f.batch = static_cast<int32_t>(p.batch);
+  f.hq = static_cast<int32_t>(p.hq);
+  f.hkv = static_cast<int32_t>(p.hkv);
+  f.group = static_cast<int32_t>(p.group());
+
+  int64_t max_blocks = 0, max_tiles = 0, total_blocks = 0;
+  bool uniform = true;
+  for (int64_t b = 0; b < p.batch; ++b) {
+    max_blocks = std::max(max_blocks, ceil_div(p.q_len[b], t.block_m));
+    max_tiles = std::max(max_tiles, ceil_div(p.k_stored[b], t.block_n));
+    uniform = uniform && p.q_begin[b] == 0 && p.k_begin[b] == 0 && p.q_len[b] == p.q_len[0] &&
+              p.k_len[b] == p.k_len[0] && p.k_stored[b] == p.k_stored[0];
+  }
+  f.m_blocks = static_cast<int32_t>(max_blocks);
+  f.n_blocks = static_cast<int32_t>(max_tiles);
+  if (uniform && p.batch > 0) {
+    f.uniform_q_len = static_cast<int32_t>(p.q_len[0]);
+    f.uniform_k_len = static_cast<int32_t>(p.k_len[0]);
+    f.uniform_k_stored = static_cast<int32_t>(p.k_stored[0]);
+    total_blocks = max_blocks * p.batch;
+  } else {
+    l.seqs.resize(static_cast<size_t>(p.batch));
+    for (int64_t b = 0; b < p.batch; ++b) {
+      BwdSeqInfo& s = l.seqs[static_cast<size_t>(b)];
+      s.q_begin = p.q_begin[b];
+      s.k_begin = p.k_begin[b];
+      s.q_len = static_cast<int32_t>(p.q_len[b]);
+      s.k_len = static_cast<int32_t>(p.k_len[b]);
+      s.k_stored = static_cast<int32_t>(p.k_stored[b]);
+      s.m_block0 = static_cast<int32_t>(total_blocks);
+      total_blocks += ceil_div(p.q_len[b], t.block_m);
+    }
+  }
+  f.total_m_blocks = static_cast<int32_t>(total_blocks);
+
+  f.window_left = p.window_left;
+  f.window_right = p.window_right;
+  f.sinks = p.sinks;
+  f.scale = static_cast<float>(p.scale);
+  f.softcap = static_cast<float>(p.softcap);
+  f.general_logits = p.softcap > 0 || p.alibi != nullptr;
+  f.scale_log2 = static_cast<float>(p.scale * 1.4426950408889634);
+  f.alibi = p.alibi;
+  f.alibi_batch_stride = p.alibi_batch_stride;
+  f.sink_logits = p.sink_logits;
+  f.dsink = p.dsink_logits;
+  f.deterministic = p.deterministic;
+  // A right-bounded mask (causal, window_right >= 0): the KV tile nearest the diagonal reaches a query block
+  // first, so the deterministic order is descending (no CTA waits in the ideal schedule); else ascending.
+  f.dq_descending = p.deterministic && p.window_right >= 0;
+
+  // Workspace: row blocks = total_blocks * hq.
+  const auto row_blocks = static_cast<std::size_t>(total_blocks * p.hq);
+  const auto rows = row_blocks * static_cast<std::size_t>(t.block_m);
+  std::size_t at = 0;
+  l.lse_offset = at, at = align256(at + rows * sizeof(float));
+  l.dsum_offset = at, at = align256(at + rows * sizeof(float));
+  l.dq_offset = at, at = align256(at + rows * static_cast<std::size_t>(p.d) * sizeof(float));
+  l.dsink_offset = at, at = align256(at + (p.dsink_logits ? row_blocks : 0) * sizeof(float));
+  l.semaphore_offset = at, at = align256(at + (p.deterministic ? row_blocks : 0) * sizeof(int32_t));
+  l.workspace_bytes = at;
+  return l;
+}
+
+}  // namespace omniattn::detail::cuda

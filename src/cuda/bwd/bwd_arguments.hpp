@@ -1,0 +1,32 @@
+#pragma once
+// Arguments -> Params of the sm_80 backward: a validated BackwardProblem becomes kernel parameters, the
+// per-sequence metadata to upload (empty when every sequence has the same geometry) and the workspace size.
+// Plain C++ (no CUDA syntax): the emulator tests build launches with it too.
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "core/problem.hpp"
+#include "cuda/bwd/bwd_config.hpp"
+#include "cuda/bwd/bwd_params.hpp"
+
+namespace omniattn::detail::cuda {
+
+struct BwdLaunch {
+  BwdParams params;
+  std::vector<BwdSeqInfo> seqs;  // per-sequence geometry to upload; empty: uniform (params.uniform_*)
+  std::size_t workspace_bytes = 0;
+  // Byte offsets of the workspace arrays (bwd_params.hpp); bind_workspace() turns them into pointers.
+  std::size_t lse_offset = 0, dsum_offset = 0, dq_offset = 0, dsink_offset = 0, semaphore_offset = 0;
+
+  bool empty() const { return params.batch == 0 || params.hq == 0; }
+  /// Points the params' workspace arrays into `base` (workspace_bytes, 256-byte aligned).
+  void bind_workspace(void* base);
+};
+
+BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& tuning);
+
+/// Why the sm_80 backward cannot take `p` (layout and size limits of the kernels), or an empty string.
+std::string bwd_layout_refusal(const BackwardProblem& p, const BwdTuning& tuning);
+
+}  // namespace omniattn::detail::cuda

@@ -1,0 +1,72 @@
+#pragma once
+// The sm_80 backward kernels (bwd_cta.cuh) and their launch. Included only by the per-head-dim instantiation
+// files (bwd_instantiate_d*.cu), so each (D, Dv) compiles in its own unit.
+#include <atomic>
+
+#include "cuda/bwd/bwd_cta.cuh"
+#include "cuda/bwd/bwd_launch.hpp"
+#include "cuda/common/cuda_check.hpp"
+
+namespace omniattn::detail::cuda {
+
+template <class Traits>
+__global__ void __launch_bounds__(Traits::kThreads) bwd_preprocess_sm80_kernel(const __grid_constant__ BwdParams p) {
+  bwd_preprocess_cta<Traits>(p);
+}
+
+template <class Traits>
+__global__ void __launch_bounds__(Traits::kThreads, Traits::kMinCtasPerSm)
+    bwd_main_sm80_kernel(const __grid_constant__ BwdParams p) {
+  bwd_main_cta<Traits>(p);
+}
+
+template <class Traits>
+__global__ void __launch_bounds__(Traits::kThreads) bwd_postprocess_sm80_kernel(const __grid_constant__ BwdParams p) {
+  bwd_postprocess_cta<Traits>(p);
+}
+
+template <class Traits>
+__global__ void __launch_bounds__(Traits::kThreads) bwd_dsink_sm80_kernel(const __grid_constant__ BwdParams p) {
+  bwd_dsink_cta<Traits>(p);
+}
+
+// More than 48 KB of dynamic shared memory must be opted into, once per device and kernel.
+template <class Traits>
+void configure_bwd_kernel_once() {
+  static std::atomic<uint64_t> configured_devices{0};
+  int device = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  const uint64_t bit = device < 64 ? uint64_t{1} << device : 0;
+  if (bit != 0 && (configured_devices.load(std::memory_order_acquire) & bit)) return;
+  const auto kernel = &bwd_main_sm80_kernel<Traits>;
+  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Traits::kSmemBytes),
+        "cudaFuncSetAttribute (dynamic shared memory of the sm80 backward kernel)");
+  check(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared),
+        "cudaFuncSetAttribute (shared memory carveout of the sm80 backward kernel)");
+  configured_devices.fetch_or(bit, std::memory_order_acq_rel);
+}
+
+template <class Element, int kD, int kDv>
+void launch_bwd_sm80(const BwdParams& p, cudaStream_t stream) {
+  using Traits = BwdTraits<Element, kD, kDv>;
+  configure_bwd_kernel_once<Traits>();
+  if (p.m_blocks > 0) {
+    bwd_preprocess_sm80_kernel<Traits>
+        <<<BwdRowScheduler::grid(p), Traits::kThreads, kPreSmemBytes<Traits>, stream>>>(p);
+    check_launch("launch of the sm80 backward preprocess kernel");
+  }
+  if (p.n_blocks > 0) {
+    bwd_main_sm80_kernel<Traits><<<BwdKvScheduler::grid(p), Traits::kThreads, Traits::kSmemBytes, stream>>>(p);
+    check_launch("launch of the sm80 backward kernel");
+  }
+  if (p.m_blocks > 0) {
+    bwd_postprocess_sm80_kernel<Traits><<<BwdRowScheduler::grid(p), Traits::kThreads, 0, stream>>>(p);
+    check_launch("launch of the sm80 backward postprocess kernel");
+  }
+  if (p.dsink != nullptr) {
+    bwd_dsink_sm80_kernel<Traits><<<1, Traits::kThreads, 0, stream>>>(p);
+    check_launch("launch of the sm80 sink-logit gradient kernel");
+  }
+}
+
+}  // namespace omniattn::detail::cuda

@@ -1,0 +1,20 @@
+#pragma once
+// Entry points of the sm_80 backward kernels. launch_bwd_sm80 is defined in bwd_kernel.cuh and explicitly
+// instantiated, one (D, Dv) per translation unit, in bwd_instantiate_d*.cu; run_bwd_sm80 (bwd_dispatch.cu) is
+// the one place where the runtime dtype and head dims become template arguments.
+#include <cuda_runtime_api.h>
+
+#include "cuda/bwd/bwd_params.hpp"
+#include "omniattn/tensor.hpp"
+
+namespace omniattn::detail::cuda {
+
+/// Enqueues preprocess, main, postprocess (and the sink-logit gradient) on `stream`. The params' workspace
+/// pointers must be bound (BwdLaunch::bind_workspace).
+template <class Element, int kD, int kDv>
+void launch_bwd_sm80(const BwdParams& p, cudaStream_t stream);
+
+/// Launches the kernels for (dtype, d, dv); false when no instantiation exists (can_run refuses those).
+bool run_bwd_sm80(DType dtype, int d, int dv, const BwdParams& p, cudaStream_t stream);
+
+}  // namespace omniattn::detail::cuda

@@ -1,0 +1,247 @@
+#pragma once
+// The backward mainloop of one CTA (one KV tile of kBlockN keys, K and V loaded once): for every query head
+// of the KV head's group and every query block that sees the tile (bwd_tiles.hpp), one step
+//   S^T = K Q^T, dP^T = V dO^T                    (registers, warp grid "sdp")
+//   P^T = exp2(logit * log2e - LSE * log2e)        (LSE from the forward; mask on boundary tiles only)
+//   dS^T = P^T o (dP^T - D) o dlogit/ddot          (ScoreMod::dlogit_ddot: scale, softcap chain rule)
+//   P^T, dS^T -> shared memory (16-bit); barrier
+//   dV += P^T dO, dK += dS^T Q                     (registers for the whole CTA, warp grid "dkv")
+//   dQ  = dS K  -> f32 atomic adds into the block's dQ accumulator (warp grid "dq"); in deterministic mode
+//                  the CTAs of one query block take turns through its semaphore, in KV tile order.
+//
+// Pipelines (BwdTuning::stages):
+//  2: Q / dO / LSE / D double-buffered. Top of step i: wait all; barrier (step i landed; every warp is done
+//     with step i-1, whose buffers step i+1 now overwrites, and with P^T / dS^T); issue step i+1; compute i.
+//  1: top of step i: barrier (step i-1 done); issue step i; wait all; barrier; compute i.
+#include <cstdint>
+
+#include "core/mask_policy.hpp"
+#include "cuda/bwd/bwd_scheduler.cuh"
+#include "cuda/bwd/bwd_sync.cuh"
+#include "cuda/bwd/bwd_traits.cuh"
+
+namespace omniattn::detail::cuda {
+
+template <class Traits>
+struct BwdMainloop {
+  using Element = typename Traits::Element;
+  using SAcc = typename Traits::SAcc;
+  using DkAcc = typename Traits::DkAcc;
+  using DvAcc = typename Traits::DvAcc;
+  using DqAcc = typename Traits::DqAcc;
+  using QTile = typename Traits::QTile;
+  using DoTile = typename Traits::DoTile;
+  using KTile = typename Traits::KTile;
+  using VTile = typename Traits::VTile;
+  using PTile = typename Traits::PTile;
+  static constexpr int kBlockM = Traits::kBlockM, kBlockN = Traits::kBlockN, kThreads = Traits::kThreads;
+  static constexpr int kD = Traits::kD, kDv = Traits::kDv, kStageBytes = Traits::kStageBytes;
+
+  /// Runs every step of `w` into dk / dv (zeroed by the caller).
+  static __device__ __forceinline__ void run(const BwdParams& p, const BwdKvWork& w, uint8_t* smem, DkAcc& dk,
+                                             DvAcc& dv) {
+    const int thread = static_cast<int>(threadIdx.x), warp = thread / 32, lane = thread % 32;
+    const uint32_t base = smem_address(smem);
+    const SequenceMask mask = bwd_mask(p, w.seq);
+    const int n_m = w.blocks.last - w.blocks.first;
+    const int steps = p.group * n_m;
+
+    // Warp tiles of the three warp grids (BwdTuning).
+    const int sdp_key0 = (warp % Traits::kSdpWarpsN) * Traits::kSdpKeys;
+    const int sdp_row0 = (warp / Traits::kSdpWarpsN) * Traits::kSdpRows;
+    const int dkv_key0 = (warp % Traits::kDkvWarpsN) * Traits::kDkvKeys;
+    const int dk_col0 = (warp / Traits::kDkvWarpsN) * Traits::kDkCols;
+    const int dv_col0 = (warp / Traits::kDkvWarpsN) * Traits::kDvCols;
+    const int dq_row0 = (warp % Traits::kDqWarpsM) * Traits::kDqRows;
+    const int dq_col0 = (warp / Traits::kDqWarpsM) * Traits::kDqCols;
+
+    // Per-lane operand addresses; Q / dO ones get + stage * kStageBytes.
+    using T = Traits;
+    const uint32_t k_a = base + T::kKOffset + T::KasA::block(sdp_key0, 0) + T::KasA::a_lane(lane);
+    const uint32_t q_b = base + T::kQOffset + T::QasB::block(sdp_row0, 0) + T::QasB::b_lane(lane);
+    const uint32_t v_a = base + T::kVOffset + T::VasA::block(sdp_key0, 0) + T::VasA::a_lane(lane);
+    const uint32_t do_b = base + T::kDoOffset + T::DoasB::block(sdp_row0, 0) + T::DoasB::b_lane(lane);
+    const uint32_t p_a = base + T::kPOffset + T::PasA::block(dkv_key0, 0) + T::PasA::a_lane(lane);
+    const uint32_t ds_a = base + T::kDsOffset + T::PasA::block(dkv_key0, 0) + T::PasA::a_lane(lane);
+    const uint32_t do_bt = base + T::kDoOffset + T::DoasBt::block(dv_col0, 0) + T::DoasBt::b_lane(lane);
+    const uint32_t q_bt = base + T::kQOffset + T::QasBt::block(dk_col0, 0) + T::QasBt::b_lane(lane);
+    const uint32_t ds_at = base + T::kDsOffset + T::DsasAt::block(dq_row0, 0) + T::DsasAt::a_lane(lane);
+    const uint32_t k_bt = base + T::kKOffset + T::KasBt::block(dq_col0, 0) + T::KasBt::b_lane(lane);
+
+    auto head_of = [&](int step) { return w.kv_head * p.group + step / n_m; };
+    auto block_of = [&](int step) { return w.blocks.first + step % n_m; };
+    auto row_block = [&](int step) {  // workspace row block (bwd_params.hpp)
+      return static_cast<int64_t>(w.seq.m_block0 + block_of(step)) * p.hq + head_of(step);
+    };
+
+    // K, V: (kBlockN, kD), (kBlockN, kDv); keys past k_len are zero-filled (and masked).
+    auto load_kv = [&] {
+      const Element* k = static_cast<const Element*>(p.k) + w.batch * p.k_batch +
+                         (w.seq.k_begin + w.j0) * p.k_token + w.kv_head * p.k_head;
+      const Element* v = static_cast<const Element*>(p.v) + w.batch * p.v_batch +
+                         (w.seq.k_begin + w.j0) * p.v_token + w.kv_head * p.v_head;
+      copy_rows_async<KTile, kThreads>(base + T::kKOffset, k, p.k_token, w.seq.k_len - w.j0, thread);
+      copy_rows_async<VTile, kThreads>(base + T::kVOffset, v, p.v_token, w.seq.k_len - w.j0, thread);
+    };
+    // Q, dO: (kBlockM, kD), (kBlockM, kDv) of one step, rows past q_len zero-filled; LSE * log2e and D:
+    // (kBlockM) f32 each from the preprocess's padded workspace.
+    auto load_step = [&](int step, int stage) {
+      const int h = head_of(step), t0 = block_of(step) * kBlockM;
+      const uint32_t s = base + stage * kStageBytes;
+      const Element* q = static_cast<const Element*>(p.q) + w.batch * p.q_batch +
+                         (w.seq.q_begin + t0) * p.q_token + h * p.q_head;
+      const Element* d_o = static_cast<const Element*>(p.dout) + w.batch * p.do_batch +
+                           (w.seq.q_begin + t0) * p.do_token + h * p.do_head;
+      copy_rows_async<QTile, kThreads>(s + T::kQOffset, q, p.q_token, w.seq.q_len - t0, thread);
+      copy_rows_async<DoTile, kThreads>(s + T::kDoOffset, d_o, p.do_token, w.seq.q_len - t0, thread);
+      constexpr int kRowChunks = kBlockM / 4;  // 16-byte chunks of one f32 row vector
+      const int64_t rows = row_block(step) * kBlockM;
+      if (thread < kRowChunks)
+        cp_async_16(s + T::kLseOffset + 16 * thread, p.lse_log2 + rows + 4 * thread, true);
+      else if (thread < 2 * kRowChunks)
+        cp_async_16(s + T::kDsumOffset + 16 * (thread - kRowChunks), p.dsum + rows + 4 * (thread - kRowChunks), true);
+    };
+
+    auto compute = [&](int step, int stage) {
+      const int h = head_of(step), t0 = block_of(step) * kBlockM;
+      const uint32_t s = stage * kStageBytes;
+      const float* lse_log2 = reinterpret_cast<const float*>(smem + s + T::kLseOffset);  // (kBlockM)
+      const float* dsum = reinterpret_cast<const float*>(smem + s + T::kDsumOffset);     // (kBlockM)
+
+      SAcc st, dpt;  // (kSdpKeys, kSdpRows) f32 per warp: S^T then P^T; dP^T then dS^T
+      st.fill(0.f);
+      dpt.fill(0.f);
+      warp_gemm_smem<Element, typename T::KasA, typename T::QasB, kD>(st, k_a, q_b + s);
+      warp_gemm_smem<Element, typename T::VasA, typename T::DoasB, kDv>(dpt, v_a, do_b + s);
+      scores_to_gradients(p, w, mask, h, t0, lse_log2, dsum, sdp_key0, sdp_row0, lane, st, dpt);
+      store_transposed(smem + T::kPOffset, st, sdp_key0, sdp_row0, lane);
+      store_transposed(smem + T::kDsOffset, dpt, sdp_key0, sdp_row0, lane);
+      __syncthreads();  // P^T and dS^T complete
+
+      warp_gemm_smem<Element, typename T::PasA, typename T::DoasBt, kBlockM>(dv, p_a, do_bt + s);
+      warp_gemm_smem<Element, typename T::PasA, typename T::QasBt, kBlockM>(dk, ds_a, q_bt + s);
+      DqAcc dq;  // (kDqRows, kDqCols) f32 per warp
+      dq.fill(0.f);
+      warp_gemm_smem<Element, typename T::DsasAt, typename T::KasBt, kBlockN>(dq, ds_at, k_bt);
+      add_dq(p, w, mask, step, row_block(step), t0, dq, dq_row0, dq_col0, thread, lane);
+    };
+
+    if (steps == 0) return;
+    if constexpr (Traits::kStages == 2) {
+      load_kv();
+      load_step(0, 0);
+      cp_async_commit();
+      for (int it = 0; it < steps; ++it) {
+        cp_async_wait<0>();
+        __syncthreads();
+        if (it + 1 < steps) load_step(it + 1, (it + 1) & 1);
+        cp_async_commit();
+        compute(it, it & 1);
+      }
+    } else {
+      static_assert(Traits::kStages == 1, "1 or 2 Q/dO stages");
+      load_kv();
+      for (int it = 0; it < steps; ++it) {
+        if (it > 0) __syncthreads();
+        load_step(it, 0);
+        cp_async_commit();
+        cp_async_wait<0>();
+        __syncthreads();
+        compute(it, 0);
+      }
+    }
+  }
+
+  /// S^T -> P^T and dP^T -> dS^T in place, for the warp's (kSdpKeys, kSdpRows) elements.
+  static __device__ __forceinline__ void scores_to_gradients(const BwdParams& p, const BwdKvWork& w,
+                                                             const SequenceMask& mask, int h, int t0,
+                                                             const float* lse_log2, const float* dsum, int key0,
+                                                             int row0, int lane, SAcc& st, SAcc& dpt) {
+    constexpr float kLog2e = 1.4426950408889634f;
+    const bool partial =
+        mask.classify(t0, min(t0 + kBlockM, static_cast<int>(mask.sq)), w.j0, w.j0 + kBlockN) !=
+        SequenceMask::Tile::full;
+    const float slope = p.alibi ? p.alibi[w.batch * p.alibi_batch_stride + h] : 0.f;
+    const ScoreMod<float> mod{p.scale, p.softcap, slope};
+    const ScoreMod<float> capped_only{p.scale, p.softcap, 0.f};  // logit before ALiBi
+    const ScoreMod<float> alibi_only{1.f, 0.f, slope};            // ALiBi term alone: logit(0, ...)
+#pragma unroll
+    for (int n = 0; n < SAcc::kN; ++n)
+#pragma unroll
+      for (int e1 = 0; e1 < 2; ++e1) {
+        const int row = row0 + SAcc::col_of(n, e1, lane);  // query row of the step (a column of S^T)
+        const float row_lse = lse_log2[row], row_d = dsum[row];
+        const int64_t token = t0 + row;
+#pragma unroll
+        for (int r = 0; r < SAcc::kRowSlots; ++r) {
+          const int64_t key = w.j0 + key0 + SAcc::row_of_slot(r, lane);
+          float& x = st.v[r / 2][n][2 * (r % 2) + e1];
+          float& dp = dpt.v[r / 2][n][2 * (r % 2) + e1];
+          float prob, dlogit;
+          if (p.general_logits) {
+            const float capped = capped_only.logit(x, 0, 0);
+            const float logit = capped + alibi_only.logit(0.f, mask.diag(token), key);
+            prob = fast_exp2(fmaf(logit, kLog2e, -row_lse));
+            dlogit = mod.dlogit_ddot(capped);
+          } else {
+            prob = fast_exp2(fmaf(x, p.scale_log2, -row_lse));
+            dlogit = p.scale;
+          }
+          if (partial && !mask.visible(token, key)) prob = 0.f;
+          x = prob;
+          dp = prob * (dp - row_d) * dlogit;
+        }
+      }
+  }
+
+  /// Stores a warp's (kSdpKeys, kSdpRows) f32 tile as 16-bit into a (kBlockN, kBlockM) PTile at (key0, row0).
+  static __device__ __forceinline__ void store_transposed(uint8_t* tile, const SAcc& a, int key0, int row0,
+                                                          int lane) {
+#pragma unroll
+    for (int m = 0; m < SAcc::kM; ++m)
+#pragma unroll
+      for (int n = 0; n < SAcc::kN; ++n)
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+          const int key = key0 + SAcc::row_of_slot(2 * m + half, lane), row = row0 + SAcc::col_of(n, 0, lane);
+          *reinterpret_cast<uint32_t*>(tile + PTile::offset(key, row)) =
+              pack_pair<Element>(a.v[m][n][2 * half], a.v[m][n][2 * half + 1]);
+        }
+  }
+
+  /// Adds the warp's dQ of one step into the block's f32 accumulator. Deterministic mode: the block's
+  /// semaphore counts the KV tiles that have added; this CTA waits for its turn (its rank among the tiles
+  /// that see the block, in the order of BwdParams::dq_descending) and passes it on.
+  static __device__ __forceinline__ void add_dq(const BwdParams& p, const BwdKvWork& w, const SequenceMask& mask,
+                                                int step, int64_t row_block, int t0, const DqAcc& dq, int row0,
+                                                int col0, int thread, int lane) {
+    (void)step;
+    int rank = 0;
+    if (p.deterministic) {
+      const KvTilesOfRows tiles =
+          KvTilesOfRows::of(mask, t0, min(t0 + kBlockM, static_cast<int>(mask.sq)), kBlockN);
+      rank = tiles.rank_ascending(w.n);
+      if (p.dq_descending) rank = tiles.count() - 1 - rank;
+      if (thread == 0) semaphore_wait(p.semaphore + row_block, rank);
+      __syncthreads();
+    }
+    float* acc = p.dq_accum + row_block * kBlockM * kD;  // (kBlockM, kD) f32
+#pragma unroll
+    for (int r = 0; r < DqAcc::kRowSlots; ++r) {
+      const int row = row0 + DqAcc::row_of_slot(r, lane);
+      if (t0 + row >= w.seq.q_len) continue;
+#pragma unroll
+      for (int n = 0; n < DqAcc::kN; ++n)
+#pragma unroll
+        for (int e = 0; e < 2; ++e)
+          atomic_add_f32(acc + row * kD + col0 + DqAcc::col_of(n, e, lane), dq.v[r / 2][n][2 * (r % 2) + e]);
+    }
+    if (p.deterministic) {
+      thread_fence();
+      __syncthreads();
+      if (thread == 0) semaphore_release(p.semaphore + row_block, rank + 1);
+    }
+  }
+};
+
+}  // namespace omniattn::detail::cuda

@@ -1,0 +1,67 @@
+#pragma once
+// Which work a backward CTA does: sequence geometry, and for the main kernel blockIdx -> (KV tile, KV head,
+// sequence) plus the query blocks that see the tile (bwd_tiles.hpp).
+#include <cstdint>
+
+#include "core/mask_policy.hpp"
+#include "cuda/bwd/bwd_params.hpp"
+#include "cuda/bwd/bwd_tiles.hpp"
+#include "cuda/common/ptx.cuh"  // CUDA built-ins (dim3, blockIdx), or their host emulation
+
+namespace omniattn::detail::cuda {
+
+__device__ __forceinline__ BwdSeqInfo bwd_seq(const BwdParams& p, int b) {
+  if (p.seqs) return p.seqs[b];
+  BwdSeqInfo s;
+  s.q_len = p.uniform_q_len;
+  s.k_len = p.uniform_k_len;
+  s.k_stored = p.uniform_k_stored;
+  s.m_block0 = b * p.m_blocks;
+  return s;
+}
+
+__device__ __forceinline__ SequenceMask bwd_mask(const BwdParams& p, const BwdSeqInfo& s) {
+  return SequenceMask{s.q_len, s.k_len, p.window_left, p.window_right, p.sinks};
+}
+
+/// Pre/postprocess: one CTA per (query block, query head, sequence).
+struct BwdRowScheduler {
+  static dim3 grid(const BwdParams& p) {
+    return dim3(static_cast<unsigned>(p.m_blocks), static_cast<unsigned>(p.hq), static_cast<unsigned>(p.batch));
+  }
+};
+
+/// Main kernel: one CTA per (KV tile, KV head, sequence). blockIdx.x -> tile in the order the deterministic
+/// mode adds dQ (descending when p.dq_descending, BwdParams): CTAs start in that order, so a CTA only ever
+/// waits for CTAs that started before it. Ascending (the default) starts the tiles with the most query
+/// blocks first under a causal mask.
+struct BwdKvScheduler {
+  static dim3 grid(const BwdParams& p) {
+    return dim3(static_cast<unsigned>(p.n_blocks), static_cast<unsigned>(p.hkv), static_cast<unsigned>(p.batch));
+  }
+  static __device__ __forceinline__ int tile(const BwdParams& p) {
+    const int x = static_cast<int>(blockIdx.x);
+    return p.dq_descending ? p.n_blocks - 1 - x : x;
+  }
+};
+
+struct BwdKvWork {
+  int n = 0, kv_head = 0, batch = 0;
+  int j0 = 0;  // first key of the tile
+  BwdSeqInfo seq;
+  QueryBlocksOfTile blocks;  // query blocks that see the tile (same for every query head)
+};
+
+template <int kBlockM, int kBlockN>
+__device__ __forceinline__ bool make_kv_work(const BwdParams& p, BwdKvWork& w) {
+  w.n = BwdKvScheduler::tile(p);
+  w.kv_head = static_cast<int>(blockIdx.y);
+  w.batch = static_cast<int>(blockIdx.z);
+  w.seq = bwd_seq(p, w.batch);
+  w.j0 = w.n * kBlockN;
+  if (w.j0 >= w.seq.k_stored) return false;
+  w.blocks = QueryBlocksOfTile::of(bwd_mask(p, w.seq), w.n, kBlockM, kBlockN);
+  return true;
+}
+
+}  // namespace omniattn::detail::cuda

@@ -1,0 +1,31 @@
+#include "cuda/bwd/bwd_workspace.hpp"
+
+#include <array>
+#include <string>
+
+#include "cuda/common/cuda_check.hpp"
+
+namespace omniattn::detail::cuda {
+
+BwdWorkspace& BwdWorkspace::of_device(int device) {
+  static std::array<BwdWorkspace, kMaxDevices> workspaces;
+  if (device < 0 || device >= kMaxDevices)
+    throw Error("device", "a CUDA device index below " + std::to_string(kMaxDevices), std::to_string(device));
+  return workspaces[static_cast<std::size_t>(device)];
+}
+
+void* BwdWorkspace::acquire(std::size_t bytes, cudaStream_t stream) {
+  if (bytes > capacity_) {
+    std::size_t grown = capacity_ == 0 ? (std::size_t{1} << 20) : capacity_;
+    while (grown < bytes) grown *= 2;
+    // Stream-ordered: the old buffer is released after every kernel already enqueued on `stream` used it.
+    if (data_ != nullptr) check(cudaFreeAsync(data_, stream), "cudaFreeAsync (backward workspace)");
+    data_ = nullptr;
+    capacity_ = 0;
+    check(cudaMallocAsync(&data_, grown, stream), "cudaMallocAsync (backward workspace)");
+    capacity_ = grown;
+  }
+  return data_;
+}
+
+}  // namespace omniattn::detail::cuda
