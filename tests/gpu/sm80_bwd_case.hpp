@@ -10,6 +10,7 @@ namespace omniattn::testing {
 struct BwdInputs {
   Sm80Inputs fwd;              // Q, K, V, option tensors (host)
   HostTensor out, lse, dout;   // O (input dtype), LSE (f32), dO (input dtype)
+  HostTensor out64;            // O of the float64 forward before rounding
 };
 
 struct BwdResult {
