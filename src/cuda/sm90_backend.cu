@@ -4,11 +4,14 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "core/backend.hpp"
 #include "cuda/common/cuda_check.hpp"
 #include "cuda/common/device_info.hpp"
+#include "cuda/common/device_scratch.hpp"
 #include "cuda/common/tensor_map.hpp"
 #include "cuda/flash/fwd_arguments.hpp"
 #include "cuda/flash/sm90_config.hpp"
@@ -32,12 +35,6 @@ cuda::FwdTuning portable_geometry(const cuda::Sm90Tuning& t) {
   return f;
 }
 
-bool uniform_sequences(const ForwardProblem& p) {
-  for (int64_t b = 0; b < p.batch; ++b)
-    if (p.q_begin[b] != 0 || p.k_begin[b] != 0 || p.q_len[b] != p.q_len[0] || p.k_len[b] != p.k_len[0]) return false;
-  return true;
-}
-
 cuda::Operand4d operand(const Operand& o, int64_t batches, int64_t tokens, int64_t heads, int64_t dim) {
   return {o.data, batches, tokens, heads, dim, o.batch, o.token, o.head};
 }
@@ -56,8 +53,8 @@ class CudaSm90Backend final : public BackendImpl {
     return "CUDA sm_90a FlashAttention-3-style forward (TMA, wgmma, warp-specialized producer/consumers, "
            "setmaxnreg): bf16/f16, (D, Dv) in {" +
            supported_head_dims() +
-           "}; causal, sliding window, sinks, GQA/MQA, softcap, ALiBi, sink logits, LSE; uniform batches "
-           "(varlen and seqused_k go to cuda_sm80); backward not yet";
+           "}; causal, sliding window, sinks, varlen (cu_seqlens, seqused_k), GQA/MQA, softcap, ALiBi, sink logits, "
+           "LSE; backward goes to cuda_sm80";
   }
 
   std::optional<std::string> can_run(const ForwardProblem& p) const override {
@@ -70,9 +67,6 @@ class CudaSm90Backend final : public BackendImpl {
     if (t.d == 0)
       return "supports head dims (D, Dv) in {" + supported_head_dims() + "} (given (" + std::to_string(p.d) + ", " +
              std::to_string(p.dv) + "))";
-    if (!uniform_sequences(p))
-      return std::string("takes batches of equal-length sequences only (cu_seqlens / per-sequence seqused_k: use "
-                         "cuda_sm80)");
     if (std::string why = cuda::fwd_layout_refusal(p, portable_geometry(t)); !why.empty()) return why;
     const int64_t tiles = (p.max_q_len + t.block_m() - 1) / t.block_m() * p.hq * p.batch;
     if (tiles >= (int64_t{1} << 31)) return std::string("supports fewer than 2^31 (query tile, head, sequence) tiles");
@@ -91,10 +85,13 @@ class CudaSm90Backend final : public BackendImpl {
     if (launch.empty()) return;  // no query rows: nothing to write
     cuda::Sm90Params params{};
     params.base = launch.params;
-    const int64_t q_len = p.q_len[0], k_len = p.k_len[0];
-    params.q_map = cuda::make_tensor_map_4d(operand(p.q, p.batch, q_len, p.hq, p.d), t.block_m(), "q");
-    params.k_map = cuda::make_tensor_map_4d(operand(p.k, p.batch, k_len, p.hkv, p.d), t.block_n, "k");
-    params.v_map = cuda::make_tensor_map_4d(operand(p.v, p.batch, k_len, p.hkv, p.dv), t.block_n, "v");
+    const int64_t k_len = p.max_k_len;
+    if (launch.seqs.empty()) {  // one geometry: one map per operand, indexed by batch
+      const int64_t q_len = p.q_len[0];
+      params.q_map = cuda::make_tensor_map_4d(operand(p.q, p.batch, q_len, p.hq, p.d), t.block_m(), "q");
+      params.k_map = cuda::make_tensor_map_4d(operand(p.k, p.batch, p.k_len[0], p.hkv, p.d), t.block_n, "k");
+      params.v_map = cuda::make_tensor_map_4d(operand(p.v, p.batch, p.k_len[0], p.hkv, p.dv), t.block_n, "v");
+    }
     // Scheduler sections: the K/V of the (head, sequence) pairs one section keeps in flight share ~24 MB of L2.
     constexpr int64_t kL2Budget = 24LL << 20;
     const int64_t kv_bytes = std::max<int64_t>(1, k_len * (p.d + p.dv) * 2);
@@ -102,7 +99,37 @@ class CudaSm90Backend final : public BackendImpl {
                          ? static_cast<int>(std::clamp<int64_t>(kL2Budget / kv_bytes * p.group(), 1, p.hq * p.batch))
                          : 1;  // one CTA per tile: consecutive CTAs take the query tiles of one head, last first
     const cudaStream_t stream = nullptr;  // the legacy default stream, like cuda_sm80
-    cuda::run_fwd_sm90(p.dtype, static_cast<int>(p.d), static_cast<int>(p.dv), params, stream);
+    const int d = static_cast<int>(p.d), dv = static_cast<int>(p.dv);
+    if (launch.seqs.empty()) {
+      cuda::run_fwd_sm90(p.dtype, d, dv, params, stream);
+      return;
+    }
+    // Varlen: per-sequence maps (exactly its tokens; at least 1, a map cannot be empty -- an empty sequence's
+    // tiles are never visited) and the sequence geometry, uploaded together: maps first (64-byte aligned).
+    std::vector<CUtensorMap> blob(3 * static_cast<size_t>(p.batch) +
+                                  (launch.seqs.size() * sizeof(cuda::SeqInfo) + sizeof(CUtensorMap) - 1) /
+                                      sizeof(CUtensorMap));
+    for (int64_t b = 0; b < p.batch; ++b) {
+      auto rows_of = [&](const Operand& o, int64_t begin) {
+        Operand s = o;
+        s.data = static_cast<char*>(o.data) + (b * o.batch + begin * o.token) * 2;  // 16-bit elements
+        return s;
+      };
+      const int64_t q_len = std::max<int64_t>(1, p.q_len[b]), kv_len = std::max<int64_t>(1, p.k_len[b]);
+      blob[3 * b] = cuda::make_tensor_map_4d(operand(rows_of(p.q, p.q_begin[b]), 1, q_len, p.hq, p.d), t.block_m(), "q");
+      blob[3 * b + 1] =
+          cuda::make_tensor_map_4d(operand(rows_of(p.k, p.k_begin[b]), 1, kv_len, p.hkv, p.d), t.block_n, "k");
+      blob[3 * b + 2] =
+          cuda::make_tensor_map_4d(operand(rows_of(p.v, p.k_begin[b]), 1, kv_len, p.hkv, p.dv), t.block_n, "v");
+    }
+    std::memcpy(blob.data() + 3 * p.batch, launch.seqs.data(), launch.seqs.size() * sizeof(cuda::SeqInfo));
+    cuda::DeviceScratch& scratch = cuda::DeviceScratch::of_device(p.device.index);
+    const auto lock = scratch.lock();  // held until the kernel that reads the metadata is enqueued
+    const auto* device_blob =
+        static_cast<const CUtensorMap*>(scratch.upload(blob.data(), blob.size() * sizeof(CUtensorMap), stream));
+    params.seq_maps = device_blob;
+    params.base.seqs = reinterpret_cast<const cuda::SeqInfo*>(device_blob + 3 * p.batch);
+    cuda::run_fwd_sm90(p.dtype, d, dv, params, stream);
   }
 
   void backward(const BackwardProblem&) const override {

@@ -1,6 +1,6 @@
 // cuda_sm90 (TMA + wgmma) forward against the float64 reference: every head dim and dtype, odd lengths,
-// Sq != Sk, every mask and score option, GQA, strided layouts, masked tiles never loaded, reproducibility,
-// and the refusals that send calls to cuda_sm80. Skipped without a Hopper GPU.
+// Sq != Sk, every mask and score option, GQA, varlen and seqused_k, strided layouts, masked tiles never loaded,
+// reproducibility, and the refusals that send calls to cuda_sm80. Skipped without a Hopper GPU.
 #include "core/backend.hpp"
 #include "gpu/sm80_case.hpp"
 
@@ -215,31 +215,70 @@ TEST(Sm90Sanitize, SmallShapes) {
   c.alibi = Sm80Case::Alibi::per_head;
   c.sink_logits = true;
   check_sm80(c);
+  Sm80Case v = sm90_case();  // varlen: per-sequence tensor maps read from global memory
+  v.d = 128;
+  v.q_lens = {0, 33, 65};
+  v.k_lens = {5, 0, 70};
+  v.causal = true;
+  check_sm80(v);
 }
 
-TEST(Sm90Refusals, VarlenAndOtherHeadDimsGoToSm80) {
+// Varlen: each sequence gets its own tensor maps, so TMA zero-fills past its end (no read of the next one).
+TEST(Sm90Features, VarlenWithEmptySegments) {
+  OMNI_REQUIRE_HOPPER();
+  for (int64_t d : {64, 128, 256})
+    for (bool causal : {false, true}) {
+      Sm80Case c = sm90_case();
+      c.d = d;
+      c.hq = c.hkv = 3;
+      c.q_lens = {0, 17, 113, 5, 0, 239, 1};
+      c.k_lens = {13, 0, 239, 5, 7, 300, 1};
+      c.causal = causal;
+      check_sm80(c);
+    }
+  Sm80Case c = sm90_case();  // varlen + GQA + window + sinks + sink logits
+  c.hq = 6;
+  c.hkv = 2;
+  c.q_lens = {64, 1, 130};
+  c.k_lens = {64, 200, 129};
+  c.causal = true;
+  c.window_left = 48;
+  c.sinks = 2;
+  c.sink_logits = true;
+  check_sm80(c);
+}
+
+TEST(Sm90Features, SeqUsedKeysIgnoreTheRest) {
   OMNI_REQUIRE_HOPPER();
   Sm80Case c = sm90_case();
   c.d = 128;
-  c.q_lens = {0, 33, 65};
-  c.k_lens = {5, 0, 70};
+  c.batch = 3;
+  c.sq = 100;
+  c.sk = 239;
+  c.seqused_k = {50, 0, 239};  // keys past these are NaN in K and V: they must never be read
+  for (bool causal : {false, true}) {
+    c.causal = causal;
+    check_sm80(c);
+  }
+}
+
+TEST(Sm90Refusals, OtherHeadDimsGoToSm80) {
+  OMNI_REQUIRE_HOPPER();
+  Sm80Case c = sm90_case();
+  c.d = 96;
+  c.sq = c.sk = 50;
   const Sm80Inputs in = make_inputs(c);
   HostTensor out = out_like(c, in);
   DeviceTensor q = DeviceTensor::upload(in.q), k = DeviceTensor::upload(in.k), v = DeviceTensor::upload(in.v);
   DeviceTensor o = DeviceTensor::allocate(c.dtype, out.view());
-  DeviceTensor cu_q = DeviceTensor::upload(in.cu_q), cu_k = DeviceTensor::upload(in.cu_k);
-  AttentionOptions opts = in.host_options;
-  opts.cu_seqlens_q = cu_q.view();
-  opts.cu_seqlens_k = cu_k.view();
   bool sm90_refused = false, sm80_runs = false;
-  for (const auto& [backend, why] : explain_forward(q, k, v, {o.view(), std::nullopt}, opts)) {
-    if (backend == Backend::cuda_sm90) sm90_refused = why.has_value() && why->find("equal-length") != std::string::npos;
+  for (const auto& [backend, why] : explain_forward(q, k, v, {o.view(), std::nullopt}, in.host_options)) {
+    if (backend == Backend::cuda_sm90) sm90_refused = why.has_value() && why->find("head dims") != std::string::npos;
     if (backend == Backend::cuda_sm80) sm80_runs = !why.has_value();
   }
   EXPECT_TRUE(sm90_refused);
   EXPECT_TRUE(sm80_runs);
-  // Automatic dispatch still computes it (on cuda_sm80), correctly.
-  Sm80Case automatic = c;
+  Sm80Case automatic = c;  // automatic dispatch still computes it (on cuda_sm80), correctly
   automatic.backend = Backend::automatic;
   check_sm80(automatic);
 }

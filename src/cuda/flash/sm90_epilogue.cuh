@@ -34,14 +34,15 @@ struct Sm90Epilogue {
 #pragma unroll
       for (int r = 0; r < 2; ++r)
         if (rows[r] < w.rows)
-          p.base.lse[w.batch * p.base.lse_batch + head * p.base.lse_head + rows[r] * p.base.lse_token] = lse[r];
+          p.base.lse[w.batch * p.base.lse_batch + head * p.base.lse_head + (w.seq.q_begin + rows[r]) * p.base.lse_token] =
+              lse[r];
     }
 
     Element* out = static_cast<Element*>(p.base.out) + w.batch * p.base.o_batch + head * p.base.o_head;
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       if (rows[r] >= w.rows) continue;
-      Element* row = out + int64_t{rows[r]} * p.base.o_token;
+      Element* row = out + (w.seq.q_begin + rows[r]) * p.base.o_token;
 #pragma unroll
       for (int n = 0; n < OAcc::kN; ++n)
         *reinterpret_cast<uint32_t*>(row + OAcc::col_of(n, 0, lane)) =

@@ -1,6 +1,6 @@
 #pragma once
 // Kernel parameters of the sm_90a forward: the portable FwdParams (geometry, mask and score semantics; GQA
-// packing off, uniform sequences) plus the TMA descriptors of Q, K and V. Passed as a __grid_constant__.
+// packing off) plus the TMA descriptors of Q, K and V. Passed as a __grid_constant__.
 #include <cuda.h>
 
 #include "cuda/flash/fwd_params.hpp"
@@ -8,7 +8,10 @@
 namespace omniattn::detail::cuda {
 
 struct Sm90Params {
-  FwdParams base;
+  FwdParams base;  // base.seqs: per-sequence geometry of varlen batches (device), else null
+  // Varlen batches: per sequence b, maps seq_maps[3b + {0, 1, 2}] of its Q, K, V alone (batch 1, exactly its
+  // tokens, so TMA zero-fills past each sequence's end and never reads the next one). Null: the maps below.
+  const CUtensorMap* seq_maps = nullptr;
   int section = 1;    // (head, sequence) pairs per scheduler section (Sm90TileScheduler)
   CUtensorMap q_map;  // box (64, block_m) of [batch, q_len, hq, d]
   CUtensorMap k_map;  // box (64, block_n) of [batch, k_len, hkv, d]

@@ -25,12 +25,18 @@ struct Sm90Producer {
       if (!make_cta_work<Traits::kBlockM, Traits::kBlockN>(p.base, Sm90TileScheduler::tile(p.base, p.section, t), w)) continue;
       const int head = w.head_block;  // GQA packing is off on this path: one query head per tile
       const int kv_head = head / p.base.group;
+      // Uniform batches: one map per operand, batch coordinate b. Varlen: the sequence's own maps, batch 0.
+      const bool own = p.seq_maps != nullptr;
+      const CUtensorMap* q_map = own ? &p.seq_maps[3 * w.batch] : &p.q_map;
+      const CUtensorMap* k_map = own ? &p.seq_maps[3 * w.batch + 1] : &p.k_map;
+      const CUtensorMap* v_map = own ? &p.seq_maps[3 * w.batch + 2] : &p.v_map;
+      const int batch = own ? 0 : w.batch;
 
       mbarrier_wait(&bar.q_empty, (tile_iter & 1) ^ 1);  // a fresh barrier's "previous phase" is complete
       mbarrier_expect_bytes(&bar.q_full, Traits::kQBytes);
 #pragma unroll
       for (int b = 0; b < Traits::kD / 64; ++b)
-        tma_load_4d(smem + Traits::kQOffset + b * Traits::kQBoxBytes, &p.q_map, 64 * b, w.row0, head, w.batch,
+        tma_load_4d(smem + Traits::kQOffset + b * Traits::kQBoxBytes, q_map, 64 * b, w.row0, head, batch,
                     &bar.q_full);
       ++tile_iter;
 
@@ -42,14 +48,14 @@ struct Sm90Producer {
         mbarrier_expect_bytes(&bar.k_full[stage], Traits::kKBytes);
 #pragma unroll
         for (int b = 0; b < Traits::kD / 64; ++b)
-          tma_load_4d(smem + Traits::kKOffset + stage * Traits::kKBytes + b * Traits::kKvBoxBytes, &p.k_map, 64 * b,
-                      j0, kv_head, w.batch, &bar.k_full[stage]);
+          tma_load_4d(smem + Traits::kKOffset + stage * Traits::kKBytes + b * Traits::kKvBoxBytes, k_map, 64 * b,
+                      j0, kv_head, batch, &bar.k_full[stage]);
         mbarrier_wait(&bar.v_empty[stage], free_parity);
         mbarrier_expect_bytes(&bar.v_full[stage], Traits::kVBytes);
 #pragma unroll
         for (int b = 0; b < Traits::kDv / 64; ++b)
-          tma_load_4d(smem + Traits::kVOffset + stage * Traits::kVBytes + b * Traits::kKvBoxBytes, &p.v_map, 64 * b,
-                      j0, kv_head, w.batch, &bar.v_full[stage]);
+          tma_load_4d(smem + Traits::kVOffset + stage * Traits::kVBytes + b * Traits::kKvBoxBytes, v_map, 64 * b,
+                      j0, kv_head, batch, &bar.v_full[stage]);
       }
     }
   }
