@@ -13,6 +13,7 @@
 #include "cuda/bwd/bwd_launch.hpp"
 #include "cuda/bwd/bwd_workspace.hpp"
 #include "cuda/common/cuda_check.hpp"
+#include "cuda/common/device_info.hpp"
 #include "cuda/common/device_scratch.hpp"
 #include "cuda/flash/fwd_arguments.hpp"
 #include "cuda/flash/fwd_config.hpp"
@@ -32,54 +33,8 @@ void copy_device_to_host(void* host, const void* device, int64_t bytes, int devi
 // cuda_sm80_backend(), and validation (which needs the hook) runs before the backend list is built.
 const bool g_hook_installed = (g_device_to_host = &copy_device_to_host, true);
 
-// Compute capability major version of each device (0 when the query fails), queried once.
-const std::vector<int>& device_majors() {
-  static const std::vector<int> majors = [] {
-    std::vector<int> m;
-    int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess) {
-      cudaGetLastError();  // no driver / no device: not an error of any later call
-      return m;
-    }
-    for (int d = 0; d < count; ++d) {
-      int major = 0;
-      if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, d) != cudaSuccess) {
-        cudaGetLastError();
-        major = 0;
-      }
-      m.push_back(major);
-    }
-    return m;
-  }();
-  return majors;
-}
-
-// Largest dynamic shared memory a CTA may opt into on each device (0 when the query fails), queried once.
-int max_smem_per_block(int device) {
-  static const std::vector<int> limits = [] {
-    std::vector<int> l;
-    int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess) {
-      cudaGetLastError();
-      return l;
-    }
-    for (int d = 0; d < count; ++d) {
-      int bytes = 0;
-      if (cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, d) != cudaSuccess) {
-        cudaGetLastError();
-        bytes = 0;
-      }
-      l.push_back(bytes);
-    }
-    return l;
-  }();
-  return device >= 0 && device < static_cast<int>(limits.size()) ? limits[device] : 0;
-}
-
-bool device_is_sm80_or_newer(int device) {
-  const auto& majors = device_majors();
-  return device >= 0 && device < static_cast<int>(majors.size()) && majors[device] >= 8;
-}
+bool device_is_sm80_or_newer(int device) { return cuda::device_major(device) >= 8; }
+int max_smem_per_block(int device) { return cuda::device_max_smem_optin(device); }
 
 std::string supported_head_dims() {
   std::string s;
@@ -102,7 +57,7 @@ class CudaSm80Backend final : public BackendImpl {
   Backend id() const override { return Backend::cuda_sm80; }
 
   bool available() const override {
-    for (int major : device_majors())
+    for (int major : cuda::device_majors())
       if (major >= 8) return true;
     return false;
   }
