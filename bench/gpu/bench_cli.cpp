@@ -12,7 +12,7 @@ const char* const kUsage = R"(omniattn_bench_gpu: GPU benchmark of omniattn's CU
 
   omniattn_bench_gpu [--backend sm80] [--ops fwd] [--dtypes bf16,fp16] [--dims 64,128,256]
                      [--lengths 512,1024,...,32768] [--reps 20] [--warmup 3] [--no-gqa] [--no-fp16]
-                     [--out rows.json] [--commit SHA] [--check]
+                     [--out rows.json] [--commit SHA] [--check] [--deterministic]
 
 Shapes: B*N = 16k tokens (B = max(1, 16384/N)), Hq*D = 2048, causal and not, every dtype and head dim,
 plus Hq = 32 / Hkv = 8 (GQA) at D = 128 in bf16.
@@ -29,6 +29,8 @@ plus Hq = 32 / Hkv = 8 (GQA) at D = 128 in bf16.
   --reps N        timed calls per row (median).  [20]
   --warmup N      untimed calls first.  [3]
   --no-gqa        no Hq = 32 / Hkv = 8 rows.
+  --deterministic AttentionOptions::deterministic (bitwise-reproducible backward); bwd / fwd+bwd rows are named
+                  <impl>_det.
   --out PATH      write the rows as JSON (results schema of ARCHITECTURE.md, + "kernels").
   --commit SHA    recorded in the JSON.
   --check         small odd shapes (333 tokens, D = 64..256, bf16 and fp16), every output row checked against a
@@ -140,6 +142,8 @@ BenchFlags parse_flags(int argc, char** argv) {
       if (f.dtypes.empty()) f.dtypes = {DType::bf16};
     } else if (a == "--check") {
       f.check = true;
+    } else if (a == "--deterministic") {
+      f.deterministic = true;
     } else {
       fail("unknown argument " + a);
     }

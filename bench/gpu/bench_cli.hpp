@@ -27,6 +27,7 @@ struct BenchFlags {
   int reps = 20, warmup = 3;
   bool gqa = true;     // + Hq = 32 / Hkv = 8 rows at D = 128 (bf16)
   bool check = false;  // small odd shapes, every output row checked
+  bool deterministic = false;  // AttentionOptions::deterministic (backward rows get impl suffix "_det")
 };
 
 /// Parses argv; prints usage and exits 0 on --help, prints the problem and exits 1 on a bad flag.

@@ -53,6 +53,8 @@ struct DeviceMemory {
 const char* dtype_name(DType t) { return t == DType::bf16 ? "bf16" : "fp16"; }
 const char* impl_name(Backend ran) { return ran == Backend::cuda_sm90 ? "omniattn" : "omniattn_sm80"; }
 
+bool g_deterministic = false;  // --deterministic
+
 // The tensors of one shape: two input sets (Q, K, V, and the O, LSE their forward writes), dO, dQ, dK, dV.
 class Problem {
  public:
@@ -80,6 +82,7 @@ class Problem {
     omniattn::AttentionOptions o;
     o.causal = s_.causal;
     o.backend = b;
+    o.deterministic = g_deterministic;
     return o;
   }
   TensorView view(const DeviceMemory& m, int64_t heads) const {
@@ -300,6 +303,7 @@ void run_backend(const Problem& p, Backend asked, const omniattn::bench::BenchFl
       row = time_op(p, op, [&](int set) { p.forward(set, fb), p.backward(set, *bwd_ran); }, f.warmup, f.reps);
     }
     row.impl = impl_name(fb);
+    if (g_deterministic && op != Op::fwd) row.impl += "_det";
     row.backend = omniattn::to_string(fb);
     if (op != Op::fwd && *bwd_ran != fb) row.backend += "+" + omniattn::to_string(*bwd_ran);
     rows.push_back(row);
@@ -411,6 +415,7 @@ void write_json(const omniattn::bench::BenchFlags& f, const cudaDeviceProp& prop
 
 int main(int argc, char** argv) {
   const omniattn::bench::BenchFlags f = omniattn::bench::parse_flags(argc, argv);
+  g_deterministic = f.deterministic;
   cudaDeviceProp prop{};
   cuda_ok(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
   const bool sm80 = std::any_of(f.backends.begin(), f.backends.end(),
