@@ -1,11 +1,11 @@
 #pragma once
 // The sm_80 backward kernels (bwd_cta.cuh) and their launch. Included only by the per-head-dim instantiation
 // files (bwd_instantiate_d*.cu), so each (D, Dv) compiles in its own unit.
-#include <atomic>
 
 #include "cuda/bwd/bwd_cta.cuh"
 #include "cuda/bwd/bwd_launch.hpp"
 #include "cuda/common/cuda_check.hpp"
+#include "cuda/common/kernel_setup.hpp"
 
 namespace omniattn::detail::cuda {
 
@@ -30,20 +30,10 @@ __global__ void __launch_bounds__(Traits::kThreads) bwd_dsink_sm80_kernel(const 
   bwd_dsink_cta<Traits>(p);
 }
 
-// More than 48 KB of dynamic shared memory must be opted into, once per device and kernel.
 template <class Traits>
 void configure_bwd_kernel_once() {
-  static std::atomic<uint64_t> configured_devices{0};
-  int device = 0;
-  check(cudaGetDevice(&device), "cudaGetDevice");
-  const uint64_t bit = device < 64 ? uint64_t{1} << device : 0;
-  if (bit != 0 && (configured_devices.load(std::memory_order_acquire) & bit)) return;
-  const auto kernel = &bwd_main_sm80_kernel<Traits>;
-  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Traits::kSmemBytes),
-        "cudaFuncSetAttribute (dynamic shared memory of the sm80 backward kernel)");
-  check(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared),
-        "cudaFuncSetAttribute (shared memory carveout of the sm80 backward kernel)");
-  configured_devices.fetch_or(bit, std::memory_order_acq_rel);
+  configure_kernel_once<&bwd_main_sm80_kernel<Traits>>(Traits::kSmemBytes, /*max_shared_carveout=*/true,
+                                                       "cudaFuncSetAttribute (sm80 backward kernel)");
 }
 
 template <class Element, int kD, int kDv>

@@ -4,6 +4,7 @@
 // is the one place where the runtime dtype and head dims become template arguments.
 #include <cuda_runtime_api.h>
 
+#include "cuda/common/kernel_setup.hpp"
 #include "cuda/flash/fwd_params.hpp"
 #include "omniattn/tensor.hpp"
 
@@ -12,14 +13,7 @@ namespace omniattn::detail::cuda {
 template <class Element, int kD, int kDv>
 void launch_fwd_sm80(const FwdParams& p, cudaStream_t stream);
 
-/// What the current device makes of one instantiation (for benchmarks and diagnostics).
-struct FwdKernelInfo {
-  int ctas_per_sm = 0;  // resident CTAs per SM (cudaOccupancyMaxActiveBlocksPerMultiprocessor)
-  int registers = 0;    // per thread
-  int local_bytes = 0;  // spill / stack bytes per thread
-  int smem_bytes = 0;   // dynamic shared memory per CTA
-  int threads = 0;      // per CTA
-};
+using FwdKernelInfo = KernelInfo;  // what the current device makes of one instantiation
 template <class Element, int kD, int kDv>
 FwdKernelInfo fwd_sm80_kernel_info();
 

@@ -2,8 +2,6 @@
 // The sm_90a forward kernel: persistent (one CTA per SM walks its tiles, Sm90TileScheduler), warp-specialized
 // (producer warpgroup 0 issues TMA loads; consumer warpgroups 1..kConsumers compute), and its launch. Included only by the per-head-dim instantiation files
 // (sm90_instantiate_d*.cu), which are compiled for sm_90a alone.
-#include <atomic>
-
 #include "cuda/common/cuda_check.hpp"
 #include "cuda/flash/sm90_consumer.cuh"
 #include "cuda/flash/sm90_epilogue.cuh"
@@ -75,18 +73,10 @@ inline unsigned sm90_grid(const FwdParams& p, bool persistent) {
   return static_cast<unsigned>(tiles < count ? tiles : count);
 }
 
-// More than 48 KB of dynamic shared memory must be opted into, once per device and kernel.
 template <class Traits>
 void configure_sm90_kernel_once() {
-  static std::atomic<uint64_t> configured_devices{0};
-  int device = 0;
-  check(cudaGetDevice(&device), "cudaGetDevice");
-  const uint64_t bit = device < 64 ? uint64_t{1} << device : 0;
-  if (bit != 0 && (configured_devices.load(std::memory_order_acquire) & bit)) return;
-  check(cudaFuncSetAttribute(&flash_fwd_sm90_kernel<Traits>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             Traits::kSmemBytes),
-        "cudaFuncSetAttribute (dynamic shared memory of the sm90 forward kernel)");
-  configured_devices.fetch_or(bit, std::memory_order_acq_rel);
+  configure_kernel_once<&flash_fwd_sm90_kernel<Traits>>(Traits::kSmemBytes, /*max_shared_carveout=*/false,
+                                                        "cudaFuncSetAttribute (sm90 forward kernel)");
 }
 
 template <class Element, int kD, int kDv>
@@ -103,17 +93,7 @@ template <class Element, int kD, int kDv>
 FwdKernelInfo fwd_sm90_kernel_info() {
   using Traits = Sm90Traits<Element, kD, kDv>;
   configure_sm90_kernel_once<Traits>();
-  const auto kernel = &flash_fwd_sm90_kernel<Traits>;
-  FwdKernelInfo info;
-  cudaFuncAttributes attributes{};
-  check(cudaFuncGetAttributes(&attributes, kernel), "cudaFuncGetAttributes");
-  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&info.ctas_per_sm, kernel, Traits::kThreads, Traits::kSmemBytes),
-        "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
-  info.registers = attributes.numRegs;
-  info.local_bytes = static_cast<int>(attributes.localSizeBytes);
-  info.smem_bytes = Traits::kSmemBytes;
-  info.threads = Traits::kThreads;
-  return info;
+  return kernel_info(&flash_fwd_sm90_kernel<Traits>, Traits::kThreads, Traits::kSmemBytes);
 }
 
 }  // namespace omniattn::detail::cuda
