@@ -84,6 +84,24 @@ TEST(Sm90Forward, LongRowsAndLargeLogits) {
     }
 }
 
+// Keys <= persistent_max_keys (2048) run the persistent kernel (dynamic tile counter), longer ones one CTA per
+// tile: both schedules, every head dim.
+TEST(Sm90Forward, BothSchedules) {
+  OMNI_REQUIRE_HOPPER();
+  for (int64_t d : {64, 128, 256})
+    for (int64_t sk : {2048, 2049, 3000})
+      for (bool causal : {false, true}) {
+        Sm80Case c = sm90_case();
+        c.d = d;
+        c.batch = 1;
+        c.hq = c.hkv = 2;
+        c.sq = 257;
+        c.sk = sk;
+        c.causal = causal;
+        check_sm80(c);
+      }
+}
+
 TEST(Sm90Features, WindowsSinksAndScale) {
   OMNI_REQUIRE_HOPPER();
   for (int64_t d : {64, 128}) {
