@@ -95,26 +95,21 @@ class CudaSm90Backend final : public BackendImpl {
     // Scheduler sections: the K/V of the (head, sequence) pairs one section keeps in flight share ~24 MB of L2.
     constexpr int64_t kL2Budget = 24LL << 20;
     const int64_t kv_bytes = std::max<int64_t>(1, k_len * (p.d + p.dv) * 2);
-    const bool persistent = p.max_k_len <= t.persistent_max_keys;
-    params.section = persistent
+    params.section = t.persistent
                          ? static_cast<int>(std::clamp<int64_t>(kL2Budget / kv_bytes * p.group(), 1, p.hq * p.batch))
                          : 1;  // one CTA per tile: consecutive CTAs take the query tiles of one head, last first
     const cudaStream_t stream = nullptr;  // the legacy default stream, like cuda_sm80
     const int d = static_cast<int>(p.d), dv = static_cast<int>(p.dv);
-    const bool varlen = !launch.seqs.empty();
-    if (!varlen && !persistent) {  // nothing to upload
+    if (launch.seqs.empty()) {
       cuda::run_fwd_sm90(p.dtype, d, dv, params, stream);
       return;
     }
-    // Metadata, uploaded in one copy (CUtensorMap units: the maps must be 64-byte aligned):
-    //  - varlen: per-sequence maps (exactly its tokens; at least 1, a map cannot be empty -- an empty
-    //    sequence's tiles are never visited), then the sequence geometry;
-    //  - persistent: the tile counter (uploaded as 0: zeroed for this launch, in stream order).
-    constexpr size_t kUnit = sizeof(CUtensorMap);
-    const size_t maps = varlen ? 3 * static_cast<size_t>(p.batch) : 0;
-    const size_t seq_units = (launch.seqs.size() * sizeof(cuda::SeqInfo) + kUnit - 1) / kUnit;
-    std::vector<CUtensorMap> blob(maps + seq_units + (persistent ? 1 : 0));
-    for (int64_t b = 0; varlen && b < p.batch; ++b) {
+    // Varlen: per-sequence maps (exactly its tokens; at least 1, a map cannot be empty -- an empty sequence's
+    // tiles are never visited) and the sequence geometry, uploaded together: maps first (64-byte aligned).
+    std::vector<CUtensorMap> blob(3 * static_cast<size_t>(p.batch) +
+                                  (launch.seqs.size() * sizeof(cuda::SeqInfo) + sizeof(CUtensorMap) - 1) /
+                                      sizeof(CUtensorMap));
+    for (int64_t b = 0; b < p.batch; ++b) {
       auto rows_of = [&](const Operand& o, int64_t begin) {
         Operand s = o;
         s.data = static_cast<char*>(o.data) + (b * o.batch + begin * o.token) * 2;  // 16-bit elements
@@ -127,15 +122,13 @@ class CudaSm90Backend final : public BackendImpl {
       blob[3 * b + 2] =
           cuda::make_tensor_map_4d(operand(rows_of(p.v, p.k_begin[b]), 1, kv_len, p.hkv, p.dv), t.block_n, "v");
     }
-    if (varlen) std::memcpy(blob.data() + maps, launch.seqs.data(), launch.seqs.size() * sizeof(cuda::SeqInfo));
+    std::memcpy(blob.data() + 3 * p.batch, launch.seqs.data(), launch.seqs.size() * sizeof(cuda::SeqInfo));
     cuda::DeviceScratch& scratch = cuda::DeviceScratch::of_device(p.device.index);
     const auto lock = scratch.lock();  // held until the kernel that reads the metadata is enqueued
-    const auto* device_blob = static_cast<const CUtensorMap*>(scratch.upload(blob.data(), blob.size() * kUnit, stream));
-    if (varlen) {
-      params.seq_maps = device_blob;
-      params.base.seqs = reinterpret_cast<const cuda::SeqInfo*>(device_blob + maps);
-    }
-    if (persistent) params.tile_counter = reinterpret_cast<int*>(const_cast<CUtensorMap*>(device_blob + maps + seq_units));
+    const auto* device_blob =
+        static_cast<const CUtensorMap*>(scratch.upload(blob.data(), blob.size() * sizeof(CUtensorMap), stream));
+    params.seq_maps = device_blob;
+    params.base.seqs = reinterpret_cast<const cuda::SeqInfo*>(device_blob + 3 * p.batch);
     cuda::run_fwd_sm90(p.dtype, d, dv, params, stream);
   }
 

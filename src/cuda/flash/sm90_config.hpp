@@ -21,15 +21,14 @@ struct Sm90Tuning {
   int producer_regs = 0;  // setmaxnreg of the producer warpgroup
   int consumer_regs = 0;  // setmaxnreg of each consumer warpgroup
   bool pingpong = false;  // consumers take turns issuing their GEMMs, so one's softmax hides under another's GEMMs
-  int persistent_max_keys = 0;  // persistent kernel (one CTA per SM, tiles handed out dynamically) when the longest
-                                // key sequence is at most this; else one CTA per tile (Sm90TileScheduler)
+  bool persistent = false;  // one CTA per SM walking the tiles (else one CTA per tile; see Sm90TileScheduler)
 
   constexpr int block_m() const { return 64 * consumers; }
   constexpr int threads() const { return 128 * (consumers + 1); }
   constexpr int64_t tile_bytes() const {  // Q + K/V stages
     return 2LL * (block_m() * d + stages * block_n * (d + dv));
   }
-  constexpr int64_t barrier_bytes() const { return 8LL * (2 + 4 * stages + 4 + 1); }
+  constexpr int64_t barrier_bytes() const { return 8LL * (2 + 4 * stages); }
   constexpr int64_t smem_bytes() const { return tile_bytes() + barrier_bytes() + 1024; }  // + alignment slack
 };
 
@@ -38,14 +37,14 @@ struct Sm90Tuning {
 //  - d = 128: 2 consumers x 64 rows, 128-key tiles: O 64 + S 64 + P 32 registers per thread, 2 stages
 //    (160 KB of shared memory).
 //  - d = 256: O alone is 128 registers, so 64-key tiles (S 32); 2 stages, 192 KB.
-//  - persistent_max_keys: the dynamic persistent schedule wins 5-22% at N <= 1k (the next tile's loads run under
-//    the current tile's epilogue) and loses up to 9% at N >= 4k against one CTA per tile (H200, docs/kernels.md).
+//  - persistent: off. A static round-robin persistent schedule lost to one CTA per tile on an H200 (causal
+//    load imbalance, less L2 reuse; docs/kernels.md); it needs a dynamic (atomic counter) scheduler first.
 // clang-format off
 inline constexpr Sm90Tuning kSm90TuningTable[] = {
-    // d,  dv, block_n, consumers, stages, producer_regs, consumer_regs, pingpong, persistent_max_keys
-    {  64,  64,   128,      3,        4,         24,           160,        true,     2048},
-    { 128, 128,   128,      2,        2,         24,           240,        true,     2048},
-    { 256, 256,    64,      2,        2,         24,           240,        true,     2048},
+    // d,  dv, block_n, consumers, stages, producer_regs, consumer_regs, pingpong, persistent
+    {  64,  64,   128,      3,        4,         24,           160,        true,     false},
+    { 128, 128,   128,      2,        2,         24,           240,        true,     false},
+    { 256, 256,    64,      2,        2,         24,           240,        true,     false},
 };
 // clang-format on
 

@@ -1,5 +1,5 @@
 #pragma once
-// The sm_90a forward kernel: one CTA per tile or persistent (Sm90TileScheduler hands out tiles), warp-specialized
+// The sm_90a forward kernel: persistent (one CTA per SM walks its tiles, Sm90TileScheduler), warp-specialized
 // (producer warpgroup 0 issues TMA loads; consumer warpgroups 1..kConsumers compute), and its launch. Included only by the per-head-dim instantiation files
 // (sm90_instantiate_d*.cu), which are compiled for sm_90a alone.
 #include "cuda/common/cuda_check.hpp"
@@ -23,10 +23,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_fwd_sm90_kernel(con
   if (threadIdx.x == 0) {
     ::cuda::ptx::mbarrier_init(&bar.q_full, 1);
     ::cuda::ptx::mbarrier_init(&bar.q_empty, kConsumerWarps);
-    for (int s = 0; s < 2; ++s) {
-      ::cuda::ptx::mbarrier_init(&bar.tile_full[s], 1);
-      ::cuda::ptx::mbarrier_init(&bar.tile_empty[s], kConsumerWarps);
-    }
 #pragma unroll
     for (int s = 0; s < Traits::kStages; ++s) {
       ::cuda::ptx::mbarrier_init(&bar.k_full[s], 1);
@@ -47,15 +43,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_fwd_sm90_kernel(con
     using Consumer = Sm90Consumer<Traits>;
     const int consumer = warpgroup - 1;
     if (consumer == Traits::kConsumers - 1) Consumer::pass_turn(consumer);  // consumer 0 issues first
-    const int lane = static_cast<int>(threadIdx.x) % 32;
+    const int tiles = static_cast<int>(Sm90TileScheduler::tiles(p.base));
     int kv_iter = 0, tile_iter = 0;
-    for (int handed = 0;; ++handed) {
-      const int slot = handed & 1;
-      mbarrier_wait(&bar.tile_full[slot], (handed >> 1) & 1);
-      const int t = bar.tile_slot[slot];
-      __syncwarp();
-      if (lane == 0) mbarrier_arrive(&bar.tile_empty[slot]);
-      if (t < 0) break;
+    for (int t = static_cast<int>(blockIdx.x); t < tiles; t += static_cast<int>(gridDim.x)) {
       CtaWork work;
       if (!make_cta_work<Traits::kBlockM, Traits::kBlockN>(p.base, Sm90TileScheduler::tile(p.base, p.section, t), work)) continue;
       typename Traits::OAcc o;  // (16 rows, kDv) f32 per warp
@@ -93,7 +83,7 @@ template <class Element, int kD, int kDv>
 void launch_fwd_sm90(const Sm90Params& p, cudaStream_t stream) {
   using Traits = Sm90Traits<Element, kD, kDv>;
   configure_sm90_kernel_once<Traits>();
-  const unsigned grid = sm90_grid(p.base, p.tile_counter != nullptr);
+  const unsigned grid = sm90_grid(p.base, Traits::kTune.persistent);
   if (grid == 0) return;
   flash_fwd_sm90_kernel<Traits><<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(p);
   check_launch("launch of the sm90 forward kernel");

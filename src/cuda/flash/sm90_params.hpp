@@ -13,7 +13,6 @@ struct Sm90Params {
   // tokens, so TMA zero-fills past each sequence's end and never reads the next one). Null: the maps below.
   const CUtensorMap* seq_maps = nullptr;
   int section = 1;    // (head, sequence) pairs per scheduler section (Sm90TileScheduler)
-  int* tile_counter = nullptr;  // persistent kernels: tiles handed out beyond the first gridDim.x (zeroed per launch)
   CUtensorMap q_map;  // box (64, block_m) of [batch, q_len, hq, d]
   CUtensorMap k_map;  // box (64, block_n) of [batch, k_len, hkv, d]
   CUtensorMap v_map;  // box (64, block_n) of [batch, k_len, hkv, dv]

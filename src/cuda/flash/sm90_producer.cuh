@@ -20,14 +20,7 @@ struct Sm90Producer {
     const int tiles = static_cast<int>(Sm90TileScheduler::tiles(p.base));
     int kv_iter = 0;  // position in the K/V ring, across tiles
     int tile_iter = 0;
-    for (int t = static_cast<int>(blockIdx.x), handed = 0;; t = Sm90TileScheduler::next(p, t)) {
-      // Hand the tile index (or the end, -1) to the consumers.
-      const int slot = handed & 1;
-      mbarrier_wait(&bar.tile_empty[slot], ((handed >> 1) & 1) ^ 1);
-      bar.tile_slot[slot] = t < tiles ? t : -1;
-      mbarrier_arrive(&bar.tile_full[slot]);
-      ++handed;
-      if (t >= tiles) break;
+    for (int t = static_cast<int>(blockIdx.x); t < tiles; t += static_cast<int>(gridDim.x)) {
       CtaWork w;
       if (!make_cta_work<Traits::kBlockM, Traits::kBlockN>(p.base, Sm90TileScheduler::tile(p.base, p.section, t), w)) continue;
       const int head = w.head_block;  // GQA packing is off on this path: one query head per tile

@@ -5,21 +5,13 @@
 // section's tiles are ordered heaviest first -- the last query tile of every pair, then the one before -- so
 // that under a causal mask the long tiles spread over the CTAs and the short ones fill in behind, while the
 // CTAs running at the same time read the K/V of a few heads only (hits in L2, not HBM).
-// Persistent kernels take tiles dynamically (an atomic counter): the producer takes each next tile and hands its
-// index to the consumers through shared memory (tile_slot + tile_full / tile_empty), so the producer loads the next
-// tile's Q, K and V while the consumers still finish the current one.
+// The producer and the consumers of a CTA walk the same sequence, so the producer loads the next tile's Q, K and
+// V while the consumers still finish the current one.
 #include "cuda/flash/fwd_scheduler.cuh"
-#include "cuda/flash/sm90_params.hpp"
 
 namespace omniattn::detail::cuda {
 
 struct Sm90TileScheduler {
-  /// The tile after `t` for this CTA: the next one nobody has taken (persistent, p.tile_counter set: long and
-  /// short tiles balance themselves), or t + gridDim.x (one CTA per tile: past the end).
-  static __device__ __forceinline__ int next(const Sm90Params& p, int t) {
-    if (p.tile_counter != nullptr) return atomicAdd(p.tile_counter, 1) + static_cast<int>(gridDim.x);
-    return t + static_cast<int>(gridDim.x);
-  }
   static __host__ __device__ __forceinline__ int64_t tiles(const FwdParams& p) {
     return int64_t{p.m_blocks} * p.head_blocks * p.batch;
   }

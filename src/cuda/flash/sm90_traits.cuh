@@ -50,9 +50,6 @@ struct Sm90Barriers {
   uint64_t v_full[kStages];  // V stage landed
   uint64_t k_empty[kStages];  // every consumer warp is done reading K stage
   uint64_t v_empty[kStages];  // every consumer warp is done reading V stage
-  uint64_t tile_full[2];      // the producer published the next tile index in tile_slot
-  uint64_t tile_empty[2];     // every consumer warp has read tile_slot
-  int32_t tile_slot[2];       // tile index handed from the producer to the consumers (-1: no more tiles)
 };
 
 }  // namespace omniattn::detail::cuda
