@@ -54,6 +54,9 @@ struct AttentionOptions {
   Backend backend = Backend::automatic;
   /// Backward only: bitwise reproducible gradients (CPU backends always are).
   bool deterministic = false;
+  /// CUDA backends: the cudaStream_t to enqueue on (nullptr: the legacy default stream). The call returns
+  /// once its work is enqueued; outputs are ready in that stream's order.
+  void* cuda_stream = nullptr;
 };
 
 /// Outputs of attention_forward. `lse` is optional.

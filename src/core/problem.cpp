@@ -51,8 +51,8 @@ void check_qkv(const TensorView& q, const TensorView& k, const TensorView& v, bo
 void fill_sequences(Problem& p, const TensorView& q, const TensorView& k, const AttentionOptions& o) {
   if (p.varlen) {
     require(o.cu_seqlens_k.has_value(), "options.cu_seqlens_k", "given together with cu_seqlens_q", "none");
-    auto cq = host_int32(*o.cu_seqlens_q, "options.cu_seqlens_q");
-    auto ck = host_int32(*o.cu_seqlens_k, "options.cu_seqlens_k");
+    auto cq = host_int32(*o.cu_seqlens_q, "options.cu_seqlens_q", o.cuda_stream);
+    auto ck = host_int32(*o.cu_seqlens_k, "options.cu_seqlens_k", o.cuda_stream);
     require(cq.size() >= 1, "options.cu_seqlens_q", "B+1 >= 1 entries", "0");
     require(ck.size() == cq.size(), "options.cu_seqlens_k", fmt::format("{} entries (as cu_seqlens_q)", cq.size()),
             std::to_string(ck.size()));
@@ -84,7 +84,7 @@ void fill_sequences(Problem& p, const TensorView& q, const TensorView& k, const 
   p.k_stored = p.k_len;
   if (o.seqused_k) {
     require_device(*o.seqused_k, "options.seqused_k", q.device);
-    auto used = host_int32(*o.seqused_k, "options.seqused_k");
+    auto used = host_int32(*o.seqused_k, "options.seqused_k", o.cuda_stream);
     require(static_cast<int64_t>(used.size()) == p.batch, "options.seqused_k", fmt::format("{} entries (B)", p.batch),
             std::to_string(used.size()));
     for (int64_t b = 0; b < p.batch; ++b) {
@@ -116,6 +116,7 @@ void fill_semantics(Problem& p, const AttentionOptions& o) {
   if (o.causal && o.window_right > 0) p.window_right = 0;
   p.sinks = o.sinks;
   p.deterministic = o.deterministic;
+  p.stream = o.cuda_stream;
   if (o.alibi_slopes) {
     const TensorView& a = *o.alibi_slopes;
     require_defined(a, "options.alibi_slopes");

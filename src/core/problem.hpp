@@ -49,6 +49,7 @@ struct Problem {
   int64_t alibi_batch_stride = 0;
   const float* sink_logits = nullptr;  // [Hq]; device of the inputs
   bool deterministic = false;
+  void* stream = nullptr;  // cudaStream_t of the CUDA backends (nullptr: the legacy default stream)
 
   int64_t group() const { return hq / hkv; }  // query heads per KV head
   SequenceMask mask(int64_t b) const { return {q_len[b], k_len[b], window_left, window_right, sinks}; }

@@ -86,7 +86,7 @@ void require_disjoint(const TensorView& written, const char* written_name, const
           "an overlapping view");
 }
 
-std::vector<int32_t> host_int32(const TensorView& t, const char* name) {
+std::vector<int32_t> host_int32(const TensorView& t, const char* name, void* stream) {
   require_dtype(t, name, DType::i32);
   require_ndim(t, name, 1);
   std::vector<int32_t> host(static_cast<size_t>(t.shape[0]));
@@ -96,7 +96,7 @@ std::vector<int32_t> host_int32(const TensorView& t, const char* name) {
   } else {
     require(g_device_to_host != nullptr, name, "a CPU tensor (this build has no CUDA)", to_string(t.device));
     require(t.stride[0] == 1, name, "a contiguous tensor", fmt::format("stride {}", t.stride[0]));
-    g_device_to_host(host.data(), t.data, t.shape[0] * 4, t.device.index);
+    g_device_to_host(host.data(), t.data, t.shape[0] * 4, t.device.index, stream);
   }
   return host;
 }

@@ -24,10 +24,11 @@ void require_addressable(const TensorView& t, const char* name);
 void require_disjoint(const TensorView& written, const char* written_name, const TensorView& other,
                       const char* other_name);
 /// Copies a 1-D i32 tensor to the host (through the device hook for CUDA tensors).
-std::vector<int32_t> host_int32(const TensorView& t, const char* name);
+/// `stream`: the cudaStream_t the caller enqueues on; the copy is ordered after its work.
+std::vector<int32_t> host_int32(const TensorView& t, const char* name, void* stream = nullptr);
 
 /// Copy of device memory to the host; set by the CUDA module at load time, null without CUDA.
-using DeviceToHostFn = void (*)(void* host, const void* device, int64_t bytes, int device_index);
+using DeviceToHostFn = void (*)(void* host, const void* device, int64_t bytes, int device_index, void* stream);
 extern DeviceToHostFn g_device_to_host;
 
 }  // namespace omniattn::detail

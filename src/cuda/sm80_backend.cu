@@ -23,10 +23,13 @@ namespace omniattn::detail {
 namespace {
 
 // Validation copies cu_seqlens / seqused_k of CUDA tensors to the host through this hook.
-void copy_device_to_host(void* host, const void* device, int64_t bytes, int device_index) {
+// The copy is ordered after the caller's stream, which may have written them.
+void copy_device_to_host(void* host, const void* device, int64_t bytes, int device_index, void* stream) {
   cuda::DeviceGuard guard(device_index);
-  cuda::check(cudaMemcpy(host, device, static_cast<size_t>(bytes), cudaMemcpyDeviceToHost),
-              "cudaMemcpy (device to host)");
+  const auto s = static_cast<cudaStream_t>(stream);
+  cuda::check(cudaMemcpyAsync(host, device, static_cast<size_t>(bytes), cudaMemcpyDeviceToHost, s),
+              "cudaMemcpyAsync (device to host)");
+  cuda::check(cudaStreamSynchronize(s), "cudaStreamSynchronize (device to host)");
 }
 
 // Installed at load time too: this object file is linked whenever dispatch.cpp references
@@ -108,7 +111,7 @@ class CudaSm80Backend final : public BackendImpl {
     const cuda::FwdTuning t = cuda::fwd_tuning(static_cast<int>(p.d), static_cast<int>(p.dv));
     cuda::FwdLaunch launch = cuda::make_fwd_launch(p, t, cuda::gqa_packing());
     if (launch.empty()) return;           // no query rows: nothing to write
-    const cudaStream_t stream = nullptr;  // the legacy default stream (ordered with the caller's default-stream work)
+    const auto stream = static_cast<cudaStream_t>(p.stream);
     const int d = static_cast<int>(p.d), dv = static_cast<int>(p.dv);
     if (launch.seqs.empty()) {
       cuda::run_fwd_sm80(p.dtype, d, dv, launch.params, stream);
@@ -127,7 +130,7 @@ class CudaSm80Backend final : public BackendImpl {
     const cuda::BwdTuning t = cuda::bwd_tuning(static_cast<int>(p.d), static_cast<int>(p.dv));
     cuda::BwdLaunch launch = cuda::make_bwd_launch(p, t);
     if (launch.empty()) return;           // no heads or sequences: nothing to write
-    const cudaStream_t stream = nullptr;  // the legacy default stream, as the forward
+    const auto stream = static_cast<cudaStream_t>(p.stream);
     // Both locks are held until the kernels that read the metadata and the workspace are enqueued.
     cuda::DeviceScratch& scratch = cuda::DeviceScratch::of_device(p.device.index);
     cuda::BwdWorkspace& workspace = cuda::BwdWorkspace::of_device(p.device.index);

@@ -98,7 +98,7 @@ class CudaSm90Backend final : public BackendImpl {
     params.section = t.persistent
                          ? static_cast<int>(std::clamp<int64_t>(kL2Budget / kv_bytes * p.group(), 1, p.hq * p.batch))
                          : 1;  // one CTA per tile: consecutive CTAs take the query tiles of one head, last first
-    const cudaStream_t stream = nullptr;  // the legacy default stream, like cuda_sm80
+    const auto stream = static_cast<cudaStream_t>(p.stream);
     const int d = static_cast<int>(p.d), dv = static_cast<int>(p.dv);
     if (launch.seqs.empty()) {
       cuda::run_fwd_sm90(p.dtype, d, dv, params, stream);

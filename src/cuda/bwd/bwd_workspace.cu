@@ -15,6 +15,7 @@ BwdWorkspace& BwdWorkspace::of_device(int device) {
 }
 
 void* BwdWorkspace::acquire(std::size_t bytes, cudaStream_t stream) {
+  order_.follow(stream);
   if (bytes > capacity_) {
     std::size_t grown = capacity_ == 0 ? (std::size_t{1} << 20) : capacity_;
     while (grown < bytes) grown *= 2;

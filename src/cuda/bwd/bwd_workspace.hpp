@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <mutex>
 
+#include "cuda/common/stream_order.hpp"
+
 namespace omniattn::detail::cuda {
 
 class BwdWorkspace {
@@ -23,6 +25,7 @@ class BwdWorkspace {
   std::mutex mutex_;
   void* data_ = nullptr;  // never freed at exit (freeing then races driver teardown)
   std::size_t capacity_ = 0;
+  StreamOrder order_;
 };
 
 }  // namespace omniattn::detail::cuda

@@ -14,6 +14,7 @@ DeviceScratch& DeviceScratch::of_device(int device) {
 }
 
 void* DeviceScratch::upload(const void* host, std::size_t bytes, cudaStream_t stream) {
+  order_.follow(stream);
   if (bytes > capacity_) {
     std::size_t grown = capacity_ == 0 ? 4096 : capacity_;
     while (grown < bytes) grown *= 2;

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <mutex>
 
+#include "cuda/common/stream_order.hpp"
+
 namespace omniattn::detail::cuda {
 
 class DeviceScratch {
@@ -24,6 +26,7 @@ class DeviceScratch {
   std::mutex mutex_;
   void* data_ = nullptr;  // never freed: lives as long as the process (freeing at exit races driver teardown)
   std::size_t capacity_ = 0;
+  StreamOrder order_;
 };
 
 }  // namespace omniattn::detail::cuda
