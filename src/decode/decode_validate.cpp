@@ -1,0 +1,116 @@
+// Validation of attention_decode's arguments and their normalization into a DecodeProblem.
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "core/validate.hpp"
+#include "decode/decode_problem.hpp"
+
+namespace omniattn::detail {
+
+DecodeProblem make_decode_problem(const TensorView& q, const KVCache& cache, const DecodeOutputs& outputs,
+                                  const AttentionOptions& o, const DecodeConfig& config) {
+  DecodeProblem p;
+  p.cache = make_cache_geometry(cache, 0, o.cuda_stream);
+  const CacheGeometry& g = p.cache;
+  require_defined(q, "q");
+  require(q.ndim == 4, "q", "4 dimensions ([B, Sq, Hq, D])", shape_string(q));
+  require_dtype(q, "q", g.dtype);
+  require_device(q, "q", g.device);
+  require_inner_contiguous(q, "q");
+  require_addressable(q, "q");
+  require(q.shape[0] == g.batch, "q", fmt::format("batch {} (the cache's seq_lens)", g.batch), shape_string(q));
+  require(q.shape[1] >= 1 && q.shape[1] <= 16, "q", "1 to 16 query tokens per sequence (Sq)", shape_string(q));
+  require(q.shape[3] == g.d, "q", fmt::format("head dim {} (the cache's)", g.d), shape_string(q));
+  require(q.shape[2] >= 1 && q.shape[2] % g.hkv == 0, "q",
+          fmt::format("a number of heads that is a multiple of the cache's {} KV heads", g.hkv), shape_string(q));
+  p.batch = g.batch;
+  p.sq = q.shape[1];
+  p.hq = q.shape[2];
+  p.hkv = g.hkv;
+  p.d = g.d;
+  p.dv = g.dv;
+  p.requested = o.backend;
+  p.config = config;
+  require(config.num_splits >= 0, "config.num_splits", ">= 0 (0 = automatic)", std::to_string(config.num_splits));
+  require(config.num_ctas >= 0, "config.num_ctas", ">= 0 (0 = automatic)", std::to_string(config.num_ctas));
+  require(o.backend != Backend::cuda_sm90, "options.backend", "automatic, reference, cpu or cuda_sm80 (decode)",
+          to_string(o.backend));
+
+  // Options that mean nothing here.
+  require(!o.cu_seqlens_q && !o.cu_seqlens_k, "options.cu_seqlens_q", "none (the cache's seq_lens give lengths)",
+          "cu_seqlens");
+  require(!o.seqused_k, "options.seqused_k", "none (the cache's seq_lens give lengths)", "a tensor");
+
+  // Semantics, exactly as attention_forward reads them.
+  const double scale = o.softmax_scale.value_or(1.0 / std::sqrt(static_cast<double>(p.d)));
+  require(std::isfinite(scale) && scale != 0.0, "options.softmax_scale", "a finite non-zero number",
+          fmt::format("{}", scale));
+  require(std::isfinite(o.softcap) && o.softcap >= 0.0, "options.softcap", "a finite value >= 0 (0 = off)",
+          fmt::format("{}", o.softcap));
+  require(o.window_left >= -1, "options.window_left", ">= -1 (-1 = unbounded)", std::to_string(o.window_left));
+  require(o.window_right >= -1, "options.window_right", ">= -1 (-1 = unbounded)", std::to_string(o.window_right));
+  require(o.sinks >= 0, "options.sinks", ">= 0", std::to_string(o.sinks));
+  p.scale = scale;
+  p.softcap = o.softcap;
+  p.window_left = o.window_left;
+  p.window_right = o.causal ? 0 : o.window_right;
+  if (o.causal && o.window_right > 0) p.window_right = 0;
+  p.sinks = o.sinks;
+  p.stream = o.cuda_stream;
+  if (o.alibi_slopes) {
+    const TensorView& a = *o.alibi_slopes;
+    require_defined(a, "options.alibi_slopes");
+    require_dtype(a, "options.alibi_slopes", DType::f32);
+    require_device(a, "options.alibi_slopes", g.device);
+    const bool per_head = a.ndim == 1 && a.shape[0] == p.hq;
+    const bool per_batch = a.ndim == 2 && a.shape[0] == p.batch && a.shape[1] == p.hq;
+    require(per_head || per_batch, "options.alibi_slopes", fmt::format("shape [{}] or [{}, {}]", p.hq, p.batch, p.hq),
+            shape_string(a));
+    require((a.stride[a.ndim - 1] == 1 || p.hq == 1) && (per_head || a.stride[0] == p.hq), "options.alibi_slopes",
+            "a contiguous tensor", "strided");
+    p.alibi = a.ptr<const float>();
+    p.alibi_batch_stride = per_batch ? p.hq : 0;
+  }
+  if (o.sink_logits) {
+    const TensorView& s = *o.sink_logits;
+    require_defined(s, "options.sink_logits");
+    require_dtype(s, "options.sink_logits", DType::f32);
+    require_device(s, "options.sink_logits", g.device);
+    require_shape(s, "options.sink_logits", {p.hq});
+    require(s.stride[0] == 1 || p.hq == 1, "options.sink_logits", "a contiguous tensor", "strided");
+    p.sink_logits = s.ptr<const float>();
+  }
+
+  // Outputs: O like q with Dv, LSE f32 [B, Hq, Sq]; both disjoint from everything else of the call.
+  const TensorView& out = outputs.out;
+  require_defined(out, "outputs.out");
+  require_shape(out, "outputs.out", {p.batch, p.sq, p.hq, p.dv});
+  require_dtype(out, "outputs.out", g.dtype);
+  require_device(out, "outputs.out", g.device);
+  require_inner_contiguous(out, "outputs.out");
+  require_addressable(out, "outputs.out");
+  const TensorView k_view = cache.k, v_view = cache.v;
+  for (auto [t, name] : {std::pair{&q, "q"}, {&k_view, "cache.k"}, {&v_view, "cache.v"}})
+    require_disjoint(out, "outputs.out", *t, name);
+  require_disjoint(out, "outputs.out", cache.seq_lens, "cache.seq_lens");
+  if (cache.block_table) require_disjoint(out, "outputs.out", *cache.block_table, "cache.block_table");
+  p.q = {q.data, q.stride[0], q.stride[1], q.stride[2]};
+  p.out = {out.data, out.stride[0], out.stride[1], out.stride[2]};
+  if (outputs.lse) {
+    const TensorView& l = *outputs.lse;
+    require_defined(l, "outputs.lse");
+    require_dtype(l, "outputs.lse", DType::f32);
+    require_device(l, "outputs.lse", g.device);
+    require_shape(l, "outputs.lse", {p.batch, p.hq, p.sq});
+    require_addressable(l, "outputs.lse");
+    for (auto [t, name] : {std::pair{&q, "q"}, {&k_view, "cache.k"}, {&v_view, "cache.v"}, {&out, "outputs.out"}})
+      require_disjoint(l, "outputs.lse", *t, name);
+    require_disjoint(l, "outputs.lse", cache.seq_lens, "cache.seq_lens");
+    if (cache.block_table) require_disjoint(l, "outputs.lse", *cache.block_table, "cache.block_table");
+    p.lse = RowOperand{l.ptr<float>(), l.stride[0], l.stride[1], l.stride[2]};
+  }
+  return p;
+}
+
+}  // namespace omniattn::detail
