@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "omniattn/mask.hpp"
 #include "omniattn/tensor.hpp"
 
 namespace omniattn {
@@ -54,6 +55,10 @@ struct AttentionOptions {
   Backend backend = Backend::automatic;
   /// Backward only: bitwise reproducible gradients (CPU backends always are).
   bool deterministic = false;
+  /// Block-sparse attention (mask.hpp): only the listed KV blocks of each query block are computed, partial
+  /// blocks through the mask's element rule; ANDed with causal/window/sinks above. Its tensors live on the
+  /// inputs' device. CPU and reference backends for now (the CUDA backends refuse it, saying so).
+  std::optional<BlockMaskView> block_mask;
   /// CUDA backends: the cudaStream_t to enqueue on (nullptr: the legacy default stream). The call returns
   /// once its work is enqueued; outputs are ready in that stream's order.
   void* cuda_stream = nullptr;

@@ -160,6 +160,7 @@ void fill_common(Problem& p, const TensorView& q, const TensorView& k, const Ten
   p.dv = v.shape[nd - 1];
   fill_sequences(p, q, k, o);
   fill_semantics(p, o);
+  fill_sparse(p, o);
   p.q = operand(q, p.varlen);
   p.k = operand(k, p.varlen);
   p.v = operand(v, p.varlen);

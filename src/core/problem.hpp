@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/mask_policy.hpp"
+#include "core/sparse_mask.hpp"
 #include "omniattn/attention.hpp"
 
 namespace omniattn::detail {
@@ -50,6 +51,7 @@ struct Problem {
   const float* sink_logits = nullptr;  // [Hq]; device of the inputs
   bool deterministic = false;
   void* stream = nullptr;  // cudaStream_t of the CUDA backends (nullptr: the legacy default stream)
+  std::optional<SparseMask> sparse;  // options.block_mask, validated; pointers on the inputs' device
 
   int64_t group() const { return hq / hkv; }  // query heads per KV head
   SequenceMask mask(int64_t b) const { return {q_len[b], k_len[b], window_left, window_right, sinks}; }
@@ -71,6 +73,9 @@ struct BackwardProblem : Problem {
   RowOperand lse;
   float* dsink_logits = nullptr;  // [Hq]
 };
+
+/// Validates options.block_mask against the problem (geometry, device, contents) and sets p.sparse.
+void fill_sparse(Problem& p, const AttentionOptions& options);
 
 ForwardProblem make_forward_problem(const TensorView& q, const TensorView& k, const TensorView& v,
                                     const ForwardOutputs& outputs, const AttentionOptions& options);

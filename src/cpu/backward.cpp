@@ -7,6 +7,7 @@
 
 #include "cpu/backward_passes.hpp"
 #include "cpu/kernels.hpp"
+#include "cpu/sparse_chunks.hpp"
 
 namespace omniattn::detail::cpu {
 namespace {
@@ -27,7 +28,7 @@ void zero_unused_keys(const BackwardProblem& p) {
 }
 
 struct Task {
-  int64_t b, head, start;
+  int64_t b, head, start, length;  // queries or keys [start, start + length)
 };
 
 }  // namespace
@@ -43,10 +44,12 @@ void backward(const BackwardProblem& p) {
   const int64_t block_q = backward_block_q();
   for (int64_t b = 0; b < p.batch; ++b)
     for (int64_t h = 0; h < p.hq; ++h)
-      for (int64_t q0 = 0; q0 < p.q_len[b]; q0 += block_q) tasks.push_back({b, h, q0});
+      for_each_tile(p.q_len[b], p.sparse ? p.sparse->block_q : block_q, block_q, kTileLanes,
+                    [&](int64_t q0, int64_t rows) { tasks.push_back({b, h, q0, rows}); });
   std::vector<double> dsink_parts(tasks.size(), 0.0);
   parallel_tasks(static_cast<int64_t>(tasks.size()), backward_q_workspace(p), [&](int64_t t, const Workspace& ws) {
-    dsink_parts[static_cast<size_t>(t)] = backward_q_task(p, stats, tasks[t].b, tasks[t].head, tasks[t].start, ws);
+    const Task& k = tasks[static_cast<size_t>(t)];
+    dsink_parts[static_cast<size_t>(t)] = backward_q_task(p, stats, k.b, k.head, k.start, k.length, ws);
   });
   if (p.dsink_logits) {
     std::vector<double> dsink(static_cast<size_t>(p.hq), 0.0);
@@ -58,9 +61,11 @@ void backward(const BackwardProblem& p) {
   const int64_t block_k = backward_block_k();
   for (int64_t b = 0; b < p.batch; ++b)
     for (int64_t kvh = 0; kvh < p.hkv; ++kvh)
-      for (int64_t j0 = 0; j0 < p.k_len[b]; j0 += block_k) tasks.push_back({b, kvh, j0});
+      for_each_tile(p.k_len[b], p.sparse ? p.sparse->block_k : block_k, block_k, kTileLanes,
+                    [&](int64_t j0, int64_t keys) { tasks.push_back({b, kvh, j0, keys}); });
   parallel_tasks(static_cast<int64_t>(tasks.size()), backward_kv_workspace(p), [&](int64_t t, const Workspace& ws) {
-    backward_kv_task(p, stats, tasks[t].b, tasks[t].head, tasks[t].start, ws);
+    const Task& k = tasks[static_cast<size_t>(t)];
+    backward_kv_task(p, stats, k.b, k.head, k.start, k.length, ws);
   });
 
   zero_unused_keys(p);

@@ -18,6 +18,7 @@
 #include "cpu/backward_passes.hpp"
 #include "cpu/parallel.hpp"
 #include "cpu/simd_targets.hpp"
+#include "cpu/sparse_chunks.hpp"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "cpu/backward_kv.cpp"
@@ -67,7 +68,7 @@ VectorRows RowsAsF32(const T* src, int64_t src_row, int64_t rows, int64_t cols, 
 }
 
 template <class T>
-void KvTaskT(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_t kvh, int64_t j0,
+void KvTaskT(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_t kvh, int64_t j0, int64_t n_keys,
              const Workspace& ws) {
   const KvLayout lay(p);
   float* k_t = ws.floats + lay.k_t;
@@ -79,7 +80,7 @@ void KvTaskT(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_t
   float* dlogit = ws.floats + lay.dlogit;
 
   const SequenceMask mask = p.mask(b);
-  const int64_t n_keys = std::min(kBn, p.k_len[b] - j0), k_vecs = VecsFor(n_keys);
+  const int64_t k_vecs = VecsFor(n_keys);
   const int64_t d = p.d, dv_dim = p.dv, d_pad = RoundUpToLanes(d), dv_pad = RoundUpToLanes(dv_dim);
   const int64_t key_token = p.k_begin[b] + j0;
   PackTransposed(p.k.at<T>(b, key_token, kvh), p.k.token, n_keys, d, 1.0f, k_t, kBn);
@@ -94,10 +95,10 @@ void KvTaskT(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_t
     const VecScoreMod mod(p.score_mod<float>(b, h));
     const float* delta_row = stats.delta_row(b, h);
     const float* lse_row = stats.lse_row(b, h);
-    for (int64_t i0 = 0; i0 < p.q_len[b]; i0 += kBm) {
-      const int64_t rows = std::min(kBm, p.q_len[b] - i0);
+    // Every query block without a block mask; with one, the query blocks that list these keys.
+    for_each_query_chunk(p, b, h, j0, kBm, [&](int64_t i0, int64_t rows, bool element_masked) {
       const SequenceMask::Tile tile = mask.classify(i0, i0 + rows, j0, j0 + n_keys);
-      if (tile == SequenceMask::Tile::empty) continue;
+      if (tile == SequenceMask::Tile::empty) return;
       const int64_t q_token = p.q_begin[b] + i0;
       // Scale folded into Q as in the forward, so S is bitwise the forward's.
       const VectorRows q{ws.floats + lay.q_pack, d_pad};
@@ -118,6 +119,7 @@ void KvTaskT(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_t
           mod.Apply(s_row, k_vecs, static_cast<float>(mask.diag(qi) - j0), -1.0f, mod.softcap > 0 ? dl_row : nullptr);
         if (tile == SequenceMask::Tile::partial || ragged_keys)
           MaskQueryRow(s_row, k_vecs, j0, n_keys, mask.key_begin(qi), mask.key_end(qi), p.sinks);
+        if (element_masked) mask_elements(p, b, h, qi, 1, j0, n_keys, s_row, 0, 1);
         const VF v_lse = hn::Set(df, lse_row[qi]);  // +inf for a row that sees no key: P = 0
         const VF v_delta = hn::Set(df, delta_row[qi]);
         for (int64_t v = 0; v < k_vecs; ++v) {
@@ -131,7 +133,7 @@ void KvTaskT(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_t
       // dV (n_keys, Dv) += P^T (n_keys, rows) · dO (rows, Dv) ;  dK (n_keys, D) += dS^T · Q
       TileGemm<Tuning::GradTile, true>(n_keys, dv_pad / kLanes, rows, {s, 1, kBn}, dout, {dv, dv_pad});
       TileGemm<Tuning::GradTile, true>(n_keys, d_pad / kLanes, rows, {dp, 1, kBn}, q, {dk, d_pad});
-    }
+    });
   }
   for (int64_t j = 0; j < n_keys; ++j) {
     StoreScaled(dk + j * d_pad, d, 1.0f, p.grad_k.at<T>(b, key_token + j, kvh));
@@ -145,11 +147,12 @@ int64_t KvBlock() { return kBn; }
 
 WorkspaceSize KvWorkspace(const BackwardProblem& p) { return {KvLayout(p).floats, 0}; }
 
-void KvTask(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_t kvh, int64_t j0, const Workspace& ws) {
+void KvTask(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_t kvh, int64_t j0, int64_t n_keys,
+            const Workspace& ws) {
   switch (p.dtype) {
-    case DType::f32: KvTaskT<float>(p, stats, b, kvh, j0, ws); break;
-    case DType::bf16: KvTaskT<bf16_t>(p, stats, b, kvh, j0, ws); break;
-    case DType::f16: KvTaskT<f16_t>(p, stats, b, kvh, j0, ws); break;
+    case DType::f32: KvTaskT<float>(p, stats, b, kvh, j0, n_keys, ws); break;
+    case DType::bf16: KvTaskT<bf16_t>(p, stats, b, kvh, j0, n_keys, ws); break;
+    case DType::f16: KvTaskT<f16_t>(p, stats, b, kvh, j0, n_keys, ws); break;
     default: break;  // refused by can_run
   }
 }
@@ -168,8 +171,8 @@ HWY_EXPORT(KvTask);
 int64_t backward_block_k() { return HWY_DYNAMIC_DISPATCH(KvBlock)(); }
 WorkspaceSize backward_kv_workspace(const BackwardProblem& p) { return HWY_DYNAMIC_DISPATCH(KvWorkspace)(p); }
 void backward_kv_task(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_t kvh, int64_t j0,
-                      const Workspace& ws) {
-  HWY_DYNAMIC_DISPATCH(KvTask)(p, stats, b, kvh, j0, ws);
+                      int64_t n_keys, const Workspace& ws) {
+  HWY_DYNAMIC_DISPATCH(KvTask)(p, stats, b, kvh, j0, n_keys, ws);
 }
 
 }  // namespace omniattn::detail::cpu

@@ -28,15 +28,16 @@ struct RowStats {
 
 int64_t backward_block_k();
 WorkspaceSize backward_kv_workspace(const BackwardProblem& p);
-/// dK, dV of keys [j0, j0 + block) of (b, kv head).
+/// dK, dV of keys [j0, j0 + n_keys) of (b, kv head), n_keys <= the block (inside one mask KV block).
 void backward_kv_task(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_t kvh, int64_t j0,
-                      const Workspace& ws);
+                      int64_t n_keys, const Workspace& ws);
 
 int64_t backward_block_q();
 WorkspaceSize backward_q_workspace(const BackwardProblem& p);
-/// Statistics and dQ of queries [q0, q0 + block) of (b, q head); returns -Σ_i exp(sink - lse_i) · D_i over
+/// Statistics and dQ of queries [q0, q0 + rows) of (b, q head), rows <= the block (inside one mask query
+/// block); returns -Σ_i exp(sink - lse_i) · D_i over
 /// them (0 without sink logits).
 double backward_q_task(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_t h, int64_t q0,
-                     const Workspace& ws);
+                       int64_t rows, const Workspace& ws);
 
 }  // namespace omniattn::detail::cpu

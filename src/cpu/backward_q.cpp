@@ -18,6 +18,7 @@
 #include "cpu/backward_passes.hpp"
 #include "cpu/parallel.hpp"
 #include "cpu/simd_targets.hpp"
+#include "cpu/sparse_chunks.hpp"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "cpu/backward_q.cpp"
@@ -71,7 +72,7 @@ struct QTask {
 // Returns the block's K rows as f32 vectors (for dQ += dS K), or data = nullptr when the mask rules the
 // block out. Bitwise the same S as the forward (same operands, same FMA order).
 template <class T>
-VectorRows ProbabilityBlock(const QTask& t, int64_t j0, int64_t n_keys) {
+VectorRows ProbabilityBlock(const QTask& t, int64_t j0, int64_t n_keys, bool element_masked) {
   const BackwardProblem& p = t.p;
   const SequenceMask::Tile tile = t.mask.classify(t.q0, t.q0 + t.rows, j0, j0 + n_keys);
   if (tile == SequenceMask::Tile::empty) return {nullptr, 0};
@@ -104,6 +105,7 @@ VectorRows ProbabilityBlock(const QTask& t, int64_t j0, int64_t n_keys) {
       t.mod.Apply(s_row, t.q_vecs, static_cast<float>(t.mask.diag(t.q0) - (j0 + j)), 1.0f,
                   t.mod.softcap > 0 ? dlogit_t + j * kBm : nullptr);
     if (tile == SequenceMask::Tile::partial) MaskKeyRow(s_row, t.q_vecs, j0 + j, p.sinks, key_begin, key_end);
+    if (element_masked) mask_elements(p, t.b, t.h, t.q0, t.rows, j0 + j, 1, s_row, 1, 0);
     for (int64_t v = 0; v < t.q_vecs; ++v)
       hn::Store(ExpSoftmax(df, hn::Sub(hn::Load(df, s_row + v * kLanes), hn::Load(df, lse + v * kLanes))), df,
                 s_row + v * kLanes);
@@ -112,8 +114,9 @@ VectorRows ProbabilityBlock(const QTask& t, int64_t j0, int64_t n_keys) {
 }
 
 template <class T>
-double QTaskT(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_t h, int64_t q0, const Workspace& ws) {
-  const int64_t rows = std::min(kBm, p.q_len[b] - q0), q_vecs = VecsFor(rows), padded_rows = q_vecs * kLanes;
+double QTaskT(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_t h, int64_t q0, int64_t rows,
+              const Workspace& ws) {
+  const int64_t q_vecs = VecsFor(rows), padded_rows = q_vecs * kLanes;
   const QTask t{p, QLayout(p), ws, b, h, q0, rows, q_vecs, p.mask(b), VecScoreMod(p.score_mod<float>(b, h))};
   float* do_t = t.at(t.lay.do_t);
   float* dq = t.at(t.lay.dq);
@@ -141,9 +144,8 @@ double QTaskT(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_
   const int64_t key_stop = t.mask.key_end(q0 + rows - 1);
   std::fill(row_delta, row_delta + kBm, 0.0f);
   std::fill(prob_sum, prob_sum + kBm, 0.0f);
-  for (int64_t j0 = 0; j0 < key_stop; j0 += kBn) {
-    const int64_t n_keys = std::min(kBn, t.mask.sk - j0);
-    if (!ProbabilityBlock<T>(t, j0, n_keys).data) continue;
+  for_each_key_chunk(p, b, h, q0, key_stop, kBn, [&](int64_t j0, int64_t n_keys, bool element_masked) {
+    if (!ProbabilityBlock<T>(t, j0, n_keys, element_masked).data) return;
     for (int64_t j = 0; j < n_keys; ++j)
       for (int64_t v = 0; v < q_vecs; ++v) {
         const VF pv = hn::Load(df, p_t + j * kBm + v * kLanes);
@@ -151,7 +153,7 @@ double QTaskT(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_
         hn::Store(hn::MulAdd(pv, dpv, hn::Load(df, row_delta + v * kLanes)), df, row_delta + v * kLanes);
         hn::Store(hn::Add(pv, hn::Load(df, prob_sum + v * kLanes)), df, prob_sum + v * kLanes);
       }
-  }
+  });
   // Renormalize with the LSE these keys (and the sink logit) actually give: Σ_j P + exp(sink - lse) should
   // be 1, and is 1 + O(error of the given f32 LSE). Dividing it out makes P, D and d(sink) as accurate as a
   // recomputed LSE (and still exact for a row that sees one key: the sum is then exactly 1).
@@ -175,10 +177,9 @@ double QTaskT(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_
 
   std::fill(dq, dq + kBm * d_pad, 0.0f);
   const VF one = hn::Set(df, 1.0f);
-  for (int64_t j0 = 0; j0 < key_stop; j0 += kBn) {
-    const int64_t n_keys = std::min(kBn, t.mask.sk - j0);
-    const VectorRows keys = ProbabilityBlock<T>(t, j0, n_keys);
-    if (!keys.data) continue;
+  for_each_key_chunk(p, b, h, q0, key_stop, kBn, [&](int64_t j0, int64_t n_keys, bool element_masked) {
+    const VectorRows keys = ProbabilityBlock<T>(t, j0, n_keys, element_masked);
+    if (!keys.data) return;
     for (int64_t j = 0; j < n_keys; ++j)
       for (int64_t v = 0; v < q_vecs; ++v) {
         const VF pv = hn::Load(df, p_t + j * kBm + v * kLanes);
@@ -189,7 +190,7 @@ double QTaskT(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_
       }
     // dQ (rows, D) += dS (rows, n_keys) · K (n_keys, D), dS(i, j) = dS^T[j][i]
     TileGemm<Tuning::GradTile, true>(rows, d_pad / kLanes, n_keys, {dp_t, 1, kBm}, keys, {dq, d_pad});
-  }
+  });
   // dS was taken with respect to s = scale·q·k: d/dq carries one more factor scale.
   for (int64_t i = 0; i < rows; ++i) StoreScaled(dq + i * d_pad, d, t.mod.scale, p.grad_q.at<T>(b, q_token + i, h));
 
@@ -202,11 +203,12 @@ int64_t QBlock() { return kBm; }
 
 WorkspaceSize QWorkspace(const BackwardProblem& p) { return {QLayout(p).floats, 2 * kBm}; }
 
-double QTask(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_t h, int64_t q0, const Workspace& ws) {
+double QTask(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_t h, int64_t q0, int64_t rows,
+             const Workspace& ws) {
   switch (p.dtype) {
-    case DType::f32: return QTaskT<float>(p, stats, b, h, q0, ws);
-    case DType::bf16: return QTaskT<bf16_t>(p, stats, b, h, q0, ws);
-    case DType::f16: return QTaskT<f16_t>(p, stats, b, h, q0, ws);
+    case DType::f32: return QTaskT<float>(p, stats, b, h, q0, rows, ws);
+    case DType::bf16: return QTaskT<bf16_t>(p, stats, b, h, q0, rows, ws);
+    case DType::f16: return QTaskT<f16_t>(p, stats, b, h, q0, rows, ws);
     default: return 0.0;  // refused by can_run
   }
 }
@@ -225,8 +227,8 @@ HWY_EXPORT(QTask);
 int64_t backward_block_q() { return HWY_DYNAMIC_DISPATCH(QBlock)(); }
 WorkspaceSize backward_q_workspace(const BackwardProblem& p) { return HWY_DYNAMIC_DISPATCH(QWorkspace)(p); }
 double backward_q_task(const BackwardProblem& p, const RowStats& stats, int64_t b, int64_t h, int64_t q0,
-                       const Workspace& ws) {
-  return HWY_DYNAMIC_DISPATCH(QTask)(p, stats, b, h, q0, ws);
+                       int64_t rows, const Workspace& ws) {
+  return HWY_DYNAMIC_DISPATCH(QTask)(p, stats, b, h, q0, rows, ws);
 }
 
 }  // namespace omniattn::detail::cpu

@@ -18,6 +18,7 @@
 #include "cpu/kernels.hpp"
 #include "cpu/parallel.hpp"
 #include "cpu/simd_targets.hpp"
+#include "cpu/sparse_chunks.hpp"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "cpu/forward.cpp"
@@ -85,7 +86,7 @@ HWY_INLINE bool OnlineSoftmaxStep(float* HWY_RESTRICT s_t, int64_t n_keys, int64
 }
 
 template <class T>
-void ForwardTaskT(const ForwardProblem& p, int64_t b, int64_t h, int64_t q0, const Workspace& ws) {
+void ForwardTaskT(const ForwardProblem& p, int64_t b, int64_t h, int64_t q0, int64_t rows, const Workspace& ws) {
   const ForwardLayout lay(p);
   float* q_t = ws.floats + lay.q_t;
   float* s_t = ws.floats + lay.s_t;
@@ -98,7 +99,7 @@ void ForwardTaskT(const ForwardProblem& p, int64_t b, int64_t h, int64_t q0, con
 
   const SequenceMask mask = p.mask(b);
   const VecScoreMod mod(p.score_mod<float>(b, h));
-  const int64_t rows = std::min(kBm, p.q_len[b] - q0), q_vecs = VecsFor(rows);
+  const int64_t q_vecs = VecsFor(rows);
   const int64_t kvh = h / p.group(), d = p.d, dv = p.dv, dv_pad = RoundUpToLanes(dv), dv_vecs = dv_pad / kLanes;
 
   PackTransposed(p.q.at<T>(b, p.q_begin[b] + q0, h), p.q.token, rows, d, mod.scale, q_t, kBm);
@@ -110,10 +111,10 @@ void ForwardTaskT(const ForwardProblem& p, int64_t b, int64_t h, int64_t q0, con
   constexpr bool kF32 = std::is_same_v<T, float>;
   const bool v_in_place = kF32 && dv % kLanes == 0;
   const int64_t key_stop = mask.key_end(q0 + rows - 1);
-  for (int64_t j0 = 0; j0 < key_stop; j0 += kBn) {
-    const int64_t n_keys = std::min(kBn, mask.sk - j0);
+  // Every key block without a block mask; with one, the listed blocks only (partial ones element-masked).
+  for_each_key_chunk(p, b, h, q0, key_stop, kBn, [&](int64_t j0, int64_t n_keys, bool element_masked) {
     const SequenceMask::Tile tile = mask.classify(q0, q0 + rows, j0, j0 + n_keys);
-    if (tile == SequenceMask::Tile::empty) continue;
+    if (tile == SequenceMask::Tile::empty) return;
     const T* k_rows = p.k.at<T>(b, p.k_begin[b] + j0, kvh);
     const T* v_rows = p.v.at<T>(b, p.k_begin[b] + j0, kvh);
     ScalarMatrix keys{nullptr, d, 1};
@@ -137,6 +138,7 @@ void ForwardTaskT(const ForwardProblem& p, int64_t b, int64_t h, int64_t q0, con
         mod.Apply(s_t + j * kBm, q_vecs, static_cast<float>(mask.diag(q0) - (j0 + j)), 1.0f, nullptr);
     if (tile == SequenceMask::Tile::partial)
       for (int64_t j = 0; j < n_keys; ++j) MaskKeyRow(s_t + j * kBm, q_vecs, j0 + j, p.sinks, key_begin, key_end);
+    if (element_masked) mask_elements(p, b, h, q0, rows, j0, n_keys, s_t, 1, kBm);
 
     if (OnlineSoftmaxStep(s_t, n_keys, q_vecs, m, l, alpha)) {
       const DF df;
@@ -149,7 +151,7 @@ void ForwardTaskT(const ForwardProblem& p, int64_t b, int64_t h, int64_t q0, con
     }
     // O (rows, Dv) += P (rows, n_keys) · V (n_keys, Dv), P(i, j) = P^T[j][i]
     TileGemm<Tuning::ValueTile, true>(rows, dv_vecs, n_keys, {s_t, 1, kBm}, values, {o, dv_pad});
-  }
+  });
 
   // Normalize; the sink logit joins the denominator and the LSE but has no value row.
   const float sink = p.sink_logits ? p.sink_logits[h] : 0.0f;
@@ -179,11 +181,11 @@ int64_t ForwardBlockQ() { return kBm; }
 
 WorkspaceSize ForwardWorkspace(const ForwardProblem& p) { return {ForwardLayout(p).floats, 2 * kBm}; }
 
-void ForwardTask(const ForwardProblem& p, int64_t b, int64_t h, int64_t q0, const Workspace& ws) {
+void ForwardTask(const ForwardProblem& p, int64_t b, int64_t h, int64_t q0, int64_t rows, const Workspace& ws) {
   switch (p.dtype) {
-    case DType::f32: ForwardTaskT<float>(p, b, h, q0, ws); break;
-    case DType::bf16: ForwardTaskT<bf16_t>(p, b, h, q0, ws); break;
-    case DType::f16: ForwardTaskT<f16_t>(p, b, h, q0, ws); break;
+    case DType::f32: ForwardTaskT<float>(p, b, h, q0, rows, ws); break;
+    case DType::bf16: ForwardTaskT<bf16_t>(p, b, h, q0, rows, ws); break;
+    case DType::f16: ForwardTaskT<f16_t>(p, b, h, q0, rows, ws); break;
     default: break;  // refused by can_run
   }
 }
@@ -206,18 +208,24 @@ std::string simd_target() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
 
 void forward(const ForwardProblem& p) {
   struct Task {
-    int64_t b, h, q0;
+    int64_t b, h, q0, rows;
   };
   const int64_t block_q = HWY_DYNAMIC_DISPATCH(ForwardBlockQ)();
   std::vector<Task> tasks;
   for (int64_t b = 0; b < p.batch; ++b)
-    for (int64_t h = 0; h < p.hq; ++h)
+    for (int64_t h = 0; h < p.hq; ++h) {
+      const size_t first = tasks.size();
+      // With a block mask a task's queries stay inside one mask query block (they share its block list).
+      for_each_tile(p.q_len[b], p.sparse ? p.sparse->block_q : block_q, block_q, kTileLanes,
+                    [&](int64_t q0, int64_t rows) { tasks.push_back({b, h, q0, rows}); });
       // Last query blocks first: under a causal mask they see the most keys, and the dynamic schedule
       // balances best when the long tasks start early.
-      for (int64_t n = (p.q_len[b] + block_q - 1) / block_q; n-- > 0;) tasks.push_back({b, h, n * block_q});
+      std::reverse(tasks.begin() + static_cast<std::ptrdiff_t>(first), tasks.end());
+    }
   parallel_tasks(static_cast<int64_t>(tasks.size()), HWY_DYNAMIC_DISPATCH(ForwardWorkspace)(p),
                  [&](int64_t t, const Workspace& ws) {
-                   HWY_DYNAMIC_DISPATCH(ForwardTask)(p, tasks[t].b, tasks[t].h, tasks[t].q0, ws);
+                   const Task& k = tasks[static_cast<size_t>(t)];
+                   HWY_DYNAMIC_DISPATCH(ForwardTask)(p, k.b, k.h, k.q0, k.rows, ws);
                  });
 }
 

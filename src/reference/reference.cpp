@@ -49,6 +49,7 @@ RowSoftmax<Real> row_softmax(const Problem& p, int64_t b, int64_t h, int64_t i, 
   std::vector<Real> logit;
   for (int64_t j = 0; j < mask.sk; ++j) {
     if (!mask.visible(i, j)) continue;
+    if (p.sparse && !p.sparse->visible(b, h, i, j, mask.sq, mask.sk)) continue;  // block-sparse rule, per element
     Real dot = 0;
     for (int64_t c = 0; c < p.d; ++c)
       dot += Real(load(p.q, p.dtype, b, qt, h, c)) * Real(load(p.k, p.dtype, b, p.k_begin[b] + j, kvh, c));

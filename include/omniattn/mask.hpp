@@ -1,0 +1,230 @@
+#pragma once
+/// @file mask.hpp
+/// Block-sparse masks (FlexAttention style): per (batch, mask head, query block) the sorted KV blocks a
+/// query block attends to, split into full blocks (no per-element mask) and partial blocks (an element
+/// mask decides each query-key pair). The layout is device-agnostic int32 CSR, read as is by every kernel;
+/// docs/sparse.md describes it field by field.
+///
+/// Semantics, for query i and key j of sequence b, query head h (sequence-local positions):
+///   visible(i, j) = AttentionOptions' mask (causal/window/sinks, as without a BlockMask)
+///                   AND block (i / block_q, j / block_k) is listed for (b, mask head of h)
+///                   AND (the block is full OR (element.visible(...) AND host_element_mask(...)))
+/// A row with no visible key outputs 0 and LSE = -inf.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "omniattn/tensor.hpp"
+
+#if defined(__CUDACC__)
+#define OMNIATTN_HD __host__ __device__ inline
+#else
+#define OMNIATTN_HD inline
+#endif
+
+namespace omniattn {
+
+/// A read-only int32 array on the device of the mask that refers to it (empty when data is null).
+struct I32Array {
+  const int32_t* data = nullptr;
+  int64_t size = 0;
+  OMNIATTN_HD bool empty() const { return data == nullptr || size == 0; }
+};
+
+/// Token grids (images, videos) for neighborhood and axial attention. Tokens are numbered row-major over
+/// `shape` (the last axis fastest) unless an ElementMask::token_order permutes them.
+struct GridMask {
+  enum class Kind : uint8_t { none, neighborhood, axial };
+  Kind kind = Kind::none;
+  int ndim = 1;                      ///< 1, 2 or 3 axes
+  int64_t shape[3] = {1, 1, 1};      ///< tokens per axis
+  int64_t kernel[3] = {1, 1, 1};     ///< neighborhood: window size per axis (1 <= kernel * dilation <= shape)
+  int64_t dilation[3] = {1, 1, 1};   ///< neighborhood: only tokens of the same residue mod dilation interact
+  int64_t stride[3] = {1, 1, 1};     ///< neighborhood: queries in groups of `stride` share one window (<= kernel)
+  bool causal[3] = {false, false, false};  ///< per axis: keys at coordinates <= the query's only
+
+  OMNIATTN_HD int64_t tokens() const {
+    int64_t n = 1;
+    for (int a = 0; a < ndim; ++a) n *= shape[a];
+    return n;
+  }
+
+  /// NATTEN's neighborhood along one axis: query coordinate x, key coordinate y.
+  /// Within a dilation group (x ≡ y mod dilation), coordinates are x' = x / dilation in a group of
+  /// length n = ceil((L - x mod dilation) / dilation). The stride group of x' has a leader (its centre,
+  /// the right one when the stride is even; its last query when causal) and the window follows the leader:
+  ///   non-causal: [c - k/2, c - k/2 + k - 1] with c = leader clamped to [k/2, n - 1 - (k - 1 - k/2)]
+  ///   causal:     keys y' <= x' with leader - y' < k
+  OMNIATTN_HD bool axis_visible(int a, int64_t x, int64_t y) const {
+    const int64_t d = dilation[a], k = kernel[a], s = stride[a];
+    if (x % d != y % d) return false;
+    const int64_t n = (shape[a] - x % d + d - 1) / d, xq = x / d, yk = y / d;
+    if (causal[a]) {
+      int64_t leader = (xq / s) * s + s - 1;
+      if (leader > n - 1) leader = n - 1;
+      return yk <= xq && leader - yk < k;
+    }
+    int64_t leader = (xq / s) * s + s / 2;
+    if (leader > n - 1) leader = n - 1;
+    const int64_t left = k / 2, right = k - 1 - left;
+    int64_t centre = leader < left ? left : leader;
+    if (centre > n - 1 - right) centre = n - 1 - right;
+    return yk >= centre - left && yk <= centre + right;
+  }
+
+  /// Query token q and key token t (grid indices, row-major).
+  OMNIATTN_HD bool visible(int64_t q, int64_t t) const {
+    int64_t x[3] = {0, 0, 0}, y[3] = {0, 0, 0};
+    for (int a = ndim - 1; a >= 0; --a) {
+      x[a] = q % shape[a];
+      y[a] = t % shape[a];
+      q /= shape[a];
+      t /= shape[a];
+    }
+    if (kind == Kind::neighborhood) {
+      for (int a = 0; a < ndim; ++a)
+        if (!axis_visible(a, x[a], y[a])) return false;
+      return true;
+    }
+    if (kind == Kind::axial) {  // same token line along some axis (and not after the query on a causal axis)
+      int differ = 0, axis = 0;
+      for (int a = 0; a < ndim; ++a)
+        if (x[a] != y[a]) ++differ, axis = a;
+      return differ == 0 || (differ == 1 && (!causal[axis] || y[axis] <= x[axis]));
+    }
+    return true;
+  }
+};
+
+/// The element mask of partial blocks: plain data and a host/device predicate, so the CPU and GPU
+/// kernels evaluate the same rule. Every condition that is set must hold (AND); the default allows all.
+/// Arrays live on the device of the BlockMask's index tensors.
+struct ElementMask {
+  /// Window relative to the bottom-right diagonal d = i + sk - sq, as AttentionOptions: visible iff
+  /// j <= d + window_right (when >= 0) and (j >= d - window_left (when >= 0) or j < sinks).
+  int64_t window_left = -1, window_right = -1, sinks = 0;
+  /// Keys j < prefix are visible to every query whatever the window says (prefix-LM).
+  int64_t prefix = 0;
+  /// Optional i32 [mask heads, 3]: (window_left, window_right, sinks) per mask head, replacing the scalars
+  /// (per-head heterogeneous windows, MoA).
+  I32Array head_windows;
+  /// Optional i32 [q tokens] and [k tokens]: document id per token; queries see keys of their own document.
+  I32Array q_document, k_document;
+  /// Neighborhood / axial rule on a token grid (self-attention: q tokens = k tokens = grid tokens).
+  GridMask grid;
+  /// Optional i32 [tokens]: grid index of the token at each sequence position (a tile or Hilbert order),
+  /// used by `grid` for both queries and keys.
+  I32Array token_order;
+
+  /// Whether key j is visible to query i (sequence-local) of mask head `head`, in a sequence of sq queries
+  /// and sk keys.
+  OMNIATTN_HD bool visible(int64_t head, int64_t i, int64_t j, int64_t sq, int64_t sk) const {
+    int64_t left = window_left, right = window_right, sink = sinks;
+    if (!head_windows.empty()) {
+      left = head_windows.data[3 * head];
+      right = head_windows.data[3 * head + 1];
+      sink = head_windows.data[3 * head + 2];
+    }
+    const int64_t d = i + sk - sq;
+    const bool in_window = (right < 0 || j <= d + right) && (left < 0 || j >= d - left || j < sink);
+    if (!in_window && j >= prefix) return false;
+    if (!q_document.empty() && q_document.data[i] != k_document.data[j]) return false;
+    if (grid.kind != GridMask::Kind::none) {
+      const int64_t gi = token_order.empty() ? i : token_order.data[i];
+      const int64_t gj = token_order.empty() ? j : token_order.data[j];
+      if (!grid.visible(gi, gj)) return false;
+    }
+    return true;
+  }
+};
+
+/// One CSR list of blocks per row (a row is (batch, mask head, query or KV block)), int32, contiguous:
+///   num_blocks [batch, heads, rows]       blocks in each row
+///   offsets    [batch * heads * rows + 1] where each row starts in `indices` (offsets[r+1] - offsets[r] =
+///                                         num_blocks[r]; offsets[0] = 0)
+///   indices    [offsets[last]]            the row's block indices, strictly increasing
+struct BlockList {
+  TensorView num_blocks, offsets, indices;
+};
+
+/// A non-owning view of a block mask: what attention_forward/backward take (AttentionOptions::block_mask)
+/// and what the kernels read. All tensors are contiguous int32 on one device.
+struct BlockMaskView {
+  int64_t batch = 1;     ///< 1 (shared by all sequences) or B
+  int64_t heads = 1;     ///< 1 (shared), Hkv (one per KV head: its query heads share it) or Hq
+  int64_t q_tokens = 0;  ///< query positions covered (the longest sequence's)
+  int64_t k_tokens = 0;  ///< key positions covered (the longest sequence's stored keys)
+  int64_t block_q = 128, block_k = 128;  ///< 64 or 128 each
+  BlockList kv_partial;  ///< per query block: KV blocks whose pairs the element mask decides
+  BlockList kv_full;     ///< per query block: KV blocks that are entirely visible (no element mask)
+  BlockList q_partial;   ///< per KV block: the transpose of kv_partial (the backward's dK/dV loop)
+  BlockList q_full;      ///< per KV block: the transpose of kv_full
+  ElementMask element;   ///< evaluated on partial blocks
+  /// CPU backends only: an extra element rule on partial blocks, ANDed with `element`;
+  /// arguments (batch, query head, query position, key position), sequence-local.
+  std::function<bool(int64_t, int64_t, int64_t, int64_t)> host_element_mask;
+
+  int64_t q_blocks() const { return (q_tokens + block_q - 1) / block_q; }
+  int64_t k_blocks() const { return (k_tokens + block_k - 1) / block_k; }
+  Device device() const { return kv_partial.offsets.device; }
+};
+
+/// Checks every field of a view on the CPU (CUDA views: copy to the host first): geometry, shapes, dtypes,
+/// contiguity, counts against offsets, indices in range, strictly increasing, full and partial disjoint,
+/// the q lists exactly the transpose of the kv lists, and the element mask's arrays and grid.
+/// Throws omniattn::Error naming the field, what was expected and what was given.
+void validate(const BlockMaskView& mask);
+
+/// An owning block mask built on the host. view() is valid while the BlockMask lives and is not modified.
+class BlockMask {
+ public:
+  struct Geometry {
+    int64_t batch = 1, heads = 1, q_tokens = 0, k_tokens = 0, block_q = 128, block_k = 128;
+    int64_t q_blocks() const { return (q_tokens + block_q - 1) / block_q; }
+    int64_t k_blocks() const { return (k_tokens + block_k - 1) / block_k; }
+  };
+  /// What a dense block map holds per (batch, head, query block, KV block).
+  enum class Block : uint8_t { skipped = 0, partial = 1, full = 2 };
+
+  BlockMask() = default;
+  /// From CSR rows per (batch, head, query block): partial and full KV blocks, each row strictly increasing.
+  /// Builds the transposed lists; throws omniattn::Error if anything is inconsistent.
+  static BlockMask from_lists(const Geometry& g, std::vector<int32_t> partial_offsets,
+                              std::vector<int32_t> partial_indices, std::vector<int32_t> full_offsets,
+                              std::vector<int32_t> full_indices, const ElementMask& element = {});
+  /// From a dense map [batch, heads, q_blocks, k_blocks] of Block values.
+  static BlockMask from_block_map(const Geometry& g, const std::vector<Block>& map, const ElementMask& element = {});
+  /// The dense map [batch, heads, q_blocks, k_blocks].
+  std::vector<Block> to_block_map() const;
+
+  const Geometry& geometry() const { return geometry_; }
+  /// Scalar fields and grid of the element mask (its arrays are set below; view() points at them).
+  ElementMask& element() { return element_; }
+  const ElementMask& element() const { return element_; }
+  void set_head_windows(std::vector<int32_t> windows) { head_windows_ = std::move(windows); }
+  void set_documents(std::vector<int32_t> q_document, std::vector<int32_t> k_document) {
+    q_document_ = std::move(q_document);
+    k_document_ = std::move(k_document);
+  }
+  void set_token_order(std::vector<int32_t> order) { token_order_ = std::move(order); }
+  const std::vector<int32_t>& token_order() const { return token_order_; }
+
+  /// Listed blocks (partial + full) over all rows, and that over all blocks of the [batch, heads] grid.
+  int64_t listed_blocks() const { return static_cast<int64_t>(kv_[0].indices.size() + kv_[1].indices.size()); }
+  double density() const;
+
+  /// A CPU view of this mask (with `host_element_mask` empty).
+  BlockMaskView view() const;
+
+ private:
+  struct Lists {  // one BlockList's storage
+    std::vector<int32_t> num_blocks, offsets, indices;
+  };
+  Geometry geometry_;
+  Lists kv_[2], q_[2];  // [0] partial, [1] full
+  ElementMask element_;
+  std::vector<int32_t> head_windows_, q_document_, k_document_, token_order_;
+};
+
+}  // namespace omniattn
