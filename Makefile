@@ -4,10 +4,14 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 PRESET ?= release
 
-.PHONY: run test deps build build-asan test-asan bench-cpu gpu-check format clean
+.PHONY: run test deps py-deps build build-asan test-asan test-python bench-cpu gpu-check format clean
 
 deps:
 	@bash scripts/install_deps.sh
+
+# Python packages of the tests and benchmarks (torch, numpy, pytest, nanobind) from PyPI.
+py-deps:
+	@bash scripts/install_deps.sh --python
 
 build: deps
 	cmake --preset $(PRESET) >/dev/null
@@ -19,10 +23,18 @@ RUN_JSON ?= build/results/default.json
 run: build
 	./build/$(PRESET)/apps/omniattn/omniattn bench --json $(RUN_JSON)
 
-# Release tests, then the CPU tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
-test: build
+# Release tests, the Python tests, then the CPU tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# py-deps first: nanobind must be there when CMake configures, or the extension is skipped.
+test: py-deps build
 	ctest --preset $(PRESET) -j $(JOBS)
+	$(MAKE) --no-print-directory test-python
 	$(MAKE) --no-print-directory test-asan
+
+# pytest on the package the build tree holds (build/<preset>/python), no install needed.
+PY_PKG := build/$(PRESET)/python
+test-python: py-deps build
+	@ls $(PY_PKG)/omniattn/_C*.so >/dev/null 2>&1 || { echo "[omniattn] the Python extension was not built: see the 'omniattn: Python extension' line of the CMake output"; exit 1; }
+	PYTHONPATH=$(PY_PKG) python3 -m pytest -q tests/python
 
 build-asan: deps
 	cmake --preset asan >/dev/null

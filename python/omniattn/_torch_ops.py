@@ -22,6 +22,11 @@ def _inner_contiguous(t: Tensor) -> Tensor:
     return t if t.stride(-1) == 1 else t.contiguous()
 
 
+def _dl(t: Optional[Tensor]) -> Optional[Tensor]:
+    # DLPack refuses tensors that require grad; the ops sit below autograd, so their inputs are plain data.
+    return None if t is None else t.detach()
+
+
 def _stream(t: Tensor) -> int:
     # The CUDA kernels are enqueued on PyTorch's current stream of the tensor's device.
     return torch.cuda.current_stream(t.device).cuda_stream if t.is_cuda else 0
@@ -36,9 +41,9 @@ def _out_shapes(q: Tensor, v: Tensor, varlen: bool) -> Tuple[Tuple[int, ...], Tu
 def _options(alibi_slopes, sink_logits, cu_seqlens_q, cu_seqlens_k, seqused_k, causal, window_left,
              window_right, sinks, softcap, scale, backend, deterministic, stream):
     return dict(causal=causal, window_left=window_left, window_right=window_right, sinks=sinks, softcap=softcap,
-                scale=scale, alibi_slopes=alibi_slopes, sink_logits=sink_logits, cu_seqlens_q=cu_seqlens_q,
-                cu_seqlens_k=cu_seqlens_k, seqused_k=seqused_k, backend=backend, deterministic=deterministic,
-                stream=stream)
+                scale=scale, alibi_slopes=_dl(alibi_slopes), sink_logits=_dl(sink_logits),
+                cu_seqlens_q=_dl(cu_seqlens_q), cu_seqlens_k=_dl(cu_seqlens_k), seqused_k=_dl(seqused_k),
+                backend=backend, deterministic=deterministic, stream=stream)
 
 
 @torch.library.custom_op("omniattn::fwd", mutates_args=())
@@ -52,7 +57,7 @@ def fwd(q: Tensor, k: Tensor, v: Tensor, alibi_slopes: Optional[Tensor], sink_lo
     out = torch.empty(out_shape, dtype=q.dtype, device=q.device)
     lse = torch.empty(lse_shape, dtype=torch.float32, device=q.device)
     with torch.cuda.device(q.device) if q.is_cuda else contextlib.nullcontext():
-        _C.forward(q.detach(), k.detach(), v.detach(), out, lse,
+        _C.forward(_dl(q), _dl(k), _dl(v), out, lse,
                    **_options(alibi_slopes, sink_logits, cu_seqlens_q, cu_seqlens_k, seqused_k, causal, window_left,
                               window_right, sinks, softcap, scale, backend, deterministic, _stream(q)))
     return out, lse
@@ -76,7 +81,8 @@ def bwd(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
     dsink = torch.empty(sink_logits.shape if sink_logits is not None else _NO_DSINK_SHAPE, dtype=torch.float32,
                         device=q.device)
     with torch.cuda.device(q.device) if q.is_cuda else contextlib.nullcontext():
-        _C.backward(q, k, v, out, lse, dout, dq, dk, dv, dsink if sink_logits is not None else None,
+        _C.backward(_dl(q), _dl(k), _dl(v), _dl(out), _dl(lse), _dl(dout), dq, dk, dv,
+                    dsink if sink_logits is not None else None,
                     **_options(alibi_slopes, sink_logits, cu_seqlens_q, cu_seqlens_k, seqused_k, causal, window_left,
                                window_right, sinks, softcap, scale, backend, deterministic, _stream(q)))
     return dq, dk, dv, dsink
