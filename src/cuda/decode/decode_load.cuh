@@ -1,0 +1,82 @@
+#pragma once
+// cp.async loads of one decode CTA: its Q rows, and K/V tiles gathered through the block table.
+// Every copy is 16 bytes (8 elements) from a 16-byte aligned row (the launch checks base pointers and strides).
+// Rows past the sequence's end, and rows whose page id is out of range, are zero-filled without a read; an
+// out-of-range id also raises the thread's `bad_page` so that the CTA writes NaN for its rows.
+#include <cstdint>
+
+#include "cuda/common/ptx.cuh"
+#include "cuda/decode/decode_params.hpp"
+
+namespace omniattn::detail::cuda {
+
+template <class Traits>
+struct DecodeLoad {
+  using Element = typename Traits::Element;
+  using QTile = typename Traits::QTile;
+  using KTile = typename Traits::KTile;
+  static constexpr int kThreads = Traits::kThreads;
+  static constexpr int kChunksPerRow = Traits::kD / 8;
+  static constexpr int kRowsPerPass = kThreads / kChunksPerRow;
+  static_assert(kThreads % kChunksPerRow == 0, "a pass copies whole rows");
+  static_assert(Traits::kBlockN % kRowsPerPass == 0, "a tile is whole passes");
+
+  /// Q tile (kRows, kD): row r is packed row seg.row0 + r = (token, head) = ((row0 + r) / group, kv_head *
+  /// group + (row0 + r) % group); rows >= seg.rows are zero-filled.
+  static __device__ __forceinline__ void q_rows(const DecodeParams& p, const DecodeSegment& seg, uint32_t q_smem,
+                                                int thread) {
+    static_assert(Traits::kRows % kRowsPerPass == 0, "Q is whole passes");
+    const Element* q = static_cast<const Element*>(p.q) + seg.batch * p.q_batch;
+    const int col = (thread % kChunksPerRow) * 8;
+#pragma unroll
+    for (int pass = 0; pass < Traits::kRows / kRowsPerPass; ++pass) {
+      const int r = thread / kChunksPerRow + pass * kRowsPerPass;
+      const int row = seg.row0 + r;
+      const bool valid = r < seg.rows;
+      const int token = row / p.group, head = seg.kv_head * p.group + row % p.group;
+      const Element* src = valid ? q + token * p.q_token + head * p.q_head + col : q;
+      cp_async_16(q_smem + QTile::offset(r, col), src, valid);
+    }
+  }
+
+  /// Page holding key j of sequence b, or -1 when the table's id is out of [0, num_pages).
+  static __device__ __forceinline__ int64_t page_of(const DecodeParams& p, int b, int j) {
+    if (p.table == nullptr) return b;
+    const int column = p.page_shift >= 0 ? (j >> p.page_shift) : j / p.page_size;
+    const int32_t page = p.table[b * p.table_batch + column];
+    return (page >= 0 && page < p.num_pages) ? page : -1;
+  }
+
+  /// K and V tiles (kBlockN, kD) of keys key0.. of segment `seg` into the stage at k_smem / v_smem.
+  static __device__ __forceinline__ void kv_tile(const DecodeParams& p, const DecodeSegment& seg, int key0,
+                                                 uint32_t k_smem, uint32_t v_smem, int thread, bool& bad_page) {
+    const Element* k = static_cast<const Element*>(p.k) + seg.kv_head * p.k_head;
+    const Element* v = static_cast<const Element*>(p.v) + seg.kv_head * p.v_head;
+    const int col = (thread % kChunksPerRow) * 8;
+    // A page that holds the whole tile (page_size a multiple of block_n; tiles start at multiples of block_n):
+    // one table read per tile.
+    const bool one_page = p.page_size % Traits::kBlockN == 0;
+    const int64_t tile_page = one_page ? page_of(p, seg.batch, key0) : 0;
+#pragma unroll
+    for (int pass = 0; pass < Traits::kBlockN / kRowsPerPass; ++pass) {
+      const int r = thread / kChunksPerRow + pass * kRowsPerPass;
+      const int j = key0 + r;
+      bool valid = j < seg.seq_len;
+      int64_t page = 0;
+      if (valid) {
+        page = one_page ? tile_page : page_of(p, seg.batch, j);
+        if (page < 0) {
+          bad_page = true;
+          valid = false;
+        }
+      }
+      const int64_t slot = p.page_shift >= 0 ? (j & (p.page_size - 1)) : j % p.page_size;
+      const Element* k_src = valid ? k + page * p.k_page + slot * p.k_token + col : k;
+      const Element* v_src = valid ? v + page * p.v_page + slot * p.v_token + col : v;
+      cp_async_16(k_smem + KTile::offset(r, col), k_src, valid);
+      cp_async_16(v_smem + KTile::offset(r, col), v_src, valid);
+    }
+  }
+};
+
+}  // namespace omniattn::detail::cuda

@@ -1,0 +1,28 @@
+#pragma once
+// A grow-only device buffer per device for one decode call's plan and partial results. The caller holds lock()
+// from the upload until its kernels are enqueued; stream order (and StreamOrder across streams) keeps each call's
+// kernels reading their own plan, as with DeviceScratch.
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <mutex>
+
+#include "cuda/common/stream_order.hpp"
+
+namespace omniattn::detail::cuda {
+
+class DecodeWorkspace {
+ public:
+  static DecodeWorkspace& of_device(int device);
+  std::unique_lock<std::mutex> lock() { return std::unique_lock<std::mutex>(mutex_); }
+  /// At least `bytes` of device memory, valid for work enqueued on `stream` from now on (lock held, device current).
+  void* acquire(std::size_t bytes, cudaStream_t stream);
+
+ private:
+  std::mutex mutex_;
+  void* data_ = nullptr;  // never freed: lives as long as the process
+  std::size_t capacity_ = 0;
+  StreamOrder order_;
+};
+
+}  // namespace omniattn::detail::cuda

@@ -1,0 +1,8 @@
+#pragma once
+// Host emulation of the CUDA decode (src/cuda/decode) on host tensors: plan, every CTA as 128 fibers, merge.
+#include "decode/decode_problem.hpp"
+
+namespace omniattn::detail::cuda {
+/// Runs the decode kernels' code on the CPU; `resident_ctas` stands for SMs x occupancy. Returns the schedule used.
+DecodeSchedule emulate_decode(const DecodeProblem& p, int resident_ctas);
+}
