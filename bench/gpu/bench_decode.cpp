@@ -1,0 +1,206 @@
+// GPU benchmark of attention_decode (suite "decode"): Hq = 32, Hkv = 8, D = 128, bf16, one query token;
+// B in {1, 4, 16, 64} x L in {4k, 16k, 64k, 128k}, plus a ragged batch (one 128k sequence and 63 of 1k); each on a
+// contiguous cache and on paged caches of 16 and 256 tokens per page (pages in shuffled order).
+// Per row: median µs of the call (CUDA events, after warm-up; small caches rotate over copies so that repeats do
+// not hit L2) and KV bytes/s = (sum of lengths x Hkv x D x 2 (K, V) x 2 bytes) / time.
+//   omniattn_bench_decode [--out FILE] [--commit SHA] [--reps N] [--quick] [--schedule auto|none|split|streamk]
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "omniattn/omniattn.hpp"
+
+namespace {
+
+using omniattn::DType;
+using omniattn::TensorView;
+
+void cuda_ok(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return;
+  std::fprintf(stderr, "CUDA error in %s: %s\n", what, cudaGetErrorString(e));
+  std::exit(2);
+}
+
+struct Buffer {
+  void* ptr = nullptr;
+  explicit Buffer(size_t bytes) { cuda_ok(cudaMalloc(&ptr, std::max<size_t>(bytes, 16)), "cudaMalloc"); }
+  ~Buffer() { cudaFree(ptr); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+};
+
+constexpr int64_t kHq = 32, kHkv = 8, kD = 128;
+
+struct Row {
+  std::string layout, batch_kind;
+  int64_t b = 0, l = 0;
+  double us = 0, tbps = 0;
+};
+
+// One cache (contiguous when page == 0) of the given lengths; returns the median time of attention_decode in µs.
+double time_decode(const std::vector<int64_t>& lens, int64_t page, int reps, const omniattn::DecodeConfig& config) {
+  const int64_t b = static_cast<int64_t>(lens.size());
+  const int64_t longest = *std::max_element(lens.begin(), lens.end());
+  int64_t pages = 0, max_pages = 1, page_size = longest;
+  if (page > 0) {
+    page_size = page;
+    max_pages = (longest + page - 1) / page;
+    for (int64_t len : lens) pages += (len + page - 1) / page;
+  } else {
+    pages = b;
+  }
+  const size_t pool_bytes = static_cast<size_t>(pages * page_size * kHkv * kD * 2);
+  // Copies of the cache so that the data of one call is not in L2 for the next (L2 <= 60 MB).
+  const int sets = static_cast<int>(std::clamp<size_t>((size_t{256} << 20) / std::max<size_t>(2 * pool_bytes, 1), 1, 8));
+  std::vector<std::unique_ptr<Buffer>> k, v;
+  for (int s = 0; s < sets; ++s) {
+    k.push_back(std::make_unique<Buffer>(pool_bytes));
+    v.push_back(std::make_unique<Buffer>(pool_bytes));
+    cuda_ok(cudaMemset(k.back()->ptr, 0x3c, pool_bytes), "cudaMemset");  // bf16 0x3c3c ~ 0.0115
+    cuda_ok(cudaMemset(v.back()->ptr, 0x3c, pool_bytes), "cudaMemset");
+  }
+  std::vector<int32_t> table(static_cast<size_t>(b * max_pages), 0), host_lens(lens.begin(), lens.end());
+  std::vector<int32_t> order(static_cast<size_t>(pages));
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937(7));
+  for (int64_t i = 0, next = 0; i < b && page > 0; ++i)
+    for (int64_t j = 0; j < (lens[i] + page - 1) / page; ++j) table[i * max_pages + j] = order[next++];
+  Buffer table_d(table.size() * 4), lens_d(host_lens.size() * 4), q(b * kHq * kD * 2), out(b * kHq * kD * 2);
+  cuda_ok(cudaMemcpy(table_d.ptr, table.data(), table.size() * 4, cudaMemcpyHostToDevice), "cudaMemcpy");
+  cuda_ok(cudaMemcpy(lens_d.ptr, host_lens.data(), host_lens.size() * 4, cudaMemcpyHostToDevice), "cudaMemcpy");
+  cuda_ok(cudaMemset(q.ptr, 0x3c, b * kHq * kD * 2), "cudaMemset");
+  const auto cuda = omniattn::Device::cuda(0);
+  const TensorView table_v = TensorView::contiguous(table_d.ptr, DType::i32, {b, max_pages}, cuda);
+  const TensorView table_h = TensorView::contiguous(table.data(), DType::i32, {b, max_pages});
+  const TensorView lens_v = TensorView::contiguous(lens_d.ptr, DType::i32, {b}, cuda);
+  const TensorView lens_h = TensorView::contiguous(host_lens.data(), DType::i32, {b});
+  const TensorView q_v = TensorView::contiguous(q.ptr, DType::bf16, {b, 1, kHq, kD}, cuda);
+  const TensorView out_v = TensorView::contiguous(out.ptr, DType::bf16, {b, 1, kHq, kD}, cuda);
+  auto cache_of = [&](int s) {
+    const TensorView kv = TensorView::contiguous(k[s]->ptr, DType::bf16, {pages, page_size, kHkv, kD}, cuda);
+    const TensorView vv = TensorView::contiguous(v[s]->ptr, DType::bf16, {pages, page_size, kHkv, kD}, cuda);
+    omniattn::KVCache c = page > 0 ? omniattn::KVCache::paged(kv, vv, table_v, lens_v)
+                                   : omniattn::KVCache::contiguous(kv, vv, lens_v);
+    if (page > 0) c.host_block_table = table_h;
+    c.host_seq_lens = lens_h;  // serving keeps host lengths: no device-to-host copy per step
+    return c;
+  };
+  omniattn::AttentionOptions o;
+  o.causal = true;
+  o.backend = omniattn::Backend::cuda_sm80;
+  for (int i = 0; i < 3; ++i) omniattn::attention_decode(q_v, cache_of(i % sets), {out_v, std::nullopt}, o, config);
+  cudaEvent_t start, stop;
+  cuda_ok(cudaEventCreate(&start), "cudaEventCreate");
+  cuda_ok(cudaEventCreate(&stop), "cudaEventCreate");
+  std::vector<float> ms;
+  for (int r = 0; r < reps; ++r) {
+    const omniattn::KVCache c = cache_of(r % sets);
+    cuda_ok(cudaEventRecord(start), "cudaEventRecord");
+    omniattn::attention_decode(q_v, c, {out_v, std::nullopt}, o, config);
+    cuda_ok(cudaEventRecord(stop), "cudaEventRecord");
+    cuda_ok(cudaEventSynchronize(stop), "cudaEventSynchronize");
+    float t = 0;
+    cuda_ok(cudaEventElapsedTime(&t, start, stop), "cudaEventElapsedTime");
+    ms.push_back(t);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+  return 1000.0 * ms[ms.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string out_path, commit = "unknown", command;
+  int reps = 20;
+  bool quick = false;
+  omniattn::DecodeConfig config;
+  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) { std::fprintf(stderr, "%s needs a value\n", a.c_str()); std::exit(1); }
+      return argv[++i];
+    };
+    if (a == "--out") out_path = next();
+    else if (a == "--commit") commit = next();
+    else if (a == "--reps") reps = std::max(1, std::atoi(next().c_str()));
+    else if (a == "--quick") quick = true;
+    else if (a == "--schedule") {
+      const std::string s = next();
+      config.schedule = s == "none" ? omniattn::DecodeSchedule::no_split
+                        : s == "split" ? omniattn::DecodeSchedule::split_kv
+                        : s == "streamk" ? omniattn::DecodeSchedule::stream_k
+                                         : omniattn::DecodeSchedule::automatic;
+    } else {
+      std::fprintf(stderr, "usage: %s [--out FILE] [--commit SHA] [--reps N] [--quick] [--schedule auto|none|split|streamk]\n", argv[0]);
+      return a == "--help" ? 0 : 1;
+    }
+  }
+  cudaDeviceProp prop{};
+  cuda_ok(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+  std::vector<int64_t> batches = {1, 4, 16, 64}, lengths = {4096, 16384, 65536, 131072};
+  if (quick) batches = {1, 16}, lengths = {4096, 65536};
+  std::vector<Row> rows;
+  std::printf("%-10s %-8s %4s %7s %10s %8s\n", "layout", "batch", "B", "L", "us", "TB/s");
+  for (int64_t page : {int64_t{0}, int64_t{16}, int64_t{256}}) {
+    const std::string layout = page == 0 ? "contiguous" : "paged" + std::to_string(page);
+    std::vector<std::pair<std::string, std::vector<int64_t>>> cases;
+    for (int64_t b : batches)
+      for (int64_t l : lengths) cases.push_back({"uniform", std::vector<int64_t>(static_cast<size_t>(b), l)});
+    std::vector<int64_t> ragged(64, 1024);
+    ragged[0] = 131072;
+    cases.push_back({"ragged", ragged});
+    for (const auto& [kind, lens] : cases) {
+      Row r;
+      r.layout = layout;
+      r.batch_kind = kind;
+      r.b = static_cast<int64_t>(lens.size());
+      r.l = *std::max_element(lens.begin(), lens.end());
+      r.us = time_decode(lens, page, reps, config);
+      double bytes = 0;
+      for (int64_t len : lens) bytes += static_cast<double>(len) * kHkv * kD * 2 * 2;
+      r.tbps = bytes / (r.us * 1e-6) / 1e12;
+      std::printf("%-10s %-8s %4lld %7lld %10.1f %8.2f\n", layout.c_str(), kind.c_str(), static_cast<long long>(r.b),
+                  static_cast<long long>(r.l), r.us, r.tbps);
+      std::fflush(stdout);
+      rows.push_back(r);
+    }
+  }
+  if (out_path.empty()) return 0;
+  FILE* f = std::fopen(out_path.c_str(), "w");
+  if (!f) { std::perror(out_path.c_str()); return 1; }
+  char date[16];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
+  std::fprintf(f, "{\"device\": \"%s\", \"date\": \"%s\", \"commit\": \"%s\", \"command\": \"%s\", \"rows\": [\n", prop.name,
+               date, commit.c_str(), command.c_str());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Row& r = rows[i];
+    double sum_len = 0;  // ragged: Sk is the longest; the FLOPs use every sequence's length
+    if (r.batch_kind == "ragged") sum_len = 131072.0 + 63 * 1024.0;
+    else sum_len = static_cast<double>(r.b * r.l);
+    const double tflops = 4.0 * kHq * sum_len * kD / (r.us * 1e-6) / 1e12;
+    std::fprintf(f,
+                 "  {\"op\": \"decode\", \"impl\": \"omniattn_sm80\", \"mask\": \"causal\", \"layout\": \"%s\", "
+                 "\"batch\": \"%s\", \"dtype\": \"bf16\", \"B\": %lld, \"Hq\": %lld, \"Hkv\": %lld, \"Sq\": 1, "
+                 "\"Sk\": %lld, \"D\": %lld, \"Dv\": %lld, \"density\": 1.0, \"ms\": %.6f, \"us\": %.3f, "
+                 "\"tflops\": %.4f, \"tbps\": %.4f}%s\n",
+                 r.layout.c_str(), r.batch_kind.c_str(), static_cast<long long>(r.b), static_cast<long long>(kHq),
+                 static_cast<long long>(kHkv), static_cast<long long>(r.l), static_cast<long long>(kD),
+                 static_cast<long long>(kD), r.us / 1000.0, r.us, tflops, r.tbps, i + 1 < rows.size() ? "," : "");
+  }
+  std::fprintf(f, "]}\n");
+  std::fclose(f);
+  return 0;
+}
