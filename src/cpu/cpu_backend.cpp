@@ -25,7 +25,7 @@ class CpuBackend final : public BackendImpl {
   std::string summary() const override {
     return fmt::format(
         "tiled online-softmax (FlashAttention) forward + deterministic backward, {} SIMD via Highway, OpenMP "
-        "threads; f32/bf16/f16 with f32 accumulation; head dims 1..512 (Dk != Dv); every mask and score option",
+        "threads; f32/bf16/f16 with f32 accumulation; head dims 1..512 (Dk != Dv); every mask and score option; block-sparse masks (listed blocks only)",
         cpu::simd_target());
   }
   std::optional<std::string> can_run(const ForwardProblem& p) const override { return refuse(p); }
