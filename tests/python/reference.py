@@ -89,8 +89,17 @@ def max_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return float("inf") if torch.isnan(d).any() else float(d.max()) if d.numel() else 0.0
 
 
-def assert_close(ours, naive, ref64, dtype, what: str) -> None:
-    """FlashAttention's rule: err(ours) <= 2 * err(same-precision naive) + rounding term, against float64."""
+def assert_close(ours, naive, ref64, dtype, what: str, f32_floor: float = 2e-6) -> None:
+    """FlashAttention's rule: err(ours) <= 2 * err(same-precision naive) + rounding term, against float64.
+
+    float32 also gets the floor f32_floor * (1 + max|ref|) of the C++ tests (tests/test_cpu_attention.cpp):
+    nothing is rounded to a coarse dtype there, so ours and the naive are both f32 accumulation noise, and
+    torch's blocked f32 matmuls make the naive's max error a few ulps by chance. Bugs are far above it.
+    """
     err, naive_err = max_err(ours, ref64), max_err(naive, ref64)
     bound = 2 * naive_err + rounding_term(ref64, dtype)
+    if dtype == torch.float32:
+        finite = ref64.detach()[torch.isfinite(ref64.detach())]
+        ref_max = float(finite.abs().max()) if finite.numel() else 0.0
+        bound = max(bound, f32_floor * (1.0 + ref_max))
     assert err <= bound, f"{what}: max |ours - f64| = {err:.3g} > bound {bound:.3g} (naive error {naive_err:.3g})"

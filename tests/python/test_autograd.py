@@ -87,7 +87,8 @@ def test_attention_backward_matches_autograd_and_is_deterministic():
     naive_out, _ = attention_ref(*naive_inputs, causal=True, sink_logits=sink32, dtype=torch.float32)
     naive_grads = torch.autograd.grad(naive_out, (*naive_inputs, sink32), dout)
     for name, g, n, r in zip(("dq", "dk", "dv", "dsink"), (dq, dk, dv, dsink), naive_grads, ref_grads):
-        assert_close(g, n, r, torch.float32, name)
+        # d(sink) sums over every row with cancellation: the C++ tests' larger f32 floor.
+        assert_close(g, n, r, torch.float32, name, f32_floor=1e-5 if name == "dsink" else 2e-6)
 
 
 def test_varlen_gradients_f32():
