@@ -31,9 +31,13 @@
 #   PEERS_FLEX=1                FlexAttention rows (0: none)
 #   SANITIZE_FILTER="*Sanitize*"  gtest filter of the compute-sanitizer subset
 #   OMNIATTN_COMMIT=<sha>       recorded in the JSON (the device copy may have no .git)
-# Output ($OUT, 7 files): gpu_check.log (steps, times, tables), build.log, tests.log (tests + sanitizers),
-# bench.log (every benchmark line), fwd.json and bwd.json (ours + peers, results schema; commit them as
-# bench/results/<machine>/, machine from the GPU name), raw.tgz (the unmerged JSON of every step).
+#   decode     omniattn_bench_decode + bench/gpu/peers_decode.py (SDPA cuDNN / flash), merged: ~2.5 min  cap 200 s
+#   python     the Python extension's pytest suite on the GPU machine (tests/python, CUDA tests included)  cap 150 s
+# Steps "decode" and "python" are not in the default list; name them in GPU_CHECK_STEPS.
+#   DECODE_QUICK=1 (B {1,16} x L {4k,64k}), DECODE_REPS (20)
+# Output ($OUT, at most 7 files): gpu_check.log (steps, times, tables), logs.tgz (build.log, tests.log with the
+# sanitizers, bench.log, python.log), fwd.json, bwd.json, decode.json (ours + peers, results schema; commit them
+# as bench/results/<machine>/, machine from the GPU name), raw.tgz (the unmerged JSON of every step).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-$PWD/build/gpu-out}
@@ -44,7 +48,10 @@ STEPS=${GPU_CHECK_STEPS:-"build tests sanitize bench peers"}
 SYSROOT=$PWD/.carry/sysroot/usr
 export LD_LIBRARY_PATH=$SYSROOT/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 export PYTHONUNBUFFERED=1
-LOG=$OUT/gpu_check.log BUILD_LOG=$OUT/build.log TEST_LOG=$OUT/tests.log BENCH_LOG=$OUT/bench.log
+LOGS=build/gpu-logs  # packed into $OUT/logs.tgz at the end (the device returns at most 8 files)
+rm -rf "$LOGS" && mkdir -p "$LOGS"
+LOG=$OUT/gpu_check.log BUILD_LOG=$LOGS/build.log TEST_LOG=$LOGS/tests.log BENCH_LOG=$LOGS/bench.log
+PY_LOG=$LOGS/python.log
 BUILD=build/gpu
 RAW=build/gpu-raw  # unmerged JSON, packed into $OUT/raw.tgz at the end
 rm -rf "$RAW" && mkdir -p "$RAW"
@@ -95,7 +102,9 @@ say "machine: $GPU_INFO; steps: $STEPS; budget $BUDGET s; quick ${BENCH_QUICK:-0
 if step build; then
   say "build"
   cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$SYSROOT" \
-    -DOMNIATTN_CUDA_ARCHS="90a;80" >>"$BUILD_LOG" 2>&1 || { say "configure FAILED"; tail -30 "$BUILD_LOG"; exit 1; }
+    -DOMNIATTN_CUDA_ARCHS="90a;80" -DPython_EXECUTABLE="$(command -v python3)" >>"$BUILD_LOG" 2>&1 ||
+    { say "configure FAILED"; tail -30 "$BUILD_LOG"; exit 1; }
+  grep -E "omniattn: Python" "$BUILD_LOG" | tail -1 | tee -a "$LOG"
   timed "build" 240 cmake --build $BUILD -j "$(nproc)" >>"$BUILD_LOG" 2>&1 ||
     { say "build FAILED"; grep -E "error|Error" "$BUILD_LOG" | head -40 | tee -a "$LOG"; exit 1; }
 fi
@@ -162,6 +171,30 @@ if step peers; then
   fi
 fi
 
+if step decode; then
+  dq=(); [ "${DECODE_QUICK:-0}" = 1 ] && dq=(--quick)
+  say "decode: ours (omniattn_bench_decode) and SDPA peers (peers_decode.py)"
+  timed "ours decode" 90 $BUILD/bench/gpu/omniattn_bench_decode --reps "${DECODE_REPS:-20}" "${dq[@]}" \
+    --commit "$COMMIT" --out "$RAW/ours_decode.json" >>"$BENCH_LOG" 2>&1
+  timed "peers decode" 100 python3 bench/gpu/peers_decode.py --reps "${DECODE_REPS:-20}" "${dq[@]}" \
+    --out "$RAW/peers_decode.json" >>"$BENCH_LOG" 2>&1
+  python3 scripts/merge_decode.py "$RAW/ours_decode.json" "$RAW/peers_decode.json" --out "$OUT/decode.json" \
+    --commit "$COMMIT" --gpu-name "$GPU_NAME" 2>&1 | tee -a "$LOG"
+fi
+
+if step python; then
+  say "python: pytest tests/python on this GPU"
+  if ls $BUILD/python/omniattn/_C*.so >/dev/null 2>&1; then
+    export PYTHONPATH=$PWD/$BUILD/python
+    timed "pytest" 150 python3 -m pytest -q -p no:cacheprovider tests/python >>"$PY_LOG" 2>&1 ||
+      { status=1; say "PYTHON TESTS FAILED"; }
+    tail -15 "$PY_LOG" | tee -a "$LOG"
+  else
+    status=1
+    say "python: the extension was not built (see the 'omniattn: Python' line above)"
+  fi
+fi
+
 if step bench || step peers; then
   command="GPU_CHECK_STEPS='$STEPS' BENCH_QUICK=${BENCH_QUICK:-0} BENCH_DIMS=$DIMS BENCH_LENGTHS=$LENGTHS"
   command+=" BENCH_DTYPES=$DTYPES BENCH_BACKENDS=$BACKENDS bash scripts/gpu_check.sh (ours: bench/gpu; peers:"
@@ -176,5 +209,6 @@ if step bench || step peers; then
     --command "$command" 2>&1 | tee -a "$LOG"
   tar czf "$OUT/raw.tgz" -C "$RAW" . 2>/dev/null
 fi
+tar czf "$OUT/logs.tgz" -C "$LOGS" . 2>/dev/null
 say "done (status $status)"
 exit $status

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_kernels.hpp"
 #include "omniattn/omniattn.hpp"
 
 namespace {
@@ -65,8 +66,8 @@ double time_decode(const std::vector<int64_t>& lens, int64_t page, int reps, con
   for (int s = 0; s < sets; ++s) {
     k.push_back(std::make_unique<Buffer>(pool_bytes));
     v.push_back(std::make_unique<Buffer>(pool_bytes));
-    cuda_ok(cudaMemset(k.back()->ptr, 0x3c, pool_bytes), "cudaMemset");  // bf16 0x3c3c ~ 0.0115
-    cuda_ok(cudaMemset(v.back()->ptr, 0x3c, pool_bytes), "cudaMemset");
+    omniattn::bench::fill_normal(k.back()->ptr, DType::bf16, static_cast<int64_t>(pool_bytes / 2), 2 * s + 1);
+    omniattn::bench::fill_normal(v.back()->ptr, DType::bf16, static_cast<int64_t>(pool_bytes / 2), 2 * s + 2);
   }
   std::vector<int32_t> table(static_cast<size_t>(b * max_pages), 0), host_lens(lens.begin(), lens.end());
   std::vector<int32_t> order(static_cast<size_t>(pages));
@@ -77,7 +78,8 @@ double time_decode(const std::vector<int64_t>& lens, int64_t page, int reps, con
   Buffer table_d(table.size() * 4), lens_d(host_lens.size() * 4), q(b * kHq * kD * 2), out(b * kHq * kD * 2);
   cuda_ok(cudaMemcpy(table_d.ptr, table.data(), table.size() * 4, cudaMemcpyHostToDevice), "cudaMemcpy");
   cuda_ok(cudaMemcpy(lens_d.ptr, host_lens.data(), host_lens.size() * 4, cudaMemcpyHostToDevice), "cudaMemcpy");
-  cuda_ok(cudaMemset(q.ptr, 0x3c, b * kHq * kD * 2), "cudaMemset");
+  omniattn::bench::fill_normal(q.ptr, DType::bf16, b * kHq * kD, 99);
+  cuda_ok(cudaDeviceSynchronize(), "fill");
   const auto cuda = omniattn::Device::cuda(0);
   const TensorView table_v = TensorView::contiguous(table_d.ptr, DType::i32, {b, max_pages}, cuda);
   const TensorView table_h = TensorView::contiguous(table.data(), DType::i32, {b, max_pages});
@@ -96,7 +98,7 @@ double time_decode(const std::vector<int64_t>& lens, int64_t page, int reps, con
   };
   omniattn::AttentionOptions o;
   o.causal = true;
-  o.backend = omniattn::Backend::cuda_sm80;
+  o.backend = omniattn::Backend::cuda_sm80;  // the decode kernels are portable mma.sync code (sm_80+)
   for (int i = 0; i < 3; ++i) omniattn::attention_decode(q_v, cache_of(i % sets), {out_v, std::nullopt}, o, config);
   cudaEvent_t start, stop;
   cuda_ok(cudaEventCreate(&start), "cudaEventCreate");
@@ -151,6 +153,9 @@ int main(int argc, char** argv) {
   cuda_ok(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
   std::vector<int64_t> batches = {1, 4, 16, 64}, lengths = {4096, 16384, 65536, 131072};
   if (quick) batches = {1, 16}, lengths = {4096, 65536};
+  // The ceiling: a streaming read of 4 GB (the largest case reads 4.3 GB of K/V).
+  const double read_bw = omniattn::bench::measure_read_bandwidth(size_t{4} << 30) / 1e12;
+  std::printf("measured read bandwidth: %.2f TB/s\n", read_bw);
   std::vector<Row> rows;
   std::printf("%-10s %-8s %4s %7s %10s %8s\n", "layout", "batch", "B", "L", "us", "TB/s");
   for (int64_t page : {int64_t{0}, int64_t{16}, int64_t{256}}) {
@@ -183,8 +188,8 @@ int main(int argc, char** argv) {
   char date[16];
   const std::time_t now = std::time(nullptr);
   std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
-  std::fprintf(f, "{\"device\": \"%s\", \"date\": \"%s\", \"commit\": \"%s\", \"command\": \"%s\", \"rows\": [\n", prop.name,
-               date, commit.c_str(), command.c_str());
+  std::fprintf(f, "{\"device\": \"%s\", \"date\": \"%s\", \"commit\": \"%s\", \"command\": \"%s\", "
+               "\"read_tbps\": %.4f, \"rows\": [\n", prop.name, date, commit.c_str(), command.c_str(), read_bw);
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row& r = rows[i];
     double sum_len = 0;  // ragged: Sk is the longest; the FLOPs use every sequence's length
@@ -192,7 +197,7 @@ int main(int argc, char** argv) {
     else sum_len = static_cast<double>(r.b * r.l);
     const double tflops = 4.0 * kHq * sum_len * kD / (r.us * 1e-6) / 1e12;
     std::fprintf(f,
-                 "  {\"op\": \"decode\", \"impl\": \"omniattn_sm80\", \"mask\": \"causal\", \"layout\": \"%s\", "
+                 "  {\"op\": \"decode\", \"impl\": \"omniattn\", \"mask\": \"causal\", \"layout\": \"%s\", "
                  "\"batch\": \"%s\", \"dtype\": \"bf16\", \"B\": %lld, \"Hq\": %lld, \"Hkv\": %lld, \"Sq\": 1, "
                  "\"Sk\": %lld, \"D\": %lld, \"Dv\": %lld, \"density\": 1.0, \"ms\": %.6f, \"us\": %.3f, "
                  "\"tflops\": %.4f, \"tbps\": %.4f}%s\n",

@@ -29,4 +29,9 @@ struct NaiveAttention {
 };
 void naive_attention_rows(const NaiveAttention& a, cudaStream_t stream = nullptr);
 
+/// The device's measured read bandwidth in bytes/s: median of `reps` passes of a streaming read (16-byte loads,
+/// a sum the compiler cannot drop) over `bytes` of device memory (several times the L2). The ceiling of
+/// memory-bound kernels that read and barely write, such as decode.
+double measure_read_bandwidth(size_t bytes, int reps = 10);
+
 }  // namespace omniattn::bench

@@ -31,10 +31,6 @@ template <class P>
 std::optional<std::string> refusal(const BackendImpl& b, const P& p) {
   if (!b.available()) return std::string("not available in this build or on this machine");
   if (!on_its_device(b, p)) return fmt::format("does not run on {} tensors", to_string(p.device));
-  // The CUDA kernels do not read block lists yet: they refuse here, before their own can_run.
-  const bool cuda = b.id() == Backend::cuda_sm80 || b.id() == Backend::cuda_sm90;
-  if (cuda && p.sparse)
-    return std::string("block-sparse masks (options.block_mask) are not supported by the CUDA kernels yet");
   return b.can_run(p);
 }
 

@@ -40,6 +40,7 @@ std::string bwd_layout_refusal(const BackwardProblem& p, const BwdTuning& t) {
   if (p.max_q_len > kIntMax - t.block_m || p.max_k_len > kIntMax - t.block_n || blocks * p.hq > kIntMax / t.block_m)
     return "supports fewer than 2^31 query rows and keys per sequence and 2^31 padded query rows x heads per call";
   if (p.batch > 65535 || p.hq > 65535) return "supports at most 65535 sequences and 65535 query heads per call";
+  if (p.sparse) return "block-sparse masks (options.block_mask) are not supported by the CUDA backward yet";
   return {};
 }
 

@@ -42,6 +42,7 @@ std::string fwd_layout_refusal(const ForwardProblem& p, const FwdTuning& t) {
   if (p.max_q_len * p.group() > kIntMax - t.block_m || p.max_k_len > kIntMax - t.block_n)
     return "supports sequences of fewer than 2^31 query rows (times the GQA group) and keys";
   if (p.batch > 65535 || p.hq > 65535) return "supports at most 65535 sequences and 65535 query heads per call";
+  if (p.sparse) return "block-sparse masks (options.block_mask) are not supported by the CUDA forward yet";
   return {};
 }
 
