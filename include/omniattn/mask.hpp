@@ -164,6 +164,10 @@ struct BlockMaskView {
   /// CPU backends only: an extra element rule on partial blocks, ANDed with `element`;
   /// arguments (batch, query head, query position, key position), sequence-local.
   std::function<bool(int64_t, int64_t, int64_t, int64_t)> host_element_mask;
+  /// Set by DeviceBlockMask::view() (its lists were validated when uploaded): attention calls then skip the
+  /// per-call device-to-host copy that validates a CUDA view's indices, and check only its geometry. Setting it
+  /// on a view that was not validated makes bad indices undefined behaviour.
+  bool validated = false;
 
   int64_t q_blocks() const { return (q_tokens + block_q - 1) / block_q; }
   int64_t k_blocks() const { return (k_tokens + block_k - 1) / block_k; }
