@@ -9,7 +9,9 @@
 #include <cstdint>
 #include <string>
 
+#include "bindings.hpp"
 #include "dlpack_view.hpp"
+#include "mask_object.hpp"
 #include "omniattn/attention.hpp"
 #include "omniattn/error.hpp"
 
@@ -17,7 +19,6 @@ namespace nb = nanobind;
 using namespace nb::literals;
 
 namespace omniattn::python {
-namespace {
 
 Backend parse_backend(const std::string& name) {
   if (name == "auto" || name == "automatic") return Backend::automatic;
@@ -51,16 +52,19 @@ AttentionOptions make_options(bool causal, int64_t window_left, int64_t window_r
   return o;
 }
 
+namespace {
+
 void forward(const Array& q, const Array& k, const Array& v, const OutArray& out, const std::optional<OutArray>& lse,
              bool causal, int64_t window_left, int64_t window_right, int64_t sinks, double softcap,
              std::optional<double> scale, const std::optional<Array>& alibi_slopes,
              const std::optional<Array>& sink_logits, const std::optional<Array>& cu_seqlens_q,
              const std::optional<Array>& cu_seqlens_k, const std::optional<Array>& seqused_k,
-             const std::string& backend, bool deterministic, uintptr_t stream) {
-  const AttentionOptions o = make_options(causal, window_left, window_right, sinks, softcap, scale, alibi_slopes,
-                                          sink_logits, cu_seqlens_q, cu_seqlens_k, seqused_k, backend, deterministic,
-                                          stream);
+             const std::string& backend, bool deterministic, uintptr_t stream, PyBlockMask* block_mask) {
+  AttentionOptions o = make_options(causal, window_left, window_right, sinks, softcap, scale, alibi_slopes,
+                                    sink_logits, cu_seqlens_q, cu_seqlens_k, seqused_k, backend, deterministic,
+                                    stream);
   const TensorView qv = to_view(q, "q"), kv = to_view(k, "k"), vv = to_view(v, "v");
+  if (block_mask) o.block_mask = block_mask->view_for(qv.device);  // uploads before the GIL is released
   const ForwardOutputs outs{to_view(out, "out"), to_view(lse, "lse")};
   nb::gil_scoped_release unlocked;  // the arrays stay referenced by the caller's frame
   attention_forward(qv, kv, vv, outs, o);
@@ -72,11 +76,12 @@ void backward(const Array& q, const Array& k, const Array& v, const Array& out, 
               std::optional<double> scale, const std::optional<Array>& alibi_slopes,
               const std::optional<Array>& sink_logits, const std::optional<Array>& cu_seqlens_q,
               const std::optional<Array>& cu_seqlens_k, const std::optional<Array>& seqused_k,
-              const std::string& backend, bool deterministic, uintptr_t stream) {
-  const AttentionOptions o = make_options(causal, window_left, window_right, sinks, softcap, scale, alibi_slopes,
-                                          sink_logits, cu_seqlens_q, cu_seqlens_k, seqused_k, backend, deterministic,
-                                          stream);
+              const std::string& backend, bool deterministic, uintptr_t stream, PyBlockMask* block_mask) {
+  AttentionOptions o = make_options(causal, window_left, window_right, sinks, softcap, scale, alibi_slopes,
+                                    sink_logits, cu_seqlens_q, cu_seqlens_k, seqused_k, backend, deterministic,
+                                    stream);
   const TensorView qv = to_view(q, "q"), kv = to_view(k, "k"), vv = to_view(v, "v");
+  if (block_mask) o.block_mask = block_mask->view_for(qv.device);
   const TensorView ov = to_view(out, "out"), lv = to_view(lse, "lse"), dov = to_view(dout, "dout");
   const BackwardOutputs grads{to_view(dq, "dq"), to_view(dk, "dk"), to_view(dv, "dv"),
                               to_view(dsink_logits, "dsink_logits")};
@@ -100,13 +105,16 @@ NB_MODULE(_C, m) {
   m.attr("__version__") = OMNIATTN_VERSION_STRING;
   m.attr("with_cuda") = static_cast<bool>(OMNIATTN_WITH_CUDA);
 
-  // omniattn::Error keeps its message. "No backend runs this call" is an unsupported combination
-  // (NotImplementedError); every other refusal names a bad argument (ValueError).
+  // omniattn::Error keeps its message. "No backend runs this call" (and the CUDA append's or a CPU-only build's
+  // refusal) is an unsupported combination (NotImplementedError); every other refusal names a bad argument
+  // (ValueError).
   nb::register_exception_translator([](const std::exception_ptr& p, void*) {
     try {
       std::rethrow_exception(p);
     } catch (const omniattn::Error& e) {
-      PyErr_SetString(e.argument() == "options.backend" ? PyExc_NotImplementedError : PyExc_ValueError, e.what());
+      const std::string& arg = e.argument();
+      const bool unsupported = arg == "options.backend" || arg == "cache" || arg == "DeviceBlockMask::upload";
+      PyErr_SetString(unsupported ? PyExc_NotImplementedError : PyExc_ValueError, e.what());
     }
   });
 
@@ -115,7 +123,8 @@ NB_MODULE(_C, m) {
                            "window_right"_a = -1, "sinks"_a = 0, "softcap"_a = 0.0, "scale"_a = nb::none(),
                            "alibi_slopes"_a = nb::none(), "sink_logits"_a = nb::none(),
                            "cu_seqlens_q"_a = nb::none(), "cu_seqlens_k"_a = nb::none(), "seqused_k"_a = nb::none(),
-                           "backend"_a = "auto", "deterministic"_a = false, "stream"_a = 0);
+                           "backend"_a = "auto", "deterministic"_a = false, "stream"_a = 0,
+                           "block_mask"_a.none() = nb::none());
   };
   std::apply([&](auto... a) { m.def("forward", &forward, a..., "Writes out (and lse) for q, k, v."); },
              options("q"_a, "k"_a, "v"_a, "out"_a, "lse"_a.none()));
@@ -123,4 +132,6 @@ NB_MODULE(_C, m) {
              options("q"_a, "k"_a, "v"_a, "out"_a, "lse"_a, "dout"_a, "dq"_a, "dk"_a, "dv"_a,
                      "dsink_logits"_a.none()));
   m.def("backends", &backends, "(name, available, summary) for every backend of this build.");
+  bind_sparse(m);
+  bind_decode(m);
 }
