@@ -104,6 +104,9 @@ NB_MODULE(_C, m) {
   m.doc() = "omniattn C++ bindings (use the omniattn package, not this module)";
   m.attr("__version__") = OMNIATTN_VERSION_STRING;
   m.attr("with_cuda") = static_cast<bool>(OMNIATTN_WITH_CUDA);
+  // torch.compile's caches keep the BlockMasks a compiled graph uses until interpreter exit, after this module's
+  // teardown: nanobind would report them as leaks.
+  nb::set_leak_warnings(false);
 
   // omniattn::Error keeps its message. "No backend runs this call" (and the CUDA append's or a CPU-only build's
   // refusal) is an unsupported combination (NotImplementedError); every other refusal names a bad argument
