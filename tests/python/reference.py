@@ -1,7 +1,8 @@
 """Float64 reference attention written in torch for the Python tests, and the tolerance rule.
 
 Independent of the library: naive softmax(mask(softcap(scale·QKᵀ)) − ALiBi)·V per the documented semantics
-(bottom-right diagonal, window, sinks, sink logits; rows with no visible key give 0 and LSE −inf).
+(bottom-right diagonal, window, sinks, sink logits, an optional dense element mask standing for a block mask;
+rows with no visible key give 0 and LSE −inf); decode on K/V gathered from a (paged) cache; rotary embedding.
 """
 from __future__ import annotations
 
@@ -29,10 +30,21 @@ def visible(sq: int, sk: int, causal: bool, window=(-1, -1), sinks: int = 0, dev
     return ok
 
 
+def expand_mask(mask: torch.Tensor, b: int, hq: int) -> torch.Tensor:
+    """A dense element mask [Sq, Sk] or [batch (1 or B), mask heads (1, Hkv or Hq), Sq, Sk] as [B, Hq, Sq, Sk]:
+    query head h uses mask head h // (Hq / mask heads), as a BlockMask's heads."""
+    mask = torch.as_tensor(mask)
+    if mask.dim() == 2:
+        mask = mask[None, None]
+    mask = mask.repeat_interleave(hq // mask.shape[1], dim=1)
+    return mask.expand(b, hq, *mask.shape[2:])
+
+
 def attention_ref(q, k, v, *, causal=False, window=(-1, -1), sinks=0, softcap=0.0, alibi_slopes=None,
-                  sink_logits=None, scale=None, dtype=torch.float64):
+                  sink_logits=None, scale=None, mask=None, dtype=torch.float64):
     """Batched [B, S, H, D] attention computed in `dtype` (float64: the oracle; the input dtype: the naive
-    same-precision implementation of the tolerance rule). Returns (out [B, Sq, Hq, Dv], lse [B, Hq, Sq])."""
+    same-precision implementation of the tolerance rule). `mask`: a dense element mask ANDed with the others
+    (expand_mask). Returns (out [B, Sq, Hq, Dv], lse [B, Hq, Sq])."""
     b, sq, hq, d = q.shape
     sk, hkv = k.shape[1], k.shape[2]
     scale = 1.0 / math.sqrt(d) if scale is None else scale
@@ -48,8 +60,10 @@ def attention_ref(q, k, v, *, causal=False, window=(-1, -1), sinks=0, softcap=0.
         i = torch.arange(sq, device=q.device)[:, None]
         j = torch.arange(sk, device=q.device)[None, :]
         s = s - slopes * (i + sk - sq - j).abs().to(dtype)
-    mask = visible(sq, sk, causal, window, sinks, q.device)
-    s = s.masked_fill(~mask, float("-inf"))
+    keep = visible(sq, sk, causal, window, sinks, q.device)
+    if mask is not None:
+        keep = keep & expand_mask(mask, b, hq).to(q.device)
+    s = s.masked_fill(~keep, float("-inf"))
     if sink_logits is not None:
         sink = sink_logits.to(dtype).reshape(1, hq, 1, 1).expand(b, hq, sq, 1)
         s = torch.cat([s, sink], dim=-1)
@@ -70,6 +84,46 @@ def varlen_ref(q, k, v, cu_q, cu_k, **kw):
         outs.append(o[0])
         lses.append(l[0])
     return torch.cat(outs, 0), torch.cat(lses, 1)
+
+
+def gather_cache(cache: torch.Tensor, length: int, table_row=None) -> torch.Tensor:
+    """The first `length` tokens [1, length, H, D] of one sequence: a contiguous row [capacity, H, D], or pages
+    [num_pages, page_size, H, D] through its block-table row."""
+    if table_row is None:
+        return cache[None, :length]
+    page = cache.shape[1]
+    rows = [cache[int(table_row[j // page]), j % page] for j in range(length)]
+    return torch.stack(rows)[None] if rows else cache[:0, 0][None]
+
+
+def decode_ref(q, k_cache, v_cache, seq_lens, block_table=None, dtype=torch.float64, **opts):
+    """Decode per sequence: q [B, Sq, Hq, D] are the newest Sq tokens of sequence b's seq_lens[b] keys (contiguous
+    k_cache [B, capacity, ...] or pages with block_table). Returns (out, lse [B, Hq, Sq])."""
+    outs, lses = [], []
+    for b, n in enumerate(torch.as_tensor(seq_lens).tolist()):
+        row = None if block_table is None else block_table[b].tolist()
+        cache_k = k_cache[b] if block_table is None else k_cache
+        cache_v = v_cache[b] if block_table is None else v_cache
+        o, l = attention_ref(q[b:b + 1], gather_cache(cache_k, n, row), gather_cache(cache_v, n, row), dtype=dtype,
+                             **opts)
+        outs.append(o)
+        lses.append(l)
+    return torch.cat(outs), torch.cat(lses)
+
+
+def rotary_ref(x, cos, sin, positions, interleaved: bool, dtype=torch.float64):
+    """x [B, S, H, D] rotated per token: pair (a, b) of the first 2·cos.shape[1] dims at position p becomes
+    (a cos - b sin, a sin + b cos); pairs (2i, 2i+1) when interleaved, else (i, i + rotary_dim/2)."""
+    half = cos.shape[1]
+    out = x.to(dtype).clone()
+    c = cos.to(dtype)[positions][:, :, None, :]
+    s = sin.to(dtype)[positions][:, :, None, :]
+    idx = torch.arange(half)
+    first, second = (2 * idx, 2 * idx + 1) if interleaved else (idx, idx + half)
+    a, b = out[..., first].clone(), out[..., second].clone()
+    out[..., first] = a * c - b * s
+    out[..., second] = a * s + b * c
+    return out
 
 
 def rounding_term(ref: torch.Tensor, dtype: torch.dtype) -> float:

@@ -39,8 +39,6 @@ def test_unsupported_combinations_raise_not_implemented():
     if not omniattn.with_cuda:
         with pytest.raises(NotImplementedError, match="options.backend"):
             omniattn.attention(q, k, v, backend="cuda_sm80")
-    with pytest.raises(NotImplementedError, match="block_mask"):
-        omniattn.attention(q, k, v, block_mask=object())
 
 
 def test_type_errors():
@@ -49,6 +47,8 @@ def test_type_errors():
         omniattn.attention(q.to(torch.complex64), k.to(torch.complex64), v.to(torch.complex64))
     with pytest.raises(TypeError, match="q: expected a torch tensor, a numpy array or an object with __dlpack__"):
         omniattn.attention([[1.0]], k.numpy(), v.numpy())
+    with pytest.raises(TypeError, match="block_mask: expected an omniattn.BlockMask"):
+        omniattn.attention(q, k, v, block_mask=object())
 
 
 def test_numpy_errors_and_read_only_inputs():

@@ -5,7 +5,7 @@ import torch
 from omniattn.flash_attn_interface import (flash_attn_func, flash_attn_kvpacked_func, flash_attn_qkvpacked_func,
                                            flash_attn_varlen_func, flash_attn_varlen_kvpacked_func,
                                            flash_attn_varlen_qkvpacked_func, flash_attn_with_kvcache)
-from reference import assert_close, attention_ref, varlen_ref
+from reference import assert_close, attention_ref, rotary_ref, varlen_ref
 
 BF16 = torch.bfloat16
 
@@ -109,11 +109,81 @@ def test_unsupported_arguments_raise():
     cu_s = cu([4])
     with pytest.raises(NotImplementedError, match="block_table"):
         flash_attn_varlen_func(q[0], q[0], q[0], cu_s, cu_s, 4, 4, block_table=torch.zeros(1, 1, dtype=torch.int32))
-    with pytest.raises(NotImplementedError, match="block_table"):
-        flash_attn_with_kvcache(q, q, q, block_table=torch.zeros(1, 1, dtype=torch.int32))
-    with pytest.raises(NotImplementedError, match="rotary"):
+    with pytest.raises(ValueError, match="rotary_cos: expected k and v with it"):
         flash_attn_with_kvcache(q, q, q, rotary_cos=torch.ones(4, 4), rotary_sin=torch.zeros(4, 4))
+    with pytest.raises(NotImplementedError, match="cache_batch_idx: not supported with block_table"):
+        flash_attn_with_kvcache(q, q, q, block_table=torch.zeros(1, 1, dtype=torch.int32),
+                                cache_batch_idx=torch.zeros(1, dtype=torch.int32))
     with pytest.raises(NotImplementedError, match="cache_leftpad"):
         flash_attn_with_kvcache(q, q, q, cache_leftpad=torch.zeros(1, dtype=torch.int32))
     with pytest.raises(ValueError, match="cache"):
         flash_attn_with_kvcache(q, q.clone(), q.clone(), q[:, :2], q[:, :2], cache_seqlens=3)
+
+
+def _paged(b, pages_per_seq, page_size, hkv, d, dtype=torch.float32):
+    pool = b * pages_per_seq + 2
+    k_cache, v_cache = torch.randn(pool, page_size, hkv, d).to(dtype), torch.randn(pool, page_size, hkv, d).to(dtype)
+    table = torch.randperm(pool)[: b * pages_per_seq].to(torch.int32).reshape(b, pages_per_seq)
+    return k_cache, v_cache, table
+
+
+def _sequence(cache, table_row, n):
+    """The first n cached tokens [1, n, H, D] of one sequence of a paged cache."""
+    page = cache.shape[1]
+    return torch.stack([cache[int(table_row[j // page]), j % page] for j in range(n)])[None]
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("interleaved", [True, False])
+def test_kvcache_paged_with_rotary(causal, interleaved):
+    # flash-attn 2.x: k rotated at cache_seqlens + t; q at the same positions when causal or local, else every
+    # query at cache_seqlens; cache_seqlens itself is not modified.
+    b, hkv, hq, d, new = 3, 2, 4, 32, 2
+    k_cache, v_cache, table = _paged(b, 4, 16, hkv, d, BF16)
+    seqlens = torch.tensor([0, 9, 50], dtype=torch.int32)
+    q, k_new, v_new = (torch.randn(b, new, h, d).to(BF16) for h in (hq, hkv, hkv))
+    cos, sin = torch.randn(64, 8).to(BF16), torch.randn(64, 8).to(BF16)
+    out = flash_attn_with_kvcache(q, k_cache, v_cache, k_new, v_new, rotary_cos=cos, rotary_sin=sin,
+                                  cache_seqlens=seqlens, block_table=table, causal=causal,
+                                  rotary_interleaved=interleaved)
+    assert seqlens.tolist() == [0, 9, 50]
+    positions = seqlens.long()[:, None] + torch.arange(new)
+    q_positions = positions if causal else seqlens.long()[:, None].expand(b, new)
+    q_rot = rotary_ref(q, cos.float(), sin.float(), q_positions, interleaved).to(BF16)
+    k_rot = rotary_ref(k_new, cos.float(), sin.float(), positions, interleaved)
+    for i, n in enumerate(seqlens.tolist()):
+        keys = _sequence(k_cache, table[i], n + new)
+        assert_close(keys[0, n:], k_new[i], k_rot[i], BF16, f"rotated k of sequence {i}")
+        assert torch.equal(_sequence(v_cache, table[i], n + new)[0, n:], v_new[i])
+        check(out[i:i + 1], q_rot[i:i + 1], keys, _sequence(v_cache, table[i], n + new), f"paged {i}",
+              causal=causal)
+
+
+def test_kvcache_batch_index_append_long_queries_and_splits():
+    k_cache, v_cache = torch.randn(5, 64, 1, 16), torch.randn(5, 64, 1, 16)
+    idx = torch.tensor([4, 0], dtype=torch.int32)
+    q, k_new, v_new = torch.randn(2, 20, 2, 16), torch.randn(2, 20, 1, 16), torch.randn(2, 20, 1, 16)
+    # 20 queries > the decode kernel's 16: the forward kernel runs on the gathered rows.
+    out = flash_attn_with_kvcache(q, k_cache, v_cache, k_new, v_new, cache_seqlens=7, cache_batch_idx=idx,
+                                  causal=True)
+    for i, row in enumerate(idx.tolist()):
+        assert torch.equal(k_cache[row, 7:27], k_new[i])
+        check(out[i:i + 1], q[i:i + 1], k_cache[row:row + 1, :27], v_cache[row:row + 1, :27], f"row {row}",
+              causal=True)
+    q1 = torch.randn(2, 1, 2, 16)
+    for splits in (1, 3):
+        out = flash_attn_with_kvcache(q1, k_cache, v_cache, cache_seqlens=torch.tensor([64, 30], dtype=torch.int32),
+                                      cache_batch_idx=idx, num_splits=splits)
+        check(out[1:], q1[1:], k_cache[:1, :30], v_cache[:1, :30], f"num_splits={splits}")
+
+
+def test_kvcache_paged_long_queries():
+    k_cache, v_cache, table = _paged(2, 3, 32, 2, 16)
+    seqlens = torch.tensor([70, 30], dtype=torch.int32)
+    q = torch.randn(2, 25, 4, 16)
+    out, lse = flash_attn_with_kvcache(q, k_cache, v_cache, cache_seqlens=seqlens, block_table=table, causal=True,
+                                       return_softmax_lse=True)
+    assert lse.shape == (2, 4, 25)
+    for i, n in enumerate(seqlens.tolist()):
+        check(out[i:i + 1], q[i:i + 1], _sequence(k_cache, table[i], n), _sequence(v_cache, table[i], n),
+              f"long q, paged {i}", causal=True)
