@@ -1,9 +1,8 @@
 """Which framework an array comes from, and the zero-copy views between them (DLPack).
 
-torch tensors stay torch tensors (custom ops: autograd, torch.compile). Host arrays (numpy, jax on the CPU, any
-host object with ``__dlpack__``) are viewed as numpy arrays and go straight to the C++ library. Device arrays of
-other frameworks (cupy, jax on a GPU) are viewed as torch tensors, so that the CUDA stream handshake of DLPack
-orders the work. Results go back to the caller's framework: numpy for numpy, cupy for cupy, jax for jax, torch
+torch tensors stay torch tensors (custom ops: autograd, torch.compile). cupy and jax arrays, and device arrays of
+any framework, are viewed as torch tensors (on a GPU the DLPack stream handshake orders the work); numpy arrays
+and other host objects with ``__dlpack__`` are viewed as numpy arrays and go straight to the C++ library. Results go back to the caller's framework: numpy for numpy, cupy for cupy, jax for jax, torch
 for torch; numpy (host) or torch (device) for an unknown DLPack producer.
 """
 from __future__ import annotations
@@ -37,8 +36,11 @@ def framework_of(x: Any) -> str:
 
 
 def uses_torch(x: Any) -> bool:
-    """Whether a call on x runs through torch: torch tensors, and device arrays of other frameworks."""
+    """Whether a call on x runs through torch: torch tensors, cupy and jax arrays (torch reads bfloat16, numpy
+    does not), and device arrays of any other framework."""
     if is_torch(x):
+        return True
+    if torch is not None and framework_of(x) in ("cupy", "jax"):
         return True
     if hasattr(x, "__dlpack_device__") and x.__dlpack_device__()[0] not in (_DL_CPU, _DL_CUDA_HOST):
         if torch is None:
