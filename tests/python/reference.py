@@ -91,9 +91,9 @@ def gather_cache(cache: torch.Tensor, length: int, table_row=None) -> torch.Tens
     [num_pages, page_size, H, D] through its block-table row."""
     if table_row is None:
         return cache[None, :length]
-    page = cache.shape[1]
-    rows = [cache[int(table_row[j // page]), j % page] for j in range(length)]
-    return torch.stack(rows)[None] if rows else cache[:0, 0][None]
+    j = torch.arange(length, device=cache.device)
+    pages = torch.as_tensor(table_row, device=cache.device).long()[j // cache.shape[1]]
+    return cache[pages, j % cache.shape[1]][None]
 
 
 def decode_ref(q, k_cache, v_cache, seq_lens, block_table=None, dtype=torch.float64, **opts):
@@ -101,7 +101,7 @@ def decode_ref(q, k_cache, v_cache, seq_lens, block_table=None, dtype=torch.floa
     k_cache [B, capacity, ...] or pages with block_table). Returns (out, lse [B, Hq, Sq])."""
     outs, lses = [], []
     for b, n in enumerate(torch.as_tensor(seq_lens).tolist()):
-        row = None if block_table is None else block_table[b].tolist()
+        row = None if block_table is None else block_table[b]
         cache_k = k_cache[b] if block_table is None else k_cache
         cache_v = v_cache[b] if block_table is None else v_cache
         o, l = attention_ref(q[b:b + 1], gather_cache(cache_k, n, row), gather_cache(cache_v, n, row), dtype=dtype,
