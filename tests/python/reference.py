@@ -128,7 +128,7 @@ def rotary_ref(x, cos, sin, positions, interleaved: bool, dtype=torch.float64):
 
 def rounding_term(ref: torch.Tensor, dtype: torch.dtype) -> float:
     """Twice the error of rounding the float64 result to `dtype` at magnitude |ref| + 0.3 (flash-attn's)."""
-    ref = ref[torch.isfinite(ref)].to(torch.float64)
+    ref = ref.detach()[torch.isfinite(ref.detach())].to(torch.float64)
     if ref.numel() == 0:
         return 0.0
     off = torch.where(ref < 0, -0.3, 0.3).to(torch.float64)
