@@ -136,6 +136,12 @@ def test_compile_fullgraph_with_a_mask():
     assert torch.equal(eager, comp)
     for a, b in zip(eager_in, comp_in):
         assert torch.equal(a.grad, b.grad)
+    # Another mask through the same compiled function: the graph is guarded on the handle, never stale.
+    fn = torch.compile(lambda q, k, v, m: omniattn.attention(q, k, v, block_mask=m), fullgraph=True,
+                       backend="aot_eager", dynamic=True)
+    for left in (3, 40):
+        other = sparse.sliding_window(left, 0, q_tokens=100, block_size=64)
+        assert torch.equal(fn(*inputs, other), omniattn.attention(*inputs, block_mask=other))
 
 
 def test_opcheck_with_a_mask_handle():
