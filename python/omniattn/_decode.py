@@ -55,6 +55,8 @@ def attention_decode(q, k_cache, v_cache, cache_seqlens, block_table=None, *, ca
                                                    (sink_logits, "sink_logits")))
     lens = _lengths(cache_seqlens, q.shape[0], q, use_torch)
     scale = None if scale is None else float(scale)
+    if use_torch and isinstance(cache_seqlens, int) and q.is_cuda and host_seqlens is None:
+        host_seqlens = torch.full((q.shape[0],), cache_seqlens, dtype=torch.int32)  # known here: no device copy
     if use_torch:
         i32 = lambda t: None if t is None else t.to(torch.int32)
         f32 = lambda t: None if t is None else t.to(torch.float32)
