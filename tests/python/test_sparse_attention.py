@@ -10,7 +10,7 @@ import torch
 import mask_oracles as oracle
 import omniattn
 from omniattn import sparse
-from reference import assert_close, attention_ref, varlen_ref
+from reference import assert_close, attention_ref
 
 
 def qkv(b, sq, sk, hq, hkv, d, dtype=torch.float32, grad=False):
@@ -87,7 +87,6 @@ def test_varlen_with_a_mask():
         naive, _ = attention_ref(q[None, s:e], k[None, s:e], v[None, s:e], mask=oracle.window(n, n, 16, 0),
                                  dtype=torch.float32)
         assert_close(out[None, s:e], naive, ref, torch.float32, f"varlen sequence {b}")
-    assert varlen_ref is not None
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

@@ -14,7 +14,8 @@ def dense(mask):
     return torch.from_numpy(mask.to_dense())
 
 
-def assert_rule(mask, expected, heads=None):
+def assert_rule(mask, expected):
+    """mask.to_dense() of batch 0 equals expected ([Sq, Sk] for every head, or [heads, Sq, Sk])."""
     got = dense(mask)
     assert got.shape[2:] == expected.shape[-2:]
     for h in range(got.shape[1]):
