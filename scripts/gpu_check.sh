@@ -33,11 +33,18 @@
 #   OMNIATTN_COMMIT=<sha>       recorded in the JSON (the device copy may have no .git)
 #   decode     omniattn_bench_decode + bench/gpu/peers_decode.py (SDPA cuDNN / flash), merged: ~2.5 min  cap 200 s
 #   python     the Python extension's pytest suite on the GPU machine (tests/python, CUDA tests included)  cap 150 s
-# Steps "decode" and "python" are not in the default list; name them in GPU_CHECK_STEPS.
+#   sparse     block-sparse: omniattn_bench_sparse --dump-cases (masks for the peer, seconds), ours (~1 min),
+#              bench/gpu/peers_sparse.py (FlexAttention, ~18 compiled graphs, + cuDNN dense: 3-5 min), merged by
+#              scripts/merge_sparse.py into sparse.json; SPARSE_QUICK=1: ~2.5 min      caps 30 + 150 + 330 s
+# Steps "decode", "python" and "sparse" are not in the default list; name them in GPU_CHECK_STEPS (sparse in full
+# mode wants its own call: GPU_CHECK_STEPS="build sparse").
 #   DECODE_QUICK=1 (B {1,16} x L {4k,64k}), DECODE_REPS (20)
+#   SPARSE_QUICK=1 (N 16k, 128-token blocks, 10 reps), SPARSE_LENGTHS (8192,16384,32768), SPARSE_PATTERNS (name
+#   prefixes), SPARSE_REPS (20), SPARSE_ARGS (more flags of ours), SPARSE_PEERS=0 (no Flex / cuDNN run)
 # Output ($OUT, at most 7 files): gpu_check.log (steps, times, tables), logs.tgz (build.log, tests.log with the
-# sanitizers, bench.log, python.log), fwd.json, bwd.json, decode.json (ours + peers, results schema; commit them
-# as bench/results/<machine>/, machine from the GPU name), raw.tgz (the unmerged JSON of every step).
+# sanitizers, bench.log, python.log, sparse.log), fwd.json, bwd.json, decode.json, sparse.json (ours + peers,
+# results schema; commit them as bench/results/<machine>/, machine from the GPU name), raw.tgz (the unmerged JSON
+# of every step).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-$PWD/build/gpu-out}
@@ -112,8 +119,17 @@ fi
 status=0
 if step tests; then
   say "gpu tests"
-  (cd $BUILD && limited 180 ctest -L gpu --output-on-failure) >>"$TEST_LOG" 2>&1 || { status=1; say "GPU TESTS FAILED"; }
-  grep -E "tests passed|FAILED|\[  FAILED|PASSED" "$TEST_LOG" | tail -15 | tee -a "$LOG"
+  # One process per test suite (GPU_TEST_FILTER narrows them): a crash costs its suite, not the whole run.
+  GT=$BUILD/tests/omniattn_gpu_tests
+  # "Suite.a:Suite.b" per line: the tests of each suite that GPU_TEST_FILTER selects.
+  per_suite=$($GT --gtest_list_tests --gtest_filter="${GPU_TEST_FILTER:-*}" |
+    awk '/^[^ ]/ {if (f) print f; s=$1; f=""; next} {sub(/^ +/, ""); sub(/ .*/, ""); f=f (f ? ":" : "") s $0} END {if (f) print f}')
+  failed_suites=""
+  for filter in $per_suite; do
+    limited 120 $GT --gtest_filter="$filter" --gtest_brief=1 >>"$TEST_LOG" 2>&1 || failed_suites+=" ${filter%%.*}"
+  done
+  if [ -n "$failed_suites" ]; then status=1; say "GPU TESTS FAILED in:$failed_suites"; else say "every GPU test suite passed"; fi
+  grep -E "^\[  FAILED|PASSED|Failure|rc [0-9]" "$TEST_LOG" | tail -25 | tee -a "$LOG"
   say "gpu tests done"
 fi
 
@@ -193,6 +209,30 @@ if step python; then
     status=1
     say "python: the extension was not built (see the 'omniattn: Python' line above)"
   fi
+fi
+
+if step sparse; then
+  SPARSE_LOG=$LOGS/sparse.log
+  sparse_bin=$BUILD/bench/gpu/omniattn_bench_sparse
+  sparse_cases=()  # the same case flags for the dump (the peer's masks) and our run
+  [ "${SPARSE_QUICK:-0}" = 1 ] && sparse_cases+=(--quick)
+  [ -n "${SPARSE_LENGTHS:-}" ] && sparse_cases+=(--lengths "$SPARSE_LENGTHS")
+  [ -n "${SPARSE_PATTERNS:-}" ] && sparse_cases+=(--patterns "$SPARSE_PATTERNS")
+  say "sparse: cases, ours (omniattn_bench_sparse), peers (peers_sparse.py: FlexAttention, cuDNN)"
+  timed "sparse cases" 30 $sparse_bin "${sparse_cases[@]}" --dump-cases "$RAW/sparse_cases.json" >>"$SPARSE_LOG" 2>&1
+  # shellcheck disable=SC2086  # SPARSE_ARGS: several flags
+  timed "ours sparse" 150 $sparse_bin "${sparse_cases[@]}" ${SPARSE_REPS:+--reps "$SPARSE_REPS"} --commit "$COMMIT" \
+    --out "$RAW/ours_sparse.json" ${SPARSE_ARGS:-} >>"$SPARSE_LOG" 2>&1
+  grep -E "^skip" "$SPARSE_LOG" | sed -E 's/^skip +[^ ]+ +[^ ]+ +//' | cut -c1-160 | sort | uniq -c | head -6 | tee -a "$LOG"
+  if [ "${SPARSE_PEERS:-1}" = 1 ]; then
+    peer_budget=$((BUDGET - $(elapsed) - 60))
+    ((peer_budget > 300)) && peer_budget=300
+    timed "peers sparse" 330 python3 bench/gpu/peers_sparse.py --cases "$RAW/sparse_cases.json" --budget "$peer_budget" \
+      --out "$RAW/peers_sparse.json" >>"$SPARSE_LOG" 2>&1
+  fi
+  python3 scripts/merge_sparse.py "$RAW/ours_sparse.json" "$RAW/peers_sparse.json" --out "$OUT/sparse.json" \
+    --commit "$COMMIT" --gpu-name "$GPU_NAME" 2>&1 | tee -a "$LOG"
+  tar czf "$OUT/raw.tgz" -C "$RAW" . 2>/dev/null
 fi
 
 if step bench || step peers; then

@@ -47,8 +47,9 @@ def main():
     for r in rows:
         if not r["impl"].startswith("omniattn") and r.get("us"):
             peer.setdefault(key(r), {})[r["impl"]] = r["us"]
+            peer[key(r)][r["impl"] + "_b2b"] = r.get("b2b_us")
     print(f"{'layout':10} {'batch':8} {'B':>3} {'L':>7} {'ours us':>9} {'TB/s':>6} {'of read':>7} {'cudnn us':>9} "
-          f"{'flash us':>9} {'vs cudnn':>8}")
+          f"{'flash us':>9} {'vs cudnn':>8} {'host us':>8} {'b2b us':>8} {'cudnn b2b':>9} {'b2b vs':>7}")
     for r in rows:
         if not r["impl"].startswith("omniattn"):
             continue
@@ -57,7 +58,9 @@ def main():
         frac = f"{r['tbps'] / read_tbps:7.0%}" if read_tbps else f"{'-':>7}"
         ratio = f"{c / r['us']:.2f}x" if c else "-"
         print(f"{r['layout']:10} {r['batch']:8} {r['B']:3} {r['Sk']:7} {r['us']:9.1f} {r['tbps']:6.2f} {frac} "
-              f"{c or float('nan'):9.1f} {p.get('flash2', float('nan')):9.1f} {ratio:>8}")
+              f"{c or float('nan'):9.1f} {p.get('flash2', float('nan')):9.1f} {ratio:>8} {r.get('host_us', 0):8.1f} "
+              f"{r.get('b2b_us', 0):8.1f} {p.get('cudnn_b2b') or float('nan'):9.1f} "
+              f"{(p.get('cudnn_b2b') or 0) / r['b2b_us'] if r.get('b2b_us') else 0:6.2f}x")
 
 
 if __name__ == "__main__":

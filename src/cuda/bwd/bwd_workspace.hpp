@@ -16,7 +16,7 @@ class BwdWorkspace {
   static BwdWorkspace& of_device(int device);
   static constexpr int kMaxDevices = 64;
 
-  std::unique_lock<std::mutex> lock() { return std::unique_lock<std::mutex>(mutex_); }
+  OrderedLock lock() { return OrderedLock(mutex_, order_); }
   /// At least `bytes` of device memory (256-byte aligned), valid for work enqueued on `stream` from now on.
   /// The caller holds lock() and the device is current.
   void* acquire(std::size_t bytes, cudaStream_t stream);

@@ -25,7 +25,7 @@ void* DeviceScratch::upload(const void* host, std::size_t bytes, cudaStream_t st
     check(cudaMallocAsync(&data_, grown, stream), "cudaMallocAsync (metadata scratch)");
     capacity_ = grown;
   }
-  check(cudaMemcpyAsync(data_, host, bytes, cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync (metadata upload)");
+  uploader_.upload(data_, host, bytes, stream);
   return data_;
 }
 

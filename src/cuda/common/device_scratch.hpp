@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <mutex>
 
+#include "cuda/common/pinned_upload.hpp"
 #include "cuda/common/stream_order.hpp"
 
 namespace omniattn::detail::cuda {
@@ -17,7 +18,7 @@ class DeviceScratch {
   static DeviceScratch& of_device(int device);
   static constexpr int kMaxDevices = 64;
 
-  std::unique_lock<std::mutex> lock() { return std::unique_lock<std::mutex>(mutex_); }
+  OrderedLock lock() { return OrderedLock(mutex_, order_); }
   /// Copies `bytes` from host memory into the buffer (stream-ordered) and returns its device address.
   /// The caller holds lock() and the device is current.
   void* upload(const void* host, std::size_t bytes, cudaStream_t stream);
@@ -27,6 +28,7 @@ class DeviceScratch {
   void* data_ = nullptr;  // never freed: lives as long as the process (freeing at exit races driver teardown)
   std::size_t capacity_ = 0;
   StreamOrder order_;
+  PinnedUploader uploader_;
 };
 
 }  // namespace omniattn::detail::cuda

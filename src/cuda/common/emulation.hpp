@@ -42,6 +42,10 @@ struct dim3 {
 struct uint4 {
   uint32_t x, y, z, w;
 };
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 // 16-bit storage types under names of their own (the CUDA types keep theirs in the same program: no ODR clash).
 struct omniattn_emulated_bf16 {
   uint16_t bits;

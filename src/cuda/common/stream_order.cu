@@ -4,13 +4,17 @@
 namespace omniattn::detail::cuda {
 
 void StreamOrder::follow(cudaStream_t stream) {
-  if (used_ && stream != last_) {
-    if (event_ == nullptr) check(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming), "cudaEventCreate");
-    check(cudaEventRecord(event_, last_), "cudaEventRecord (buffer hand-off between streams)");
+  if (used_ && stream != last_ && recorded_)
     check(cudaStreamWaitEvent(stream, event_, 0), "cudaStreamWaitEvent (buffer hand-off between streams)");
-  }
+  if (event_ == nullptr) check(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming), "cudaEventCreate");
   last_ = stream;
-  used_ = true;
+  used_ = pending_ = true;
+}
+
+void StreamOrder::release() noexcept {
+  if (!pending_) return;
+  pending_ = false;
+  recorded_ = cudaEventRecord(event_, last_) == cudaSuccess;
 }
 
 }  // namespace omniattn::detail::cuda

@@ -118,8 +118,7 @@ void run(const DecodeProblem& p) {
   cuda::DecodeWorkspace& workspace = cuda::DecodeWorkspace::of_device(g.device.index);
   const auto lock = workspace.lock();  // held until the kernels that read the plan are enqueued
   auto* base = static_cast<uint8_t*>(workspace.acquire(total, stream));
-  cuda::check(cudaMemcpyAsync(base, meta.data(), meta.size(), cudaMemcpyHostToDevice, stream),
-              "cudaMemcpyAsync (decode plan)");
+  workspace.upload(0, meta.data(), meta.size(), stream);
   k.segments = reinterpret_cast<const DecodeSegment*>(base + seg_at);
   k.items = reinterpret_cast<const DecodeItem*>(base + item_at);
   k.cta_items = reinterpret_cast<const int32_t*>(base + cta_at);

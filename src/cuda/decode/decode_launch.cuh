@@ -34,7 +34,7 @@ void launch_with(const DecodeParams& p, int grid, int merges, cudaStream_t strea
     check_launch("decode kernel");
   }
   if (merges > 0) {
-    decode_merge_kernel<typename Traits::Element><<<merges, kDecodeMergeThreads, 0, stream>>>(p);
+    decode_merge_kernel<typename Traits::Element><<<merges, kDecodeMergeThreads, kDecodeMergeSmemBytes, stream>>>(p);
     check_launch("decode merge kernel");
   }
 }

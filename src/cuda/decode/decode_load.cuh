@@ -20,6 +20,7 @@ struct DecodeLoad {
   static constexpr int kRowsPerPass = kThreads / kChunksPerRow;
   static_assert(kThreads % kChunksPerRow == 0, "a pass copies whole rows");
   static_assert(Traits::kBlockN % kRowsPerPass == 0, "a tile is whole passes");
+  static constexpr int kPasses = Traits::kBlockN / kRowsPerPass;  // rows one thread copies per tile
 
   /// Q tile (kRows, kD): row r is packed row seg.row0 + r = (token, head) = ((row0 + r) / group, kv_head *
   /// group + (row0 + r) % group); rows >= seg.rows are zero-filled.
@@ -47,28 +48,46 @@ struct DecodeLoad {
     return (page >= 0 && page < p.num_pages) ? page : -1;
   }
 
-  /// K and V tiles (kBlockN, kD) of keys key0.. of segment `seg` into the stage at k_smem / v_smem.
-  static __device__ __forceinline__ void kv_tile(const DecodeParams& p, const DecodeSegment& seg, int key0,
-                                                 uint32_t k_smem, uint32_t v_smem, int thread, bool& bad_page) {
-    const Element* k = static_cast<const Element*>(p.k) + seg.kv_head * p.k_head;
-    const Element* v = static_cast<const Element*>(p.v) + seg.kv_head * p.v_head;
-    const int col = (thread % kChunksPerRow) * 8;
+  /// Page ids of the rows this thread copies in one tile (one per pass); -1: out of range. Fetched one tile ahead
+  /// of its copies (pages_of, then kv_tile a step later), so the table read's latency hides under a tile of work
+  /// instead of stalling every cp.async behind it.
+  struct TilePages {
+    int32_t page[kPasses];
+  };
+
+  /// Reads the page ids of tile key0.. (plain loads: the registers are first used by kv_tile, a step later).
+  static __device__ __forceinline__ TilePages pages_of(const DecodeParams& p, const DecodeSegment& seg, int key0,
+                                                       int thread) {
+    TilePages t;
     // A page that holds the whole tile (page_size a multiple of block_n; tiles start at multiples of block_n):
     // one table read per tile.
     const bool one_page = p.page_size % Traits::kBlockN == 0;
-    const int64_t tile_page = one_page ? page_of(p, seg.batch, key0) : 0;
+    const int32_t tile_page = one_page && key0 < seg.seq_len ? static_cast<int32_t>(page_of(p, seg.batch, key0)) : 0;
 #pragma unroll
-    for (int pass = 0; pass < Traits::kBlockN / kRowsPerPass; ++pass) {
+    for (int pass = 0; pass < kPasses; ++pass) {
+      const int j = key0 + thread / kChunksPerRow + pass * kRowsPerPass;
+      t.page[pass] = j >= seg.seq_len ? 0 : one_page ? tile_page : static_cast<int32_t>(page_of(p, seg.batch, j));
+    }
+    return t;
+  }
+
+  /// K and V tiles (kBlockN, kD) of keys key0.. of segment `seg` into the stage at k_smem / v_smem, through the
+  /// page ids `pages` (pages_of of the same key0).
+  static __device__ __forceinline__ void kv_tile(const DecodeParams& p, const DecodeSegment& seg, int key0,
+                                                 const TilePages& pages, uint32_t k_smem, uint32_t v_smem, int thread,
+                                                 bool& bad_page) {
+    const Element* k = static_cast<const Element*>(p.k) + seg.kv_head * p.k_head;
+    const Element* v = static_cast<const Element*>(p.v) + seg.kv_head * p.v_head;
+    const int col = (thread % kChunksPerRow) * 8;
+#pragma unroll
+    for (int pass = 0; pass < kPasses; ++pass) {
       const int r = thread / kChunksPerRow + pass * kRowsPerPass;
       const int j = key0 + r;
       bool valid = j < seg.seq_len;
-      int64_t page = 0;
-      if (valid) {
-        page = one_page ? tile_page : page_of(p, seg.batch, j);
-        if (page < 0) {
-          bad_page = true;
-          valid = false;
-        }
+      const int64_t page = pages.page[pass];
+      if (valid && page < 0) {
+        bad_page = true;
+        valid = false;
       }
       const int64_t slot = p.page_shift >= 0 ? (j & (p.page_size - 1)) : j % p.page_size;
       const Element* k_src = valid ? k + page * p.k_page + slot * p.k_token + col : k;

@@ -80,10 +80,13 @@ struct DecodeMainloop {
     // A warp whose 16 rows are all padding computes nothing (it still loads and meets every barrier).
     const bool active = warp_row0 < seg.rows;
 
-    auto load_tile = [&](int i) {  // virtual tile item.tile_begin + i into stage i % kStages
+    auto key_of = [&](int i) { return seg.tiles.key(item.tile_begin + i) * kBlockN; };  // first key of tile i
+    // `next`: the page ids of the next tile to copy, read one step ahead of its copies.
+    typename Load::TilePages next = Load::pages_of(p, seg, key_of(0), thread);
+    auto load_tile = [&](int i) {  // virtual tile item.tile_begin + i into stage i % kStages; prefetch i + 1's ids
       const uint32_t k_stage = stages + (i % kStages) * Traits::kStageBytes;
-      Load::kv_tile(p, seg, seg.tiles.key(item.tile_begin + i) * kBlockN, k_stage, k_stage + KTile::kBytes, thread,
-                    bad_page);
+      Load::kv_tile(p, seg, key_of(i), next, k_stage, k_stage + KTile::kBytes, thread, bad_page);
+      if (i + 1 < tiles) next = Load::pages_of(p, seg, key_of(i + 1), thread);
     };
 
     Load::q_rows(p, seg, q_smem, thread);

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <mutex>
 
+#include "cuda/common/pinned_upload.hpp"
 #include "cuda/common/stream_order.hpp"
 
 namespace omniattn::detail::cuda {
@@ -14,15 +15,20 @@ namespace omniattn::detail::cuda {
 class DecodeWorkspace {
  public:
   static DecodeWorkspace& of_device(int device);
-  std::unique_lock<std::mutex> lock() { return std::unique_lock<std::mutex>(mutex_); }
+  OrderedLock lock() { return OrderedLock(mutex_, order_); }
   /// At least `bytes` of device memory, valid for work enqueued on `stream` from now on (lock held, device current).
   void* acquire(std::size_t bytes, cudaStream_t stream);
+  /// Copies host bytes into the buffer at `offset` on `stream`, through pinned staging (lock held).
+  void upload(std::size_t offset, const void* host, std::size_t bytes, cudaStream_t stream) {
+    uploader_.upload(static_cast<unsigned char*>(data_) + offset, host, bytes, stream);
+  }
 
  private:
   std::mutex mutex_;
   void* data_ = nullptr;  // never freed: lives as long as the process
   std::size_t capacity_ = 0;
   StreamOrder order_;
+  PinnedUploader uploader_;
 };
 
 }  // namespace omniattn::detail::cuda

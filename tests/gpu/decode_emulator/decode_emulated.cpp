@@ -5,6 +5,7 @@
 
 #include "cuda/decode/decode_config.hpp"
 #include "cuda/decode/decode_cta.cuh"
+#include "cuda/decode/decode_kernel.cuh"
 #include "cuda/decode/decode_params_fill.hpp"
 #include "decode/decode_plan.hpp"
 
@@ -15,7 +16,10 @@ template <class Traits>
 void run_grid(const DecodeParams& p, int grid, int merges) {
   for (int c = 0; c < grid; ++c)
     emu::run_cta(dim3(c), Traits::kThreads, Traits::kSmemBytes, [&p, c] { decode_cta<Traits>(p, c); });
-  for (int m = 0; m < merges; ++m) decode_merge_cta<typename Traits::Element>(p, m, 0, 1);
+  for (int m = 0; m < merges; ++m)
+    emu::run_cta(dim3(m), kDecodeMergeThreads, kDecodeMergeSmemBytes, [&p, m] {
+      decode_merge_cta<typename Traits::Element>(p, m, static_cast<int>(threadIdx.x), kDecodeMergeThreads);
+    });
 }
 
 template <int kD>
