@@ -4,8 +4,8 @@
 
 Same signatures, layouts and semantics (bottom-right causal, window_size, softcap, ALiBi, GQA, varlen,
 deterministic backward, LSE as (nheads, total_q) for varlen; flash_attn_with_kvcache with paged KV and rotary
-embedding). What cannot be honoured raises NotImplementedError: dropout_p > 0, block_table in
-flash_attn_varlen_func, cache_leftpad in flash_attn_with_kvcache. ``return_attn_probs=True`` returns (out, softmax_lse, None): the LSE as flash-attn,
+embedding, flash_attn_varlen_func with paged KV). What cannot be honoured raises NotImplementedError:
+dropout_p > 0, cache_leftpad in flash_attn_with_kvcache. ``return_attn_probs=True`` returns (out, softmax_lse, None): the LSE as flash-attn,
 and None where flash-attn returns its test-only probability matrix.
 """
 from __future__ import annotations
@@ -54,18 +54,27 @@ def flash_attn_kvpacked_func(q, kv, dropout_p=0.0, softmax_scale=None, causal=Fa
                 return_attn_probs)
 
 
-def _no_paging(block_table) -> None:
-    if block_table is not None:
-        raise NotImplementedError("block_table: paged KV in flash_attn_varlen_func is not supported; use "
-                                  "flash_attn_with_kvcache (paged decoding) or omniattn.attention_decode")
+def _packed_from_pages(pages, block_table, cu_seqlens_k):
+    """The keys of every sequence packed as (total_k, H, D) from pages (num_pages, page_size, H, D): key t of
+    sequence b is slot t % page_size of page block_table[b, t // page_size]. A gather (a copy), differentiable."""
+    import torch
+
+    cu = cu_seqlens_k.long()
+    total = int(cu[-1])  # one device-to-host copy: the packed length
+    seq = torch.repeat_interleave(torch.arange(len(cu) - 1, device=cu.device), cu.diff(), output_size=total)
+    pos = torch.arange(total, device=cu.device) - cu[seq]
+    page = block_table.long()[seq, pos // pages.shape[1]]
+    return pages[page, pos % pages.shape[1]]
 
 
 def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, dropout_p=0.0,
                            softmax_scale=None, causal=False, window_size=(-1, -1), softcap=0.0, alibi_slopes=None,
                            deterministic=False, return_attn_probs=False, block_table=None):
     """q (total_q, Hq, D), k/v (total_k, Hkv, D), cu_seqlens int32 (B+1,). max_seqlen_* are accepted and
-    unused (the library reads the lengths from cu_seqlens). LSE: (Hq, total_q)."""
-    _no_paging(block_table)
+    unused (the library reads the lengths from cu_seqlens). LSE: (Hq, total_q). With block_table (B, max_pages),
+    k/v are pages (num_pages, page_size, Hkv, D) (paged KV, any page size): gathered into packed keys first."""
+    if block_table is not None:
+        k, v = (_packed_from_pages(t, block_table, cu_seqlens_k) for t in (k, v))
     return _run(q, k, v, dropout_p, softmax_scale, causal, window_size, softcap, alibi_slopes, deterministic,
                 return_attn_probs, cu_seqlens_q, cu_seqlens_k)
 

@@ -106,9 +106,6 @@ def test_unsupported_arguments_raise():
     q = torch.randn(1, 4, 2, 8)
     with pytest.raises(NotImplementedError, match="dropout_p"):
         flash_attn_func(q, q, q, dropout_p=0.1)
-    cu_s = cu([4])
-    with pytest.raises(NotImplementedError, match="block_table"):
-        flash_attn_varlen_func(q[0], q[0], q[0], cu_s, cu_s, 4, 4, block_table=torch.zeros(1, 1, dtype=torch.int32))
     with pytest.raises(ValueError, match="rotary_cos: expected k and v with it"):
         flash_attn_with_kvcache(q, q, q, rotary_cos=torch.ones(4, 4), rotary_sin=torch.zeros(4, 4))
     with pytest.raises(NotImplementedError, match="cache_batch_idx: not supported with block_table"):
@@ -130,7 +127,8 @@ def _paged(b, pages_per_seq, page_size, hkv, d, dtype=torch.float32):
 def _sequence(cache, table_row, n):
     """The first n cached tokens [1, n, H, D] of one sequence of a paged cache."""
     page = cache.shape[1]
-    return torch.stack([cache[int(table_row[j // page]), j % page] for j in range(n)])[None]
+    rows = [cache[int(table_row[j // page]), j % page] for j in range(n)]
+    return torch.stack(rows)[None] if rows else cache[:0, 0][None]
 
 
 @pytest.mark.parametrize("causal", [True, False])
@@ -187,3 +185,20 @@ def test_kvcache_paged_long_queries():
     for i, n in enumerate(seqlens.tolist()):
         check(out[i:i + 1], q[i:i + 1], _sequence(k_cache, table[i], n), _sequence(v_cache, table[i], n),
               f"long q, paged {i}", causal=True)
+
+
+def test_varlen_with_paged_kv():
+    k_pages, v_pages, table = _paged(3, 3, 16, 2, 32)
+    lens_k = [5, 0, 40]
+    cu_q, cu_k = cu([3, 1, 17]), cu(lens_k)
+    q = torch.randn(21, 4, 32, requires_grad=True)
+    k_pages.requires_grad_()
+    out = flash_attn_varlen_func(q, k_pages, v_pages, cu_q, cu_k, 17, 40, causal=True, block_table=table)
+    keys = torch.cat([_sequence(k_pages.detach(), table[b], n)[0] for b, n in enumerate(lens_k)])
+    values = torch.cat([_sequence(v_pages, table[b], n)[0] for b, n in enumerate(lens_k)])
+    check_varlen(out, q.detach(), keys, values, cu_q, cu_k, "varlen paged", causal=True)
+    out.sum().backward()  # the gather is differentiable: gradients reach the used pages only
+    used = torch.zeros(k_pages.shape[0], dtype=torch.bool)
+    for b, n in enumerate(lens_k):
+        used[table[b, : -(-n // 16)].long()] = True
+    assert k_pages.grad[~used].abs().sum() == 0 and k_pages.grad[used].abs().sum() > 0
