@@ -9,7 +9,8 @@ import mask_oracles as oracle
 import omniattn
 from omniattn import sparse
 from omniattn.flash_attn_interface import flash_attn_func, flash_attn_varlen_func, flash_attn_with_kvcache
-from reference import assert_close, attention_ref, decode_ref, requires_cuda, rotary_ref, varlen_ref
+from reference import (assert_close, attention_ref, decode_ref, gather_cache, requires_cuda, rotary_ref,
+                       varlen_ref)
 
 pytestmark = requires_cuda
 DEV = "cuda"
@@ -287,6 +288,20 @@ def test_flash_attn_with_kvcache_paged_rotary_on_device(page_size):
     ref, _ = decode_ref(q_rot, k_cache, v_cache, (lens + 1).cpu(), table, causal=True)
     naive, _ = decode_ref(q_rot, k_cache, v_cache, (lens + 1).cpu(), table, causal=True, dtype=q.dtype)
     assert_close(out, naive, ref, q.dtype, f"flash_attn_with_kvcache page {page_size}")
+
+
+def test_varlen_paged_on_device():
+    lens_k = [300, 0, 1000]
+    k_pages, v_pages, table = paged(lens_k, 64, 2, 128)
+    cu_q = torch.tensor([0, 100, 101, 301], dtype=torch.int32, device=DEV)
+    cu_k = torch.tensor([0, 300, 300, 1300], dtype=torch.int32, device=DEV)
+    q = rand(301, 8, 128)
+    out = flash_attn_varlen_func(q, k_pages, v_pages, cu_q, cu_k, 200, 1000, causal=True, block_table=table)
+    keys = torch.cat([gather_cache(k_pages, n, table[b])[0] for b, n in enumerate(lens_k)])
+    values = torch.cat([gather_cache(v_pages, n, table[b])[0] for b, n in enumerate(lens_k)])
+    ref, _ = varlen_ref(q, keys, values, cu_q.cpu(), cu_k.cpu(), causal=True)
+    naive, _ = varlen_ref(q, keys, values, cu_q.cpu(), cu_k.cpu(), causal=True, dtype=q.dtype)
+    assert_close(out, naive, ref, q.dtype, "varlen paged")
 
 
 def test_decode_honours_the_current_stream():
