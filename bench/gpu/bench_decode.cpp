@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "bench_kernels.hpp"
+#include "decode/decode_plan.hpp"
+#include "decode/decode_problem.hpp"
 #include "omniattn/omniattn.hpp"
 
 namespace {
@@ -60,7 +62,8 @@ struct Timing {
 };
 
 // One cache (contiguous when page == 0) of the given lengths; the medians of attention_decode's times.
-Timing time_decode(const std::vector<int64_t>& lens, int64_t page, int reps, const omniattn::DecodeConfig& config) {
+Timing time_decode(const std::vector<int64_t>& lens, int64_t page, int reps, const omniattn::DecodeConfig& config,
+                   bool profile_host) {
   const int64_t b = static_cast<int64_t>(lens.size());
   const int64_t longest = *std::max_element(lens.begin(), lens.end());
   int64_t pages = 0, max_pages = 1, page_size = longest;
@@ -138,6 +141,40 @@ Timing time_decode(const std::vector<int64_t>& lens, int64_t page, int reps, con
   cuda_ok(cudaEventElapsedTime(&total, start, stop), "cudaEventElapsedTime");
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
+  if (profile_host) {  // where the host time of one call goes (medians over reps, µs)
+    std::vector<double> validate, plan, launch, copy;
+    void* pinned = nullptr;
+    Buffer dst(8192);
+    cuda_ok(cudaMallocHost(&pinned, 8192), "cudaMallocHost");
+    cudaEvent_t e;
+    cuda_ok(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+    auto us_of = [](auto&& fn) {
+      const auto t0 = std::chrono::steady_clock::now();
+      fn();
+      return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    };
+    for (int r = 0; r < reps; ++r) {
+      const omniattn::KVCache c = cache_of(r % sets);
+      omniattn::detail::DecodeProblem p;
+      validate.push_back(us_of([&] { p = omniattn::detail::make_decode_problem(q_v, c, {out_v, std::nullopt}, o, config); }));
+      omniattn::detail::DecodePlanShape shape;
+      shape.resident_ctas = 264;
+      plan.push_back(us_of([&] {
+        auto plan_ = omniattn::detail::plan_decode(omniattn::detail::decode_segments(p, 64, 16), config, shape);
+        (void)plan_;
+      }));
+      launch.push_back(us_of([] { omniattn::bench::launch_empty(); }));
+      copy.push_back(us_of([&] {
+        cudaMemcpyAsync(dst.ptr, pinned, 6144, cudaMemcpyHostToDevice, nullptr);
+        cudaEventRecord(e, nullptr);
+      }));
+      cuda_ok(cudaDeviceSynchronize(), "sync");
+    }
+    std::printf("  host profile (us): validate %.1f, plan %.1f, empty launch %.1f, pinned 6 KB copy + event %.1f\n",
+                median(validate), median(plan), median(launch), median(copy));
+    cudaEventDestroy(e);
+    cudaFreeHost(pinned);
+  }
   Timing t;
   t.us = 1000.0 * median(ms);
   t.host_us = median(host_us);
@@ -197,7 +234,9 @@ int main(int argc, char** argv) {
       r.batch_kind = kind;
       r.b = static_cast<int64_t>(lens.size());
       r.l = *std::max_element(lens.begin(), lens.end());
-      const Timing t = time_decode(lens, page, reps, config);
+      // A host-time breakdown for the B = 1, L = 16k rows (the host-bound end of the table).
+      const bool profile = r.b == 1 && r.l == 16384;
+      const Timing t = time_decode(lens, page, reps, config, profile);
       r.us = t.us, r.host_us = t.host_us, r.b2b_us = t.b2b_us;
       double bytes = 0;
       for (int64_t len : lens) bytes += static_cast<double>(len) * kHkv * kD * 2 * 2;

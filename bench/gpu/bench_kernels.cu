@@ -94,17 +94,31 @@ __global__ void naive_rows_kernel(NaiveAttention a) {
   }
 }
 
-// Each thread sums its 16-byte words (grid-stride); one word per block is written so the loads stay live.
+// Each thread xors its 16-byte words (grid-stride, 4 independent loads in flight per iteration); one word per block
+// could be written so the loads stay live.
 __global__ void read_kernel(const uint4* data, int64_t n, uint32_t* sink) {
   uint32_t acc = 0;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const uint4 w = __ldcs(data + i);  // streaming: read once
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  for (; i + 3 * stride < n; i += 4 * stride) {
+    uint4 w[4];
+#pragma unroll
+    for (int u = 0; u < 4; ++u) w[u] = __ldcs(data + i + u * stride);  // streaming: read once
+#pragma unroll
+    for (int u = 0; u < 4; ++u) acc ^= w[u].x + w[u].y + w[u].z + w[u].w;
+  }
+  for (; i < n; i += stride) {
+    const uint4 w = __ldcs(data + i);
     acc ^= w.x + w.y + w.z + w.w;
   }
   if (acc == 0x9e3779b9u) sink[blockIdx.x] = acc;  // practically never taken, but not provably dead
 }
 
+__global__ void empty_kernel() {}
+
 }  // namespace
+
+void launch_empty(cudaStream_t stream) { empty_kernel<<<1, 32, 0, stream>>>(); }
 
 double measure_read_bandwidth(size_t bytes, int reps) {
   void* data = nullptr;

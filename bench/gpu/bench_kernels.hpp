@@ -34,4 +34,7 @@ void naive_attention_rows(const NaiveAttention& a, cudaStream_t stream = nullptr
 /// memory-bound kernels that read and barely write, such as decode.
 double measure_read_bandwidth(size_t bytes, int reps = 10);
 
+/// Launches an empty kernel (one CTA of 32 threads): the launch cost alone, for host-overhead profiles.
+void launch_empty(cudaStream_t stream = nullptr);
+
 }  // namespace omniattn::bench

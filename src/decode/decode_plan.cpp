@@ -45,17 +45,28 @@ void plan_no_split(DecodePlan& plan) {
   flatten(plan, per_cta);
 }
 
+// CTAs are numbered split-major: CTAs (segment s, split i) for every s come before split i + 1. The KV heads of a
+// sequence are consecutive segments, so CTAs running together read the same token range of every head: the
+// heads' rows of a token are adjacent in memory ([.., token, head, D] caches), and DRAM pages are read whole.
+// Partial slots stay consecutive per segment (the merge reads them in key order).
 void plan_split_kv(DecodePlan& plan, int64_t splits) {
+  const int32_t segments = static_cast<int32_t>(plan.segments.size());
+  std::vector<int64_t> n(static_cast<size_t>(segments)), first_slot(static_cast<size_t>(segments), -1);
+  int64_t most = 0;
+  for (int32_t s = 0; s < segments; ++s) {
+    n[s] = std::max<int64_t>(1, std::min<int64_t>(splits, plan.segments[s].tiles.count()));
+    if (n[s] > 1) first_slot[s] = plan.num_partials, plan.num_partials += static_cast<int32_t>(n[s]);
+    most = std::max(most, n[s]);
+  }
   std::vector<std::vector<DecodeItem>> per_cta;
-  for (int32_t s = 0; s < static_cast<int32_t>(plan.segments.size()); ++s) {
-    const int64_t count = plan.segments[s].tiles.count();
-    const int64_t n = std::max<int64_t>(1, std::min(splits, count));
-    for (int64_t i = 0; i < n; ++i) {
-      DecodeItem item{s, static_cast<int32_t>(count * i / n), static_cast<int32_t>(count * (i + 1) / n), -1};
-      if (n > 1) item.partial = plan.num_partials++;
+  for (int64_t i = 0; i < most; ++i)
+    for (int32_t s = 0; s < segments; ++s) {
+      if (i >= n[s]) continue;
+      const int64_t count = plan.segments[s].tiles.count();
+      DecodeItem item{s, static_cast<int32_t>(count * i / n[s]), static_cast<int32_t>(count * (i + 1) / n[s]), -1};
+      if (n[s] > 1) item.partial = static_cast<int32_t>(first_slot[s] + i);
       per_cta.push_back({item});
     }
-  }
   flatten(plan, per_cta);
   collect_merges(plan);
 }
@@ -117,16 +128,29 @@ DecodePlan plan_decode(std::vector<DecodeSegment> segments, const DecodeConfig& 
   }
   const int64_t resident = std::max(1, config.num_ctas > 0 ? config.num_ctas : shape.resident_ctas);
   const int64_t fair = std::max<int64_t>(ceil_div(plan.total_tiles, resident), shape.min_tiles_per_cta);
+  bool uniform = true;  // every segment reads the same number of tiles
+  for (const DecodeSegment& s : plan.segments) uniform = uniform && s.tiles.count() == longest;
+  const int64_t segment_count = static_cast<int64_t>(plan.segments.size());
   DecodeSchedule schedule = config.schedule;
-  if (schedule == DecodeSchedule::automatic)  // no split while no segment is much longer than a fair share
-    schedule = longest * 4 <= fair * 5 ? DecodeSchedule::no_split : DecodeSchedule::stream_k;
+  int64_t auto_splits = 0;
+  if (schedule == DecodeSchedule::automatic) {
+    if (longest * 4 <= fair * 5) {  // no segment much longer than a fair share: the batch fills the GPU as is
+      schedule = DecodeSchedule::no_split;
+    } else if (uniform) {  // equal segments: aligned splits, one wave (split_kv's order keeps DRAM pages whole)
+      schedule = DecodeSchedule::split_kv;
+      auto_splits = std::max<int64_t>(1, std::min(resident / std::max<int64_t>(1, segment_count),
+                                                   longest / std::max(1, shape.min_tiles_per_cta)));
+    } else {  // ragged: stream-K balances the work exactly
+      schedule = DecodeSchedule::stream_k;
+    }
+  }
   if (plan.total_tiles == 0 || plan.segments.empty()) schedule = DecodeSchedule::no_split;
   plan.schedule = schedule;
   switch (schedule) {
     case DecodeSchedule::split_kv: {
-      const int64_t splits =
-          config.num_splits > 0 ? config.num_splits
-                                : ceil_div(resident, std::max<int64_t>(1, static_cast<int64_t>(plan.segments.size())));
+      const int64_t splits = config.num_splits > 0 ? config.num_splits
+                             : auto_splits > 0     ? auto_splits
+                                                   : ceil_div(resident, std::max<int64_t>(1, segment_count));
       plan_split_kv(plan, splits);
       break;
     }

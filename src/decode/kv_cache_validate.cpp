@@ -126,18 +126,20 @@ CacheGeometry make_cache_geometry(const KVCache& cache, int64_t extra_tokens, vo
   const int64_t capacity = g.capacity();
   for (int64_t b = 0; b < g.batch; ++b) {
     const int64_t len = g.lens[b];
-    require(len >= 0 && len + extra_tokens <= capacity, "cache.seq_lens",
+    if (!(len >= 0 && len + extra_tokens <= capacity))
+      require(false, "cache.seq_lens",
             extra_tokens > 0 ? fmt::format("entry {} in [0, {}] (capacity {} minus {} appended tokens)", b,
                                            capacity - extra_tokens, capacity, extra_tokens)
                              : fmt::format("entry {} in [0, {}] (the cache's capacity)", b, capacity),
             std::to_string(len));
     if (g.host_table == nullptr) continue;
     const int64_t used_pages = (len + extra_tokens + g.page_size - 1) / g.page_size;
+    const int32_t* row = g.host_table + b * g.table_batch;
     for (int64_t i = 0; i < used_pages; ++i) {
-      const int32_t page = g.host_table[b * g.table_batch + i];
-      require(page >= 0 && page < g.num_pages, cache.host_block_table ? "cache.host_block_table" : "cache.block_table",
+      if (row[i] >= 0 && row[i] < g.num_pages) continue;  // the message is formatted only for a bad entry
+      require(false, cache.host_block_table ? "cache.host_block_table" : "cache.block_table",
               fmt::format("page ids in [0, {}) for the {} pages sequence {} uses", g.num_pages, used_pages, b),
-              fmt::format("{} at [{}, {}]", page, b, i));
+              fmt::format("{} at [{}, {}]", row[i], b, i));
     }
   }
   return g;
