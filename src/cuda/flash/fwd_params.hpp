@@ -3,6 +3,8 @@
 // the host from a ForwardProblem (fwd_launch_params.cu) and passed by value to the kernel.
 #include <cstdint>
 
+#include "cuda/common/block_sparse.hpp"
+
 namespace omniattn::detail::cuda {
 
 /// Geometry of one sequence of a batch (device copy of Problem::q_begin/q_len/k_begin/k_len).
@@ -43,6 +45,11 @@ struct FwdParams {
   const float* alibi = nullptr;  // device, [B or 1, hq]
   int64_t alibi_batch_stride = 0;
   const float* sink_logits = nullptr;  // device, [hq]
+
+  // Block-sparse calls (options.block_mask): the mask's lists and element rule on the device; q_blocks = 0
+  // when the call has no block mask (the dense walk). A CTA's query tile lies inside one mask query block.
+  SparseParams sparse;
+  OMNIATTN_HD bool is_sparse() const { return sparse.q_blocks > 0; }
 };
 
 }  // namespace omniattn::detail::cuda

@@ -6,6 +6,7 @@
 #include "core/mask_policy.hpp"
 #include "cuda/common/ptx.cuh"  // CUDA built-ins (dim3, blockIdx), or their host emulation
 #include "cuda/flash/fwd_params.hpp"
+#include "cuda/flash/fwd_sparse_walk.hpp"
 
 namespace omniattn::detail::cuda {
 
@@ -34,6 +35,7 @@ struct LongestFirstScheduler {
 /// [window_first, window_first + count - sink_blocks), processed last tile first (the tile at the end of the
 /// visible range, which usually needs masking, comes first).
 struct KvRange {
+  static constexpr bool kSparse = false;  // every tile is dense (see SparseKvWalk for block-sparse calls)
   int sink_blocks = 0;
   int window_first = 0;
   int count = 0;
@@ -43,6 +45,8 @@ struct KvRange {
     const int k = count - 1 - it;
     return k < sink_blocks ? k : window_first + (k - sink_blocks);
   }
+  /// One past the last window tile.
+  __device__ __forceinline__ int window_end() const { return window_first + (count - sink_blocks); }
 };
 
 /// Everything a CTA needs to know about its tile, computed once.
@@ -79,6 +83,17 @@ __device__ __forceinline__ bool make_cta_work(const FwdParams& p, const WorkTile
   const int window_last = static_cast<int>((end + kBlockN - 1) / kBlockN);  // one past the last window tile
   w.kv.count = w.kv.sink_blocks + max(0, window_last - w.kv.window_first);
   return true;
+}
+
+/// The KV tiles of `w` under the call's block mask: the listed blocks of the tile's mask query block (its
+/// tokens lie in one, fwd_layout_refusal guarantees it) within the tiles of w.kv. Head: the tile's first query
+/// head (with GQA packing the mask is shared by the packed heads).
+template <int kBlockN>
+__device__ __forceinline__ SparseKvWalk make_cta_sparse_walk(const FwdParams& p, const CtaWork& w) {
+  const SparseParams& m = p.sparse;
+  const BlockRun run = m.kv_run(w.batch, w.head_block * p.pack, static_cast<int32_t>(w.t_first / m.block_q));
+  return make_sparse_walk(run, m.k_blocks, split_log2_of(m.block_k, kBlockN), w.kv.sink_blocks, w.kv.window_first,
+                          w.kv.window_end());
 }
 
 }  // namespace omniattn::detail::cuda
