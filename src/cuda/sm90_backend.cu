@@ -54,7 +54,8 @@ class CudaSm90Backend final : public BackendImpl {
            "setmaxnreg): bf16/f16, (D, Dv) in {" +
            supported_head_dims() +
            "}; causal, sliding window, sinks, varlen (cu_seqlens, seqused_k), GQA/MQA, softcap, ALiBi, sink logits, "
-           "LSE; backward goes to cuda_sm80";
+           "LSE, block-sparse masks (block_q a multiple of the query tile, block_k of the KV tile); backward goes "
+           "to cuda_sm80";
   }
 
   std::optional<std::string> can_run(const ForwardProblem& p) const override {
@@ -67,7 +68,8 @@ class CudaSm90Backend final : public BackendImpl {
     if (t.d == 0)
       return "supports head dims (D, Dv) in {" + supported_head_dims() + "} (given (" + std::to_string(p.d) + ", " +
              std::to_string(p.dv) + "))";
-    if (std::string why = cuda::fwd_layout_refusal(p, portable_geometry(t)); !why.empty()) return why;
+    if (std::string why = cuda::fwd_layout_refusal(p, portable_geometry(t), cuda::GqaPacking::never); !why.empty())
+      return why;
     const int64_t tiles = (p.max_q_len + t.block_m() - 1) / t.block_m() * p.hq * p.batch;
     if (tiles >= (int64_t{1} << 31)) return std::string("supports fewer than 2^31 (query tile, head, sequence) tiles");
     return std::nullopt;

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "cuda/flash/fwd_arguments.hpp"
+#include "omniattn/error.hpp"
 
 namespace omniattn::detail::cuda {
 namespace {
@@ -23,6 +24,35 @@ bool choose_packing(const ForwardProblem& p, const FwdTuning& t, GqaPacking pack
   return packed < unpacked;
 }
 
+// GQA packing of a block-sparse call: the tile's packed rows [m * block_m, (m + 1) * block_m) must lie inside
+// one mask query block, i.e. block_m divides block_q * pack; packed heads must share their mask (one mask for
+// all heads, or one per KV head). The packing the dense rule prefers when it fits, else the one that fits;
+// 0: neither fits (refused).
+int64_t sparse_pack(const ForwardProblem& p, const FwdTuning& t, GqaPacking packing) {
+  const SparseMask& m = *p.sparse;
+  const int64_t group = p.group();
+  auto fits = [&](int64_t pack) { return m.block_q * pack % t.block_m == 0; };
+  const bool can_pack = group > 1 && packing != GqaPacking::never && m.heads != p.hq && fits(group);
+  if (can_pack && (choose_packing(p, t, packing) || !fits(1))) return group;
+  return fits(1) ? 1 : 0;
+}
+
+std::string sparse_refusal(const ForwardProblem& p, const FwdTuning& t, GqaPacking packing) {
+  const SparseMask& m = *p.sparse;
+  if (m.host_element_mask != nullptr)
+    return "block-sparse masks with options.block_mask.host_element_mask (a host functor) run on CPU backends "
+           "only";
+  if (sparse_pack(p, t, packing) == 0)
+    return "block-sparse masks need options.block_mask.block_q to be a multiple of this kernel's query tile of " +
+           std::to_string(t.block_m) + " rows at D = " + std::to_string(t.d) + " (given block_q = " +
+           std::to_string(m.block_q) + ")";
+  if (m.block_k % t.block_n != 0)
+    return "block-sparse masks need options.block_mask.block_k to be a multiple of this kernel's KV tile of " +
+           std::to_string(t.block_n) + " keys at D = " + std::to_string(t.d) + " (given block_k = " +
+           std::to_string(m.block_k) + ")";
+  return {};
+}
+
 // Row pointers and strides must keep every 16-byte chunk of a row aligned (cp.async, vector stores).
 bool rows_aligned(const Operand& o) {
   return reinterpret_cast<uintptr_t>(o.data) % 16 == 0 && o.batch % 8 == 0 && o.token % 8 == 0 && o.head % 8 == 0;
@@ -33,7 +63,7 @@ bool rows_aligned(const Operand& o) {
 void set_gqa_packing(GqaPacking packing) { g_packing.store(packing); }
 GqaPacking gqa_packing() { return g_packing.load(); }
 
-std::string fwd_layout_refusal(const ForwardProblem& p, const FwdTuning& t) {
+std::string fwd_layout_refusal(const ForwardProblem& p, const FwdTuning& t, GqaPacking packing) {
   for (const auto& [o, name] : {std::pair{&p.q, "q"}, {&p.k, "k"}, {&p.v, "v"}, {&p.out, "out"}})
     if (!rows_aligned(*o))
       return std::string("needs 16-byte aligned rows: ") + name +
@@ -42,7 +72,7 @@ std::string fwd_layout_refusal(const ForwardProblem& p, const FwdTuning& t) {
   if (p.max_q_len * p.group() > kIntMax - t.block_m || p.max_k_len > kIntMax - t.block_n)
     return "supports sequences of fewer than 2^31 query rows (times the GQA group) and keys";
   if (p.batch > 65535 || p.hq > 65535) return "supports at most 65535 sequences and 65535 query heads per call";
-  if (p.sparse) return "block-sparse masks (options.block_mask) are not supported by the CUDA forward yet";
+  if (p.sparse) return sparse_refusal(p, t, packing);
   return {};
 }
 
@@ -65,7 +95,14 @@ FwdLaunch make_fwd_launch(const ForwardProblem& p, const FwdTuning& t, GqaPackin
   f.batch = static_cast<int32_t>(p.batch);
   f.hq = static_cast<int32_t>(p.hq);
   f.group = static_cast<int32_t>(p.group());
-  f.pack = choose_packing(p, t, packing) ? f.group : 1;
+  if (p.sparse) {
+    if (std::string why = sparse_refusal(p, t, packing); !why.empty())
+      throw Error("options.block_mask", "a mask the CUDA forward supports", why);
+    f.pack = static_cast<int32_t>(sparse_pack(p, t, packing));
+    f.sparse = make_sparse_params(*p.sparse);
+  } else {
+    f.pack = choose_packing(p, t, packing) ? f.group : 1;
+  }
   f.head_blocks = f.hq / f.pack;
   f.m_blocks = static_cast<int32_t>(ceil_div(p.max_q_len * f.pack, t.block_m));
 

@@ -26,7 +26,8 @@ struct FwdLaunch {
 
 FwdLaunch make_fwd_launch(const ForwardProblem& p, const FwdTuning& tuning, GqaPacking packing);
 
-/// Why the sm_80 forward cannot take `p` (layout and size limits of the kernels), or an empty string.
-std::string fwd_layout_refusal(const ForwardProblem& p, const FwdTuning& tuning);
+/// Why the forward kernel of `tuning`'s tile geometry cannot take `p` (layout and size limits, block-mask
+/// geometry against the tiles), or an empty string. `packing`: the GqaPacking make_fwd_launch will get.
+std::string fwd_layout_refusal(const ForwardProblem& p, const FwdTuning& tuning, GqaPacking packing = gqa_packing());
 
 }  // namespace omniattn::detail::cuda

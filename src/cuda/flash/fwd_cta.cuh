@@ -8,18 +8,29 @@ namespace omniattn::detail::cuda {
 
 using FwdScheduler = LongestFirstScheduler;
 
-template <class Traits>
-__device__ __forceinline__ void flash_fwd_sm80_cta(const FwdParams& p) {
-  CtaWork work;
-  if (!make_cta_work<Traits::kBlockM, Traits::kBlockN>(p, FwdScheduler::tile(p), work)) return;
+/// Mainloop and epilogue of one tile over `tiles` (KvRange, or SparseKvWalk for block-sparse calls).
+template <class Traits, class Tiles>
+__device__ __forceinline__ void flash_fwd_sm80_tile(const FwdParams& p, const CtaWork& work, const Tiles& tiles) {
   uint8_t* smem = dynamic_smem();  // Q | K | V tiles (FwdTraits offsets), then O staging in Q's place
 
   typename Traits::OAcc o;  // (kWarpRows, kDv) f32 per warp
   o.fill(0.f);
   OnlineSoftmax<Traits::kRowSlots> softmax;
   softmax.init();
-  FwdMainloop<Traits>::run(p, work, smem, o, softmax);
+  FwdMainloop<Traits>::run(p, work, tiles, smem, o, softmax);
   FwdEpilogue<Traits>::store(p, work, smem, o, softmax);
+}
+
+// Dense or block-sparse: a runtime branch into two whole copies of the tile (no instantiation more), so that
+// the dense path keeps its register allocation; nothing of one path is live in the other.
+template <class Traits>
+__device__ __forceinline__ void flash_fwd_sm80_cta(const FwdParams& p) {
+  CtaWork work;
+  if (!make_cta_work<Traits::kBlockM, Traits::kBlockN>(p, FwdScheduler::tile(p), work)) return;
+  if (p.is_sparse())
+    flash_fwd_sm80_tile<Traits>(p, work, make_cta_sparse_walk<Traits::kBlockN>(p, work));
+  else
+    flash_fwd_sm80_tile<Traits>(p, work, work.kv);
 }
 
 }  // namespace omniattn::detail::cuda

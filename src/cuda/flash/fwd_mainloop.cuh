@@ -60,9 +60,12 @@ struct FwdMainloop {
     }
   }
 
-  /// Runs every KV tile of `w` into `o` (unnormalized) and `softmax` (running max and sums).
-  static __device__ __forceinline__ void run(const FwdParams& p, const CtaWork& w, uint8_t* smem, OAcc& o,
-                                             OnlineSoftmax<kRowSlots>& softmax) {
+  /// Runs the KV tiles of `w` into `o` (unnormalized) and `softmax` (running max and sums): `tiles` is w.kv, or
+  /// under a block mask the listed tiles (SparseKvWalk); both have count and block(it) = kernel KV tile of
+  /// step it.
+  template <class Tiles>
+  static __device__ __forceinline__ void run(const FwdParams& p, const CtaWork& w, const Tiles& tiles, uint8_t* smem,
+                                             OAcc& o, OnlineSoftmax<kRowSlots>& softmax) {
     const int thread = static_cast<int>(threadIdx.x), warp = thread / 32, lane = thread % 32;
     const int warp_row0 = warp * Traits::kWarpRows;
     const uint32_t q_smem = smem_address(smem) + Traits::kQOffset;
@@ -89,14 +92,21 @@ struct FwdMainloop {
     const uint32_t k_lane = k_smem + KTile::b_lane_offset(lane);
     const uint32_t v_lane = v_smem + VTile::bt_lane_offset(lane);
 
-    // One step on the KV tile at key j0 held in `stage`; `after_scores` runs between S and the softmax.
-    auto step = [&](int j0, int stage, auto&& after_scores) {
+    // One step on KV tile `it` (keys j0..) held in `stage`; `after_scores` runs between S and the softmax.
+    auto step = [&](int it, int j0, int stage, auto&& after_scores) {
+      [[maybe_unused]] uint64_t visible = ~uint64_t{0};  // element rule of a partial block, before S is live
+      if constexpr (Tiles::kSparse) {
+        if (tiles.partial(it)) visible = TileScores<SAcc>::element_bits(p, w, warp_row0, j0, lane);
+      }
       SAcc s;  // (kWarpRows, kBlockN) f32
       s.fill(0.f);
       warp_gemm_qk<Element, QTile, KTile, Traits::kD>(s, q_lane, k_lane + stage * KTile::kBytes);
       if (p.general_logits) TileScores<SAcc>::apply_score_mod(s, p, w, mask, warp_row0, j0, lane);
       if (mask.classify(w.t_first, w.t_end, j0, j0 + kBlockN) != SequenceMask::Tile::full)
         TileScores<SAcc>::apply_mask(s, p, w, mask, warp_row0, j0, lane);
+      if constexpr (Tiles::kSparse) {
+        if (tiles.partial(it)) TileScores<SAcc>::apply_element_bits(s, visible);
+      }
       after_scores();
       float rescale[kRowSlots];
       softmax.update(s, p.mult_log2, rescale);
@@ -104,38 +114,38 @@ struct FwdMainloop {
       warp_gemm_pv<Element, VTile>(o, s, v_lane + stage * VTile::kBytes);
     };
 
-    load_q(p, w, q_smem, thread);
+    load_q(p, w, q_smem, thread);  // lands with the first K/V group
     if constexpr (Traits::kStages == 2) {
-      if (w.kv.count > 0) {
-        load_k(w.kv.block(0) * kBlockN, 0);
-        load_v(w.kv.block(0) * kBlockN, 0);
+      if (tiles.count > 0) {
+        load_k(tiles.block(0) * kBlockN, 0);
+        load_v(tiles.block(0) * kBlockN, 0);
       }
       cp_async_commit();
-      for (int it = 0; it < w.kv.count; ++it) {
+      for (int it = 0; it < tiles.count; ++it) {
         cp_async_wait<0>();
         __syncthreads();
-        if (it + 1 < w.kv.count) {
-          load_k(w.kv.block(it + 1) * kBlockN, (it + 1) & 1);
-          load_v(w.kv.block(it + 1) * kBlockN, (it + 1) & 1);
+        if (it + 1 < tiles.count) {
+          load_k(tiles.block(it + 1) * kBlockN, (it + 1) & 1);
+          load_v(tiles.block(it + 1) * kBlockN, (it + 1) & 1);
         }
         cp_async_commit();
-        step(w.kv.block(it) * kBlockN, it & 1, [] {});
+        step(it, tiles.block(it) * kBlockN, it & 1, [] {});
       }
     } else {
       static_assert(Traits::kStages == 1, "1 or 2 K/V stages");
       cp_async_commit();
-      if (w.kv.count > 0) load_k(w.kv.block(0) * kBlockN, 0);
+      if (tiles.count > 0) load_k(tiles.block(0) * kBlockN, 0);
       cp_async_commit();
-      for (int it = 0; it < w.kv.count; ++it) {
-        const int j0 = w.kv.block(it) * kBlockN;
+      for (int it = 0; it < tiles.count; ++it) {
+        const int j0 = tiles.block(it) * kBlockN;
         cp_async_wait<0>();
         __syncthreads();
         load_v(j0, 0);
         cp_async_commit();
-        step(j0, 0, [&] {
+        step(it, j0, 0, [&] {
           cp_async_wait<0>();
           __syncthreads();
-          if (it + 1 < w.kv.count) load_k(w.kv.block(it + 1) * kBlockN, 0);
+          if (it + 1 < tiles.count) load_k(tiles.block(it + 1) * kBlockN, 0);
           cp_async_commit();
         });
       }

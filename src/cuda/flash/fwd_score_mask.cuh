@@ -68,6 +68,45 @@ struct TileScores {
     }
   }
 
+  /// The block mask's element rule on the lane's scores of KV tile j0 (for tiles in partial blocks): bit
+  /// r * 2 kN + 2 n + e says whether score (r, n, e) is visible. It depends on positions only, so the kernels
+  /// evaluate it before S = Q K^T, while S's registers are free. The rule (ElementMask::visible: windows,
+  /// documents, grids) is too large to unroll per score: rolled loops, one call site. Rows past the sequence
+  /// and keys past k_len count as hidden (the rule's arrays end there; those scores are masked or unused).
+  static __device__ __forceinline__ uint64_t element_bits(const FwdParams& p, const CtaWork& w, int warp_row0, int j0,
+                                                          int lane) {
+    constexpr int kCols = 2 * SAcc::kN;  // columns a lane holds per row slot
+    static_assert(SAcc::kRowSlots * kCols <= 64, "one bit per score of the lane");
+    const ElementMask& rule = p.sparse.element;
+    const int col0 = j0 + SAcc::col_of(0, 0, lane);
+    uint64_t visible = 0;
+#pragma unroll 1
+    for (int r = 0; r < SAcc::kRowSlots; ++r) {
+      const int row = w.row0 + warp_row0 + SAcc::row_of_slot(r, lane);
+      if (row >= w.rows) continue;
+      const int64_t i = token_of(p, row);
+      const int32_t head = p.sparse.mask_head(head_of(p, w, row));
+#pragma unroll 1
+      for (int c = 0; c < kCols; ++c) {
+        const int64_t j = col0 + 8 * (c >> 1) + (c & 1);
+        if (j < w.seq.k_len && rule.visible(head, i, j, w.seq.q_len, w.seq.k_len))
+          visible |= uint64_t{1} << (r * kCols + c);
+      }
+    }
+    return visible;
+  }
+
+  /// Sets to -inf the scores whose bit in `visible` (element_bits) is clear.
+  static __device__ __forceinline__ void apply_element_bits(SAcc& s, uint64_t visible) {
+    constexpr int kCols = 2 * SAcc::kN;
+#pragma unroll
+    for (int r = 0; r < SAcc::kRowSlots; ++r)
+#pragma unroll
+      for (int n = 0; n < SAcc::kN; ++n)
+#pragma unroll
+        for (int e = 0; e < 2; ++e)
+          if (!((visible >> (r * kCols + 2 * n + e)) & 1)) s.v[r / 2][n][2 * (r % 2) + e] = -INFINITY;
+  }
 };
 
 }  // namespace omniattn::detail::cuda

@@ -28,7 +28,9 @@ struct Sm90Tuning {
   constexpr int64_t tile_bytes() const {  // Q + K/V stages
     return 2LL * (block_m() * d + stages * block_n * (d + dv));
   }
-  constexpr int64_t barrier_bytes() const { return 8LL * (2 + 4 * stages); }
+  // mbarriers (q_full, q_empty, 4 per stage), then the block-sparse hand-off: a tile's KV count + one
+  // (key, partial) pair per stage (Sm90Barriers).
+  constexpr int64_t barrier_bytes() const { return 8LL * (2 + 4 * stages) + 8 + 8LL * stages; }
   constexpr int64_t smem_bytes() const { return tile_bytes() + barrier_bytes() + 1024; }  // + alignment slack
 };
 

@@ -8,6 +8,8 @@
 // P_{j-1} V_{j-1}; O is rescaled once that GEMM has landed.
 // With kPingpong the consumers also take turns (named barriers): a warpgroup issues its GEMMs only after
 // the previous one has issued its own, so one's softmax overlaps another's GEMMs.
+// Block-sparse calls: the tile's KV count and each KV tile (first key, partial block or not) come from the
+// producer through shared memory; partial blocks also run the element mask on the scores.
 #include "core/mask_policy.hpp"
 #include "cuda/common/online_softmax.cuh"
 #include "cuda/common/warpgroup.cuh"
@@ -86,10 +88,21 @@ struct Sm90Consumer {
   }
 
   /// One tile: every KV tile of `w` into `o` (unnormalized) and `softmax`. `kv_iter` is the position in the
-  /// producer's K/V ring (advanced by w.kv.count); Q is released to the producer after the last S = Q K^T.
+  /// producer's K/V ring (advanced by the tile's KV count); Q is released to the producer after the last S = Q K^T.
+  /// Block-sparse or dense: one copy of the loop each (a runtime branch per tile; the dense loop keeps its code).
   static __device__ __forceinline__ void run(const Sm90Params& p, const CtaWork& w, uint8_t* smem,
                                              Sm90Barriers<kStages>& bar, int consumer, int& kv_iter, int tile_iter,
                                              OAcc& o, OnlineSoftmax<2>& softmax) {
+    if (p.base.is_sparse())
+      run_tiles<true>(p, w, smem, bar, consumer, kv_iter, tile_iter, o, softmax);
+    else
+      run_tiles<false>(p, w, smem, bar, consumer, kv_iter, tile_iter, o, softmax);
+  }
+
+  template <bool kSparse>
+  static __device__ __forceinline__ void run_tiles(const Sm90Params& p, const CtaWork& w, uint8_t* smem,
+                                                   Sm90Barriers<kStages>& bar, int consumer, int& kv_iter,
+                                                   int tile_iter, OAcc& o, OnlineSoftmax<2>& softmax) {
     const int thread = static_cast<int>(threadIdx.x) % 128, warp = thread / 32, lane = thread % 32;
     const int warp_row0 = 64 * consumer + 16 * warp;
     const uint32_t base = smem_address(smem);
@@ -97,11 +110,31 @@ struct Sm90Consumer {
     const SequenceMask mask{w.seq.q_len, w.seq.k_len, p.base.window_left, p.base.window_right, p.base.sinks};
     auto k_tile = [&](int stage) { return base + Traits::kKOffset + stage * Traits::kKBytes; };
     auto v_tile = [&](int stage) { return base + Traits::kVOffset + stage * Traits::kVBytes; };
-    auto softmax_step = [&](SAcc& s, int it, float (&rescale)[2]) {
-      const int j0 = w.kv.block(it) * kBlockN;
+    // KV tile `it` of this tile, in `stage` (call after its k_full wait, before its k_empty arrival): the dense
+    // range's, or under a block mask the producer's hand-off (read by the whole warp before lane 0 releases).
+    auto kv_tile = [&](int it, int stage) {
+      if constexpr (kSparse) {
+        const volatile int32_t* slot = &bar.kv_tile[stage].j0;
+        const Sm90KvTile t{slot[0], slot[1]};
+        __syncwarp();
+        return t;
+      } else {
+        return Sm90KvTile{w.kv.block(it) * kBlockN, 0};
+      }
+    };
+    // Element rule of a partial block's tile, evaluated before its GEMM is issued (S's registers are free).
+    auto element_bits = [&](const Sm90KvTile& tile) {
+      if constexpr (kSparse) {
+        if (tile.partial) return TileScores<SAcc>::element_bits(p.base, w, warp_row0, tile.j0, lane);
+      }
+      return ~uint64_t{0};
+    };
+    auto softmax_step = [&](SAcc& s, const Sm90KvTile& tile, uint64_t visible, float (&rescale)[2]) {
+      const int j0 = tile.j0;
       if (p.base.general_logits) TileScores<SAcc>::apply_score_mod(s, p.base, w, mask, warp_row0, j0, lane);
       if (mask.classify(w.t_first, w.t_end, j0, j0 + kBlockN) != SequenceMask::Tile::full)
         TileScores<SAcc>::apply_mask(s, p.base, w, mask, warp_row0, j0, lane);
+      if (kSparse && tile.partial) TileScores<SAcc>::apply_element_bits(s, visible);
       softmax.update(s, p.base.mult_log2, rescale);
     };
     auto release_q = [&] {
@@ -109,7 +142,11 @@ struct Sm90Consumer {
     };
 
     mbarrier_wait(&bar.q_full, tile_iter & 1);
-    const int count = w.kv.count;
+    int count = w.kv.count;
+    if constexpr (kSparse) {  // the producer's walk (written before q_full completed; read before this warp releases Q)
+      count = *reinterpret_cast<const volatile int32_t*>(&bar.kv_count);
+      __syncwarp();
+    }
     if (count == 0) {
       release_q();
       wait_turn(consumer);  // one turn per tile even without GEMMs: the ring stays in step
@@ -124,6 +161,8 @@ struct Sm90Consumer {
     {
       const int stage = kv_iter % kStages;
       mbarrier_wait(&bar.k_full[stage], (kv_iter / kStages) & 1);
+      const Sm90KvTile tile = kv_tile(0, stage);
+      const uint64_t visible = element_bits(tile);
       wait_turn(consumer);
       issue_qk(s, q_rows, k_tile(stage));
       pass_turn(consumer);
@@ -131,7 +170,7 @@ struct Sm90Consumer {
       fence_registers<kSRegs>(&s.v[0][0][0]);
       if (lane == 0) mbarrier_arrive(&bar.k_empty[stage]);
       if (count == 1) release_q();
-      softmax_step(s, 0, rescale);  // O is still zero: no rescale
+      softmax_step(s, tile, visible, rescale);  // O is still zero: no rescale
       convert_p(s, pa);
     }
 
@@ -139,6 +178,8 @@ struct Sm90Consumer {
       const int g = kv_iter + it, stage = g % kStages, prev = (g - 1) % kStages;
       mbarrier_wait(&bar.k_full[stage], (g / kStages) & 1);
       mbarrier_wait(&bar.v_full[prev], ((g - 1) / kStages) & 1);
+      const Sm90KvTile tile = kv_tile(it, stage);
+      const uint64_t visible = element_bits(tile);
       wait_turn(consumer);
       issue_qk(s, q_rows, k_tile(stage));  // S_it
       issue_pv(o, pa, v_tile(prev));       // O += P_{it-1} V_{it-1}
@@ -147,7 +188,7 @@ struct Sm90Consumer {
       fence_registers<kSRegs>(&s.v[0][0][0]);
       if (lane == 0) mbarrier_arrive(&bar.k_empty[stage]);
       if (it == count - 1) release_q();
-      softmax_step(s, it, rescale);
+      softmax_step(s, tile, visible, rescale);
       wgmma_wait<0>();
       hold_p(pa);
       fence_registers<kORegs>(&o.v[0][0][0]);

@@ -17,6 +17,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_fwd_sm90_kernel(con
   // 128-byte swizzle atoms are 1024 bytes: align the tiles (kSmemBytes holds the slack).
   uint8_t* smem = dynamic_smem();
   smem += (1024 - (smem_address(smem) & 1023)) & 1023;
+  static_assert(sizeof(Sm90Barriers<Traits::kStages>) == Traits::kTune.barrier_bytes(),
+                "barrier area and tuning table disagree");
   auto& bar = *reinterpret_cast<Sm90Barriers<Traits::kStages>*>(smem + Traits::kBarrierOffset);
   constexpr uint32_t kConsumerWarps = 4 * Traits::kConsumers;
 

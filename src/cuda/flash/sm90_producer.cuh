@@ -4,7 +4,8 @@
 // and V of each KV tile into a ring of kStages buffers, each buffer reused once every consumer warp has
 // released it (k_empty / v_empty). The ring's position runs on across tiles, so the next tile's first K/V
 // tiles load while the consumers finish the current one. K and V complete on separate barriers so that
-// S = Q K^T starts before V has landed.
+// S = Q K^T starts before V has landed. Under a block mask the producer alone walks the lists and hands each
+// tile's KV count and each stage's tile to the consumers through shared memory (Sm90Barriers).
 #include "cuda/common/warpgroup.cuh"
 #include "cuda/flash/sm90_params.hpp"
 #include "cuda/flash/sm90_scheduler.cuh"
@@ -23,40 +24,58 @@ struct Sm90Producer {
     for (int t = static_cast<int>(blockIdx.x); t < tiles; t += static_cast<int>(gridDim.x)) {
       CtaWork w;
       if (!make_cta_work<Traits::kBlockM, Traits::kBlockN>(p.base, Sm90TileScheduler::tile(p.base, p.section, t), w)) continue;
-      const int head = w.head_block;  // GQA packing is off on this path: one query head per tile
-      const int kv_head = head / p.base.group;
-      // Uniform batches: one map per operand, batch coordinate b. Varlen: the sequence's own maps, batch 0.
-      const bool own = p.seq_maps != nullptr;
-      const CUtensorMap* q_map = own ? &p.seq_maps[3 * w.batch] : &p.q_map;
-      const CUtensorMap* k_map = own ? &p.seq_maps[3 * w.batch + 1] : &p.k_map;
-      const CUtensorMap* v_map = own ? &p.seq_maps[3 * w.batch + 2] : &p.v_map;
-      const int batch = own ? 0 : w.batch;
+      if (p.base.is_sparse())  // the walk's loads run while the consumers still work on the previous tile
+        load_tile(p, w, make_cta_sparse_walk<Traits::kBlockN>(p.base, w), smem, bar, kv_iter, tile_iter);
+      else
+        load_tile(p, w, w.kv, smem, bar, kv_iter, tile_iter);
+    }
+  }
 
-      mbarrier_wait(&bar.q_empty, (tile_iter & 1) ^ 1);  // a fresh barrier's "previous phase" is complete
-      mbarrier_expect_bytes(&bar.q_full, Traits::kQBytes);
+  /// Q, then the K/V tiles of `tiles` (KvRange, or SparseKvWalk whose steps are handed to the consumers).
+  template <class Tiles>
+  static __device__ __forceinline__ void load_tile(const Sm90Params& p, const CtaWork& w, const Tiles& tiles,
+                                                   uint8_t* smem, Sm90Barriers<kStages>& bar, int& kv_iter,
+                                                   int& tile_iter) {
+    const int head = w.head_block;  // GQA packing is off on this path: one query head per tile
+    const int kv_head = head / p.base.group;
+    // Uniform batches: one map per operand, batch coordinate b. Varlen: the sequence's own maps, batch 0.
+    const bool own = p.seq_maps != nullptr;
+    const CUtensorMap* q_map = own ? &p.seq_maps[3 * w.batch] : &p.q_map;
+    const CUtensorMap* k_map = own ? &p.seq_maps[3 * w.batch + 1] : &p.k_map;
+    const CUtensorMap* v_map = own ? &p.seq_maps[3 * w.batch + 2] : &p.v_map;
+    const int batch = own ? 0 : w.batch;
+
+    mbarrier_wait(&bar.q_empty, (tile_iter & 1) ^ 1);  // a fresh barrier's "previous phase" is complete
+    // Every consumer warp read the previous tile's count before releasing its Q; this count is published by
+    // the release of the arrive below and read after q_full.
+    if constexpr (Tiles::kSparse) *reinterpret_cast<volatile int32_t*>(&bar.kv_count) = tiles.count;
+    mbarrier_expect_bytes(&bar.q_full, Traits::kQBytes);
+#pragma unroll
+    for (int b = 0; b < Traits::kD / 64; ++b)
+      tma_load_4d(smem + Traits::kQOffset + b * Traits::kQBoxBytes, q_map, 64 * b, w.row0, head, batch, &bar.q_full);
+    ++tile_iter;
+
+    for (int it = 0; it < tiles.count; ++it, ++kv_iter) {
+      const int stage = kv_iter % kStages;
+      const uint32_t free_parity = ((kv_iter / kStages) & 1) ^ 1;
+      const int j0 = tiles.block(it) * Traits::kBlockN;
+      mbarrier_wait(&bar.k_empty[stage], free_parity);
+      if constexpr (Tiles::kSparse) {  // the stage's previous tile was read before k_empty; read after k_full
+        volatile int32_t* slot = &bar.kv_tile[stage].j0;
+        slot[0] = j0;
+        slot[1] = tiles.partial(it) ? 1 : 0;
+      }
+      mbarrier_expect_bytes(&bar.k_full[stage], Traits::kKBytes);
 #pragma unroll
       for (int b = 0; b < Traits::kD / 64; ++b)
-        tma_load_4d(smem + Traits::kQOffset + b * Traits::kQBoxBytes, q_map, 64 * b, w.row0, head, batch,
-                    &bar.q_full);
-      ++tile_iter;
-
-      for (int it = 0; it < w.kv.count; ++it, ++kv_iter) {
-        const int stage = kv_iter % kStages;
-        const uint32_t free_parity = ((kv_iter / kStages) & 1) ^ 1;
-        const int j0 = w.kv.block(it) * Traits::kBlockN;
-        mbarrier_wait(&bar.k_empty[stage], free_parity);
-        mbarrier_expect_bytes(&bar.k_full[stage], Traits::kKBytes);
+        tma_load_4d(smem + Traits::kKOffset + stage * Traits::kKBytes + b * Traits::kKvBoxBytes, k_map, 64 * b, j0,
+                    kv_head, batch, &bar.k_full[stage]);
+      mbarrier_wait(&bar.v_empty[stage], free_parity);
+      mbarrier_expect_bytes(&bar.v_full[stage], Traits::kVBytes);
 #pragma unroll
-        for (int b = 0; b < Traits::kD / 64; ++b)
-          tma_load_4d(smem + Traits::kKOffset + stage * Traits::kKBytes + b * Traits::kKvBoxBytes, k_map, 64 * b,
-                      j0, kv_head, batch, &bar.k_full[stage]);
-        mbarrier_wait(&bar.v_empty[stage], free_parity);
-        mbarrier_expect_bytes(&bar.v_full[stage], Traits::kVBytes);
-#pragma unroll
-        for (int b = 0; b < Traits::kDv / 64; ++b)
-          tma_load_4d(smem + Traits::kVOffset + stage * Traits::kVBytes + b * Traits::kKvBoxBytes, v_map, 64 * b,
-                      j0, kv_head, batch, &bar.v_full[stage]);
-      }
+      for (int b = 0; b < Traits::kDv / 64; ++b)
+        tma_load_4d(smem + Traits::kVOffset + stage * Traits::kVBytes + b * Traits::kKvBoxBytes, v_map, 64 * b, j0,
+                    kv_head, batch, &bar.v_full[stage]);
     }
   }
 };

@@ -41,7 +41,16 @@ struct Sm90Traits {
   using OAcc = AccTile<1, kDv / 8>;      // (16 rows, kDv) f32 output of one warp
 };
 
-/// The pipeline's mbarriers, in shared memory after the tiles.
+/// One KV tile of a block-sparse walk, handed from the producer to the consumers with its stage.
+struct Sm90KvTile {
+  int32_t j0;       // first key of the tile
+  int32_t partial;  // 1: the tile lies in a partial mask block (the element mask decides its pairs)
+};
+
+/// The pipeline's mbarriers, in shared memory after the tiles, and the block-sparse hand-off: only the producer
+/// walks a tile's block lists (SparseKvWalk); it writes the tile's KV count before Q's barrier completes and
+/// each KV tile's (j0, partial) before its K barrier does, so the consumers' walk is the producer's by
+/// construction (and the mbarrier and ping-pong rings stay balanced, zero listed tiles included).
 template <int kStages>
 struct Sm90Barriers {
   uint64_t q_full;           // Q landed (TMA transaction bytes)
@@ -50,6 +59,9 @@ struct Sm90Barriers {
   uint64_t v_full[kStages];  // V stage landed
   uint64_t k_empty[kStages];  // every consumer warp is done reading K stage
   uint64_t v_empty[kStages];  // every consumer warp is done reading V stage
+  int32_t kv_count;           // block-sparse: KV tiles of the tile whose Q is in flight (read after q_full)
+  int32_t unused;
+  Sm90KvTile kv_tile[kStages];  // block-sparse: the KV tile in each stage (read after k_full)
 };
 
 }  // namespace omniattn::detail::cuda
