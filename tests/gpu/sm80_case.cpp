@@ -3,6 +3,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "omniattn/device_mask.hpp"
+
 namespace omniattn::testing {
 namespace {
 
@@ -50,6 +52,11 @@ std::string Sm80Case::describe() const {
     << window_right << ") sinks=" << sinks << " softcap=" << softcap << " alibi=" << static_cast<int>(alibi)
     << " sink_logits=" << sink_logits << " varlen=" << varlen() << " seqused=" << !seqused_k.empty()
     << " strided=" << strided << " pack=" << static_cast<int>(packing);
+  if (mask) {
+    const BlockMask::Geometry& g = mask->geometry();
+    s << " block_mask=(batch " << g.batch << ", heads " << g.heads << ", " << g.block_q << "x" << g.block_k
+      << ", listed " << mask->listed_blocks() << ")";
+  }
   return s.str();
 }
 
@@ -89,6 +96,7 @@ Sm80Inputs make_inputs(const Sm80Case& c) {
       poison_keys(*t, first_key[b], c.poison_keys_begin, std::min(c.poison_keys_end, stored_keys[b]));
     }
 
+  if (c.mask) in.host_options.block_mask = c.mask->view();
   in.host_options.causal = c.causal;
   in.host_options.window_left = c.window_left;
   in.host_options.window_right = c.window_right;
@@ -140,6 +148,8 @@ Sm80Result run_sm80(const Sm80Case& c, const Sm80Inputs& in, bool check) {
   if (o.cu_seqlens_q) o.cu_seqlens_q = (cu_q = DeviceTensor::upload(in.cu_q)).view();
   if (o.cu_seqlens_k) o.cu_seqlens_k = (cu_k = DeviceTensor::upload(in.cu_k)).view();
   if (o.seqused_k) o.seqused_k = (used = DeviceTensor::upload(in.used)).view();
+  DeviceBlockMask mask;
+  if (c.mask) o.block_mask = (mask = DeviceBlockMask::upload(*c.mask, 0)).view();
 
   detail::cuda::set_gqa_packing(c.packing);
   std::optional<TensorView> lse_view;

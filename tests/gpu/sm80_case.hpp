@@ -9,6 +9,7 @@
 #include "core/problem.hpp"
 #include "cuda/flash/fwd_arguments.hpp"
 #include "gpu/gpu_support.hpp"
+#include "omniattn/mask.hpp"
 #include "reference/reference.hpp"
 
 namespace omniattn::testing {
@@ -31,6 +32,9 @@ struct Sm80Case {
   detail::cuda::GqaPacking packing = detail::cuda::GqaPacking::automatic;
   // Keys [poison_keys_begin, poison_keys_end) of every sequence are NaN: they must never be loaded.
   int64_t poison_keys_begin = 0, poison_keys_end = 0;
+  // Block-sparse calls: options.block_mask (uploaded with DeviceBlockMask for CUDA runs; the reference reads
+  // the host mask). Not owned; must outlive the run.
+  const BlockMask* mask = nullptr;
 
   int64_t head_dim_v() const { return dv ? dv : d; }
   bool varlen() const { return !q_lens.empty(); }
