@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <string>
 
 namespace omniattn::detail::cuda {
 namespace {
@@ -40,7 +41,17 @@ std::string bwd_layout_refusal(const BackwardProblem& p, const BwdTuning& t) {
   if (p.max_q_len > kIntMax - t.block_m || p.max_k_len > kIntMax - t.block_n || blocks * p.hq > kIntMax / t.block_m)
     return "supports fewer than 2^31 query rows and keys per sequence and 2^31 padded query rows x heads per call";
   if (p.batch > 65535 || p.hq > 65535) return "supports at most 65535 sequences and 65535 query heads per call";
-  if (p.sparse) return "block-sparse masks (options.block_mask) are not supported by the CUDA backward yet";
+  if (p.sparse) {
+    const SparseMask& m = *p.sparse;
+    if (m.host_element_mask != nullptr)
+      return "block-sparse masks with a host_element_mask (a CPU-only functor) run on the CPU backends only";
+    // A CTA's KV tile must lie in one mask KV block and a mask query block must be whole query tiles.
+    const int64_t tile_keys = std::min<int64_t>(t.block_n, m.block_k);
+    if (m.block_k % tile_keys != 0 || t.block_n % tile_keys != 0 || m.block_q % t.block_m != 0)
+      return "block-sparse masks need block_k and block_q that are multiples of the backward's " +
+             std::to_string(t.block_n) + "-key / " + std::to_string(t.block_m) + "-row tiles (given " +
+             std::to_string(m.block_q) + " x " + std::to_string(m.block_k) + ")";
+  }
   return {};
 }
 
@@ -65,11 +76,14 @@ BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& t) {
   f.hkv = static_cast<int32_t>(p.hkv);
   f.group = static_cast<int32_t>(p.group());
 
+  // Keys per CTA: the tile's, or a smaller mask KV block's (bwd_params.hpp).
+  const int64_t tile_keys = p.sparse ? std::min<int64_t>(t.block_n, p.sparse->block_k) : t.block_n;
+  f.tile_keys = static_cast<int32_t>(tile_keys);
   int64_t max_blocks = 0, max_tiles = 0, total_blocks = 0;
   bool uniform = true;
   for (int64_t b = 0; b < p.batch; ++b) {
     max_blocks = std::max(max_blocks, ceil_div(p.q_len[b], t.block_m));
-    max_tiles = std::max(max_tiles, ceil_div(p.k_stored[b], t.block_n));
+    max_tiles = std::max(max_tiles, ceil_div(p.k_stored[b], tile_keys));
     uniform = uniform && p.q_begin[b] == 0 && p.k_begin[b] == 0 && p.q_len[b] == p.q_len[0] &&
               p.k_len[b] == p.k_len[0] && p.k_stored[b] == p.k_stored[0];
   }
@@ -110,6 +124,15 @@ BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& t) {
   // A right-bounded mask (causal, window_right >= 0): the KV tile nearest the diagonal reaches a query block
   // first, so the deterministic order is descending (no CTA waits in the ideal schedule); else ascending.
   f.dq_descending = p.deterministic && p.window_right >= 0;
+  if (p.sparse) {
+    f.block_sparse = true;
+    f.sparse = make_sparse_params(*p.sparse);
+    f.q_tiles_per_block = static_cast<int32_t>(p.sparse->block_q / t.block_m);
+    f.k_tiles_per_block = static_cast<int32_t>(p.sparse->block_k / tile_keys);
+    // Block masks with a right-bounded element rule (causal windows, documents, ...) list blocks near the
+    // diagonal too: the same descending order keeps their deterministic turns in step.
+    f.dq_descending = p.deterministic && (p.window_right >= 0 || p.sparse->element.window_right >= 0);
+  }
 
   // Workspace: row blocks = total_blocks * hq.
   const auto row_blocks = static_cast<std::size_t>(total_blocks * p.hq);

@@ -12,7 +12,7 @@ namespace omniattn::detail::cuda {
 template <class Traits>
 __device__ __forceinline__ void bwd_main_cta(const BwdParams& p) {
   BwdKvWork work;
-  if (!make_kv_work<Traits::kBlockM, Traits::kBlockN>(p, work)) return;
+  if (!make_kv_work<Traits::kBlockM>(p, work)) return;
   uint8_t* smem = dynamic_smem();  // BwdTraits layout
 
   typename Traits::DkAcc dk;  // (kDkvKeys, kDkCols) f32 per warp, summed over every step

@@ -36,7 +36,7 @@ struct BwdEpilogue {
     const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
     const int key0 = (warp % Traits::kDkvWarpsN) * Traits::kDkvKeys;
     const int cols = warp / Traits::kDkvWarpsN;
-    const int valid = w.seq.k_stored - w.j0;
+    const int valid = min(w.seq.k_stored - w.j0, p.tile_keys);  // a half-filled tile (p.tile_keys) writes its keys only
     const int64_t token = w.seq.k_begin + w.j0;
     Element* dk_rows = static_cast<Element*>(p.dk) + w.batch * p.dk_batch + token * p.dk_token + w.kv_head * p.dk_head;
     Element* dv_rows = static_cast<Element*>(p.dv) + w.batch * p.dv_batch + token * p.dv_token + w.kv_head * p.dv_head;

@@ -1,6 +1,7 @@
 #pragma once
 // The backward mainloop of one CTA (one KV tile of kBlockN keys, K and V loaded once): for every query head
-// of the KV head's group and every query block that sees the tile (bwd_tiles.hpp), one step
+// of the KV head's group and every query block that sees the tile (BwdWalk, bwd_sparse.cuh: the interval of
+// bwd_tiles.hpp, or the query blocks a block mask lists for the tile's KV block), one step
 //   S^T = K Q^T, dP^T = V dO^T                    (registers, warp grid "sdp")
 //   P^T = exp2(logit * log2e - LSE * log2e)        (LSE from the forward; mask on boundary tiles only)
 //   dS^T = P^T o (dP^T - D) o dlogit/ddot          (ScoreMod::dlogit_ddot: scale, softcap chain rule)
@@ -13,10 +14,16 @@
 //  2: Q / dO / LSE / D double-buffered. Top of step i: wait all; barrier (step i landed; every warp is done
 //     with step i-1, whose buffers step i+1 now overwrites, and with P^T / dS^T); issue step i+1; compute i.
 //  1: top of step i: barrier (step i-1 done); issue step i; wait all; barrier; compute i.
+//
+// Block-sparse steps of a partial mask block also evaluate the ElementMask per element (on top of the
+// SequenceMask of boundary tiles). A mask with 64-key blocks at kBlockN = 128 gives each CTA 64 keys
+// (p.tile_keys): K/V rows [64, 128) are zero-filled without a load, their scores masked, and the warps whose
+// S^T / dP^T or dK / dV slice lies there skip those GEMMs.
 #include <cstdint>
 
 #include "core/mask_policy.hpp"
 #include "cuda/bwd/bwd_scheduler.cuh"
+#include "cuda/bwd/bwd_sparse.cuh"
 #include "cuda/bwd/bwd_sync.cuh"
 #include "cuda/bwd/bwd_traits.cuh"
 
@@ -43,8 +50,6 @@ struct BwdMainloop {
     const int thread = static_cast<int>(threadIdx.x), warp = thread / 32, lane = thread % 32;
     const uint32_t base = smem_address(smem);
     const SequenceMask mask = bwd_mask(p, w.seq);
-    const int n_m = w.blocks.last - w.blocks.first;
-    const int steps = p.group * n_m;
 
     // Warp tiles of the three warp grids (BwdTuning).
     const int sdp_key0 = (warp % Traits::kSdpWarpsN) * Traits::kSdpKeys;
@@ -68,25 +73,26 @@ struct BwdMainloop {
     const uint32_t ds_at = base + T::kDsOffset + T::DsasAt::block(dq_row0, 0) + T::DsasAt::a_lane(lane);
     const uint32_t k_bt = base + T::kKOffset + T::KasBt::block(dq_col0, 0) + T::KasBt::b_lane(lane);
 
-    auto head_of = [&](int step) { return w.kv_head * p.group + step / n_m; };
-    auto block_of = [&](int step) { return w.blocks.first + step % n_m; };
-    auto row_block = [&](int step) {  // workspace row block (bwd_params.hpp)
-      return static_cast<int64_t>(w.seq.m_block0 + block_of(step)) * p.hq + head_of(step);
+    auto row_block = [&](const BwdStep& step) {  // workspace row block (bwd_params.hpp)
+      return static_cast<int64_t>(w.seq.m_block0 + step.m) * p.hq + step.head;
     };
+    // Warps whose keys all lie past the tile's p.tile_keys (a half-filled tile) skip the GEMMs of those keys.
+    const bool sdp_keys = sdp_key0 < p.tile_keys, dkv_keys = dkv_key0 < p.tile_keys;
 
-    // K, V: (kBlockN, kD), (kBlockN, kDv); keys past k_len are zero-filled (and masked).
+    // K, V: (kBlockN, kD), (kBlockN, kDv); keys past k_len (or past the tile's keys) are zero-filled (and masked).
     auto load_kv = [&] {
       const Element* k = static_cast<const Element*>(p.k) + w.batch * p.k_batch +
                          (w.seq.k_begin + w.j0) * p.k_token + w.kv_head * p.k_head;
       const Element* v = static_cast<const Element*>(p.v) + w.batch * p.v_batch +
                          (w.seq.k_begin + w.j0) * p.v_token + w.kv_head * p.v_head;
-      copy_rows_async<KTile, kThreads>(base + T::kKOffset, k, p.k_token, w.seq.k_len - w.j0, thread);
-      copy_rows_async<VTile, kThreads>(base + T::kVOffset, v, p.v_token, w.seq.k_len - w.j0, thread);
+      const int keys = min(w.seq.k_len - w.j0, p.tile_keys);
+      copy_rows_async<KTile, kThreads>(base + T::kKOffset, k, p.k_token, keys, thread);
+      copy_rows_async<VTile, kThreads>(base + T::kVOffset, v, p.v_token, keys, thread);
     };
     // Q, dO: (kBlockM, kD), (kBlockM, kDv) of one step, rows past q_len zero-filled; LSE * log2e and D:
     // (kBlockM) f32 each from the preprocess's padded workspace.
-    auto load_step = [&](int step, int stage) {
-      const int h = head_of(step), t0 = block_of(step) * kBlockM;
+    auto load_step = [&](const BwdStep& step, int stage) {
+      const int h = step.head, t0 = step.m * kBlockM;
       const uint32_t s = base + stage * kStageBytes;
       const Element* q = static_cast<const Element*>(p.q) + w.batch * p.q_batch +
                          (w.seq.q_begin + t0) * p.q_token + h * p.q_head;
@@ -102,65 +108,84 @@ struct BwdMainloop {
         cp_async_16(s + T::kDsumOffset + 16 * (thread - kRowChunks), p.dsum + rows + 4 * (thread - kRowChunks), true);
     };
 
-    auto compute = [&](int step, int stage) {
-      const int h = head_of(step), t0 = block_of(step) * kBlockM;
+    auto compute = [&](const BwdStep& step, int stage) {
+      const int t0 = step.m * kBlockM;
       const uint32_t s = stage * kStageBytes;
       const float* lse_log2 = reinterpret_cast<const float*>(smem + s + T::kLseOffset);  // (kBlockM)
       const float* dsum = reinterpret_cast<const float*>(smem + s + T::kDsumOffset);     // (kBlockM)
 
+      // ElementMask of a partial mask block, evaluated before S^T / dP^T are live (one bit per score).
+      const uint32_t hidden =
+          step.element ? element_hidden_bits<SAcc>(p, w, step.head, t0, sdp_key0, sdp_row0, lane) : 0u;
       SAcc st, dpt;  // (kSdpKeys, kSdpRows) f32 per warp: S^T then P^T; dP^T then dS^T
       st.fill(0.f);
       dpt.fill(0.f);
-      warp_gemm_smem<Element, typename T::KasA, typename T::QasB, kD>(st, k_a, q_b + s);
-      warp_gemm_smem<Element, typename T::VasA, typename T::DoasB, kDv>(dpt, v_a, do_b + s);
-      scores_to_gradients(p, w, mask, h, t0, lse_log2, dsum, sdp_key0, sdp_row0, lane, st, dpt);
+      if (sdp_keys) {
+        warp_gemm_smem<Element, typename T::KasA, typename T::QasB, kD>(st, k_a, q_b + s);
+        warp_gemm_smem<Element, typename T::VasA, typename T::DoasB, kDv>(dpt, v_a, do_b + s);
+      }
+      scores_to_gradients(p, w, mask, step, hidden, t0, lse_log2, dsum, sdp_key0, sdp_row0, lane, st, dpt);
       store_transposed(smem + T::kPOffset, st, sdp_key0, sdp_row0, lane);
       store_transposed(smem + T::kDsOffset, dpt, sdp_key0, sdp_row0, lane);
       __syncthreads();  // P^T and dS^T complete
 
-      warp_gemm_smem<Element, typename T::PasA, typename T::DoasBt, kBlockM>(dv, p_a, do_bt + s);
-      warp_gemm_smem<Element, typename T::PasA, typename T::QasBt, kBlockM>(dk, ds_a, q_bt + s);
+      if (dkv_keys) {
+        warp_gemm_smem<Element, typename T::PasA, typename T::DoasBt, kBlockM>(dv, p_a, do_bt + s);
+        warp_gemm_smem<Element, typename T::PasA, typename T::QasBt, kBlockM>(dk, ds_a, q_bt + s);
+      }
       DqAcc dq;  // (kDqRows, kDqCols) f32 per warp
       dq.fill(0.f);
       warp_gemm_smem<Element, typename T::DsasAt, typename T::KasBt, kBlockN>(dq, ds_at, k_bt);
       add_dq(p, w, mask, step, row_block(step), t0, dq, dq_row0, dq_col0, thread, lane);
     };
 
-    if (steps == 0) return;
+    BwdWalk<kBlockM> walk;
+    walk.init(p, w);
+    BwdStep step, next;
+    bool more = walk.next(p, w, mask, step);
+    if (!more) return;  // no query tile sees this KV tile: nothing loaded, dK = dV = 0
     if constexpr (Traits::kStages == 2) {
       load_kv();
-      load_step(0, 0);
+      load_step(step, 0);
       cp_async_commit();
-      for (int it = 0; it < steps; ++it) {
+      for (int it = 0; more; ++it) {
         cp_async_wait<0>();
         __syncthreads();
-        if (it + 1 < steps) load_step(it + 1, (it + 1) & 1);
+        more = walk.next(p, w, mask, next);
+        if (more) load_step(next, (it + 1) & 1);
         cp_async_commit();
-        compute(it, it & 1);
+        compute(step, it & 1);
+        step = next;
       }
     } else {
       static_assert(Traits::kStages == 1, "1 or 2 Q/dO stages");
       load_kv();
-      for (int it = 0; it < steps; ++it) {
+      for (int it = 0; more; ++it) {
         if (it > 0) __syncthreads();
-        load_step(it, 0);
+        load_step(step, 0);
         cp_async_commit();
         cp_async_wait<0>();
         __syncthreads();
-        compute(it, 0);
+        compute(step, 0);
+        more = walk.next(p, w, mask, step);
       }
     }
   }
 
-  /// S^T -> P^T and dP^T -> dS^T in place, for the warp's (kSdpKeys, kSdpRows) elements.
+  /// S^T -> P^T and dP^T -> dS^T in place, for the warp's (kSdpKeys, kSdpRows) elements. `hidden`: the
+  /// ElementMask's verdict per element (element_hidden_bits), 0 outside partial mask blocks.
   static __device__ __forceinline__ void scores_to_gradients(const BwdParams& p, const BwdKvWork& w,
-                                                             const SequenceMask& mask, int h, int t0,
+                                                             const SequenceMask& mask, const BwdStep& step,
+                                                             uint32_t hidden, int t0,
                                                              const float* lse_log2, const float* dsum, int key0,
                                                              int row0, int lane, SAcc& st, SAcc& dpt) {
     constexpr float kLog2e = 1.4426950408889634f;
-    const bool partial =
-        mask.classify(t0, min(t0 + kBlockM, static_cast<int>(mask.sq)), w.j0, w.j0 + kBlockN) !=
-        SequenceMask::Tile::full;
+    const int h = step.head;
+    // Keys past key_stop belong to no tile of this CTA (a half-filled tile): masked like the SequenceMask's.
+    const int key_stop = w.j0 + p.tile_keys;
+    const bool partial = step.element || p.tile_keys < kBlockN ||
+                         mask.classify(t0, min(t0 + kBlockM, static_cast<int>(mask.sq)), w.j0, key_stop) !=
+                             SequenceMask::Tile::full;
     const float slope = p.alibi ? p.alibi[w.batch * p.alibi_batch_stride + h] : 0.f;
     const ScoreMod<float> mod{p.scale, p.softcap, slope};
     const ScoreMod<float> capped_only{p.scale, p.softcap, 0.f};  // logit before ALiBi
@@ -187,7 +212,8 @@ struct BwdMainloop {
             prob = fast_exp2(fmaf(x, p.scale_log2, -row_lse));
             dlogit = p.scale;
           }
-          if (partial && !mask.visible(token, key)) prob = 0.f;
+          const uint32_t bit = (n * 2 + e1) * SAcc::kRowSlots + r;  // element_hidden_bits' order
+          if (partial && (key >= key_stop || !mask.visible(token, key) || ((hidden >> bit) & 1u))) prob = 0.f;
           x = prob;
           dp = prob * (dp - row_d) * dlogit;
         }
@@ -211,17 +237,21 @@ struct BwdMainloop {
 
   /// Adds the warp's dQ of one step into the block's f32 accumulator. Deterministic mode: the block's
   /// semaphore counts the KV tiles that have added; this CTA waits for its turn (its rank among the tiles
-  /// that see the block, in the order of BwdParams::dq_descending) and passes it on.
+  /// that see the block, in the order of BwdParams::dq_descending; with a block mask, sparse_dq_rank) and
+  /// passes it on.
   static __device__ __forceinline__ void add_dq(const BwdParams& p, const BwdKvWork& w, const SequenceMask& mask,
-                                                int step, int64_t row_block, int t0, const DqAcc& dq, int row0,
-                                                int col0, int thread, int lane) {
-    (void)step;
+                                                const BwdStep& step, int64_t row_block, int t0, const DqAcc& dq,
+                                                int row0, int col0, int thread, int lane) {
     int rank = 0;
     if (p.deterministic) {
       const KvTilesOfRows tiles =
-          KvTilesOfRows::of(mask, t0, min(t0 + kBlockM, static_cast<int>(mask.sq)), kBlockN);
-      rank = tiles.rank_ascending(w.n);
-      if (p.dq_descending) rank = tiles.count() - 1 - rank;
+          KvTilesOfRows::of(mask, t0, min(t0 + kBlockM, static_cast<int>(mask.sq)), p.tile_keys);
+      if (p.block_sparse) {
+        if (thread < 32) rank = sparse_dq_rank(p, w, tiles, step.head, step.m, lane);  // warp 0
+      } else {
+        rank = tiles.rank_ascending(w.n);
+        if (p.dq_descending) rank = tiles.count() - 1 - rank;
+      }
       if (thread == 0) semaphore_wait(p.semaphore + row_block, rank);
       __syncthreads();
     }

@@ -12,6 +12,8 @@
 //   semaphore[rb] (int32)        deterministic mode: how many KV tiles have added their dQ to the block
 #include <cstdint>
 
+#include "cuda/common/block_sparse.hpp"
+
 namespace omniattn::detail::cuda {
 
 /// Geometry of one sequence (device copy of the BackwardProblem's per-sequence vectors).
@@ -49,7 +51,10 @@ struct BwdParams {
 
   int32_t batch = 0, hq = 0, hkv = 0, group = 1;
   int32_t m_blocks = 0;  // max over sequences of ceil(q_len / block_m): grid.x of the pre/postprocess
-  int32_t n_blocks = 0;  // max over sequences of ceil(k_stored / block_n): grid.x of the main kernel
+  int32_t n_blocks = 0;  // max over sequences of ceil(k_stored / tile_keys): grid.x of the main kernel
+  // Keys per CTA of the main kernel: block_n, or the block mask's block_k when that is smaller (64-key mask
+  // blocks at d <= 128: the CTA fills half of its 128-key tile, the other half zero and masked).
+  int32_t tile_keys = 0;
   int32_t total_m_blocks = 0;  // sum over sequences of ceil(q_len / block_m)
 
   // Workspace (see the file comment).
@@ -74,6 +79,13 @@ struct BwdParams {
   // comes first), ascending otherwise; the main kernel's blockIdx.x follows the same order.
   bool deterministic = false;
   bool dq_descending = false;
+
+  // Block-sparse mask (options.block_mask, bwd_sparse.cuh): each CTA walks the query blocks that list its KV
+  // block; a mask query block is q_tiles_per_block query tiles, a mask KV block k_tiles_per_block KV tiles.
+  bool block_sparse = false;
+  SparseParams sparse;
+  int32_t q_tiles_per_block = 1;  // block_q / block_m
+  int32_t k_tiles_per_block = 1;  // block_k / tile_keys
 };
 
 }  // namespace omniattn::detail::cuda

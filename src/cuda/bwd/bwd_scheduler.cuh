@@ -1,6 +1,6 @@
 #pragma once
 // Which work a backward CTA does: sequence geometry, and for the main kernel blockIdx -> (KV tile, KV head,
-// sequence) plus the query blocks that see the tile (bwd_tiles.hpp).
+// sequence) plus the query blocks that see the tile (bwd_tiles.hpp; with a block mask, bwd_sparse.cuh).
 #include <cstdint>
 
 #include "core/mask_policy.hpp"
@@ -47,20 +47,24 @@ struct BwdKvScheduler {
 
 struct BwdKvWork {
   int n = 0, kv_head = 0, batch = 0;
-  int j0 = 0;  // first key of the tile
+  int j0 = 0;  // first key of the tile (tiles are p.tile_keys keys)
   BwdSeqInfo seq;
-  QueryBlocksOfTile blocks;  // query blocks that see the tile (same for every query head)
+  QueryBlocksOfTile blocks;  // dense: query blocks that see the tile (same for every query head)
+  int k_block = 0;           // block-sparse: the mask KV block that holds the tile
 };
 
-template <int kBlockM, int kBlockN>
+template <int kBlockM>
 __device__ __forceinline__ bool make_kv_work(const BwdParams& p, BwdKvWork& w) {
   w.n = BwdKvScheduler::tile(p);
   w.kv_head = static_cast<int>(blockIdx.y);
   w.batch = static_cast<int>(blockIdx.z);
   w.seq = bwd_seq(p, w.batch);
-  w.j0 = w.n * kBlockN;
+  w.j0 = w.n * p.tile_keys;
   if (w.j0 >= w.seq.k_stored) return false;
-  w.blocks = QueryBlocksOfTile::of(bwd_mask(p, w.seq), w.n, kBlockM, kBlockN);
+  if (p.block_sparse)
+    w.k_block = w.n / p.k_tiles_per_block;
+  else
+    w.blocks = QueryBlocksOfTile::of(bwd_mask(p, w.seq), w.n, kBlockM, p.tile_keys);
   return true;
 }
 

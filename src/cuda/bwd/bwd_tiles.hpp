@@ -30,6 +30,14 @@ struct KvTilesOfRows {
   OMNI_HD int count() const { return sink_tiles + (end_tiles - window_first); }
   /// Position of tile n (contained) among the visited tiles, in ascending tile order.
   OMNI_HD int rank_ascending(int n) const { return n < sink_tiles ? n : sink_tiles + (n - window_first); }
+  /// How many visited tiles lie in [a, b) (0 when b <= a). rank_ascending(n) == count_in(0, n).
+  OMNI_HD int count_in(int a, int b) const { return overlap(a, b, 0, sink_tiles) + overlap(a, b, window_first, end_tiles); }
+
+ private:
+  OMNI_HD static int overlap(int a, int b, int c, int d) {
+    const int lo = a > c ? a : c, hi = b < d ? b : d;
+    return hi > lo ? hi - lo : 0;
+  }
 };
 
 /// The query blocks [first, last) of block_m rows that see KV tile n (an interval: rows whose end is past

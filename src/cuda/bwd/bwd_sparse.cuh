@@ -1,0 +1,148 @@
+#pragma once
+// The steps of one backward CTA (one KV tile of one KV head) and what a block-sparse mask changes in them.
+//
+// Dense: for each query head of the KV head's group, the query tiles [first, last) that see the tile
+// (QueryBlocksOfTile). Block-sparse (BwdParams::block_sparse): for each query head, the query blocks that list
+// the tile's KV block (the transposed lists q_partial / q_full of SparseParams::q_run, merged in increasing
+// block order), each cut into q_tiles_per_block query tiles of block_m rows. Query blocks that do not list the
+// KV block never appear: nothing is loaded or computed for them. Listed tiles past the sequence's queries, or
+// that the AttentionOptions mask hides entirely (SequenceMask::classify empty), are skipped too, so the set of
+// (KV tile, query tile) pairs is exactly "listed AND classify not empty"; the deterministic order below counts
+// the same set.
+//
+// With GQA each query head has its own list when the mask has Hq heads; else the group's heads share one.
+#include <cstdint>
+
+#include "cuda/bwd/bwd_scheduler.cuh"
+#include "cuda/bwd/bwd_tiles.hpp"
+
+namespace omniattn::detail::cuda {
+
+/// One step of the mainloop: query tile `m` (rows [m * block_m, ...) of the sequence) of query head `head`.
+/// `element`: the tile lies in a partial mask block (ElementMask evaluated per element).
+struct BwdStep {
+  int head = 0, m = 0;
+  bool element = false;
+};
+
+/// Cursor over the steps of one CTA, in order. Every thread of the CTA walks it identically (CTA-uniform).
+/// Plain ints only (the list base pointers stay in the kernel parameters): the cursor is live across every step
+/// of a kernel that already uses all 255 registers.
+template <int kBlockM>
+struct BwdWalk {
+  int g = 0;              // query head within the KV head's group
+  int m = 0, m_end = 0;   // next query tile and the end of the current range (dense: the interval)
+  int ip = 0, ip_end = 0; // sparse: next / end entry of q_indices[0] (partial) for the current head
+  int jf = 0, jf_end = 0; // sparse: the same in q_indices[1] (full)
+  bool element = false;   // sparse: the current mask query block is partial
+
+  /// Sparse: the current head's row of the q lists (docs/sparse.md: (mask batch · heads + mask head) · k_blocks
+  /// + KV block, as SparseParams::q_run).
+  __device__ __forceinline__ void load_row(const BwdParams& p, const BwdKvWork& w) {
+    const SparseParams& sp = p.sparse;
+    const int64_t row = (int64_t{sp.mask_batch(w.batch)} * sp.heads + sp.mask_head(w.kv_head * p.group + g)) *
+                            sp.k_blocks + w.k_block;
+    ip = sp.q_offsets[0][row], ip_end = sp.q_offsets[0][row + 1];
+    jf = sp.q_offsets[1][row], jf_end = sp.q_offsets[1][row + 1];
+  }
+
+  __device__ __forceinline__ void init(const BwdParams& p, const BwdKvWork& w) {
+    if (p.block_sparse) {
+      load_row(p, w);
+    } else {
+      m = w.blocks.first;
+      m_end = w.blocks.last;
+      if (m >= m_end) g = p.group;  // no query tile sees the tile
+    }
+  }
+
+  /// The next step into `s`; false when there is none.
+  __device__ __forceinline__ bool next(const BwdParams& p, const BwdKvWork& w, const SequenceMask& mask, BwdStep& s) {
+    if (!p.block_sparse) {
+      if (g >= p.group) return false;
+      s.head = w.kv_head * p.group + g;
+      s.m = m;
+      s.element = false;
+      if (++m == m_end) m = w.blocks.first, ++g;
+      return true;
+    }
+    for (;;) {
+      if (m < m_end) {  // a query tile of the current mask block
+        const int t = m++;
+        const int i0 = t * kBlockM, i1 = min(i0 + kBlockM, w.seq.q_len);
+        if (mask.classify(i0, i1, w.j0, w.j0 + p.tile_keys) == SequenceMask::Tile::empty) continue;
+        s.head = w.kv_head * p.group + g;
+        s.m = t;
+        s.element = element;
+        return true;
+      }
+      if (ip < ip_end || jf < jf_end) {  // the next listed mask query block, in increasing order
+        const int32_t qp = ip < ip_end ? p.sparse.q_indices[0][ip] : INT32_MAX;
+        const int32_t qf = jf < jf_end ? p.sparse.q_indices[1][jf] : INT32_MAX;
+        element = qp < qf;
+        const int qb = element ? qp : qf;
+        if (element) ++ip;
+        else ++jf;
+        m = qb * p.q_tiles_per_block;
+        // a block may reach past this sequence's queries
+        m_end = min(m + p.q_tiles_per_block, (w.seq.q_len + kBlockM - 1) / kBlockM);
+        continue;
+      }
+      if (++g >= p.group) return false;  // the next query head of the group: its own list, or the same one
+      load_row(p, w);
+      m = m_end = 0;
+    }
+  }
+};
+
+/// Bit i set: element i of a thread's S^T fragment (SAcc, i = (n * 2 + e1) * kRowSlots + r, as in
+/// BwdMainloop::scores_to_gradients) is hidden by the ElementMask. Evaluated in a loop that is not unrolled
+/// (ElementMask::visible is large: documents, head windows, grids) and only for pairs inside the sequence
+/// (the mask's arrays cover the longest sequence; padded rows and keys are masked anyway).
+template <class SAcc>
+__device__ __forceinline__ uint32_t element_hidden_bits(const BwdParams& p, const BwdKvWork& w, int head, int t0,
+                                                        int key0, int row0, int lane) {
+  constexpr int kElements = SAcc::kN * 2 * SAcc::kRowSlots;
+  static_assert(kElements <= 32, "one bit per fragment element");
+  const int64_t mask_head = p.sparse.mask_head(head);
+  uint32_t hidden = 0;
+#pragma unroll 1
+  for (int i = 0; i < kElements; ++i) {
+    const int r = i % SAcc::kRowSlots, e1 = (i / SAcc::kRowSlots) % 2, n = i / (2 * SAcc::kRowSlots);
+    const int row = t0 + row0 + SAcc::col_of(n, e1, lane);
+    const int key = w.j0 + key0 + SAcc::row_of_slot(r, lane);
+    if (row < w.seq.q_len && key < w.seq.k_len &&
+        !p.sparse.element.visible(mask_head, row, key, w.seq.q_len, w.seq.k_len))
+      hidden |= 1u << i;
+  }
+  return hidden;
+}
+
+/// Integer sum over the 32 lanes of a warp (values below 2^24: exact through the f32 shuffle, which is also
+/// what the host emulation provides).
+__device__ __forceinline__ int warp_sum_small(int x) {
+  float f = static_cast<float>(x);
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) f += __shfl_xor_sync(0xffffffffu, f, offset);
+  return static_cast<int>(f);
+}
+
+/// Deterministic mode with a block mask: the turn of KV tile w.n at query tile m of head `head`, i.e. how many
+/// of the KV tiles that add to that query tile come before it in the semaphore order (ascending tile index, or
+/// descending when p.dq_descending). Those tiles are the ones of the KV blocks its mask query block lists
+/// (kv_partial, kv_full: the same relation as the q lists the CTAs walk) that the AttentionOptions mask does
+/// not hide (`tiles`), so a tile that does not list the block is never waited for. Called by a whole warp (the
+/// list is split over the lanes); every lane gets the result.
+__device__ __forceinline__ int sparse_dq_rank(const BwdParams& p, const BwdKvWork& w, const KvTilesOfRows& tiles,
+                                              int head, int m, int lane) {
+  const BlockRun run = p.sparse.kv_run(w.batch, head, m / p.q_tiles_per_block);
+  const int per_block = p.k_tiles_per_block;
+  int before = 0;
+  for (int i = lane; i < run.count; i += 32) {
+    const int first = run.block(i) * per_block, last = first + per_block;  // the KV block's tiles [first, last)
+    before += p.dq_descending ? tiles.count_in(max(first, w.n + 1), last) : tiles.count_in(first, min(last, w.n));
+  }
+  return warp_sum_small(before);
+}
+
+}  // namespace omniattn::detail::cuda
