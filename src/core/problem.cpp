@@ -23,8 +23,8 @@ void check_qkv(const TensorView& q, const TensorView& k, const TensorView& v, bo
   const char* layout = varlen ? " (varlen [total, H, D])" : " ([B, S, H, D])";
   for (auto [t, name] : {std::pair{&q, "q"}, {&k, "k"}, {&v, "v"}}) {
     require_defined(*t, name);
-    require(t->ndim == nd, name, fmt::format("{} dimensions{}", nd, layout), shape_string(*t));
-    require(is_float_dtype(t->dtype), name, "dtype f64, f32, f16 or bf16", to_string(t->dtype));
+    OMNI_REQUIRE(t->ndim == nd, name, fmt::format("{} dimensions{}", nd, layout), shape_string(*t));
+    OMNI_REQUIRE(is_float_dtype(t->dtype), name, "dtype f64, f32, f16 or bf16", to_string(t->dtype));
     require_inner_contiguous(*t, name);
     require_addressable(*t, name);
   }
@@ -33,37 +33,37 @@ void check_qkv(const TensorView& q, const TensorView& k, const TensorView& v, bo
   require_device(k, "k", q.device);
   require_device(v, "v", q.device);
   const int h = nd - 2, dim = nd - 1;
-  require(q.shape[dim] >= 1 && q.shape[dim] <= 512, "q", "head dim in [1, 512]", shape_string(q));
-  require(v.shape[dim] >= 1 && v.shape[dim] <= 512, "v", "head dim in [1, 512]", shape_string(v));
-  require(k.shape[dim] == q.shape[dim], "k", fmt::format("head dim {} (q's)", q.shape[dim]), shape_string(k));
+  OMNI_REQUIRE(q.shape[dim] >= 1 && q.shape[dim] <= 512, "q", "head dim in [1, 512]", shape_string(q));
+  OMNI_REQUIRE(v.shape[dim] >= 1 && v.shape[dim] <= 512, "v", "head dim in [1, 512]", shape_string(v));
+  OMNI_REQUIRE(k.shape[dim] == q.shape[dim], "k", fmt::format("head dim {} (q's)", q.shape[dim]), shape_string(k));
   if (!varlen) {
-    require(k.shape[0] == q.shape[0], "k", fmt::format("batch {} (q's)", q.shape[0]), shape_string(k));
-    require(v.shape[0] == q.shape[0], "v", fmt::format("batch {} (q's)", q.shape[0]), shape_string(v));
+    OMNI_REQUIRE(k.shape[0] == q.shape[0], "k", fmt::format("batch {} (q's)", q.shape[0]), shape_string(k));
+    OMNI_REQUIRE(v.shape[0] == q.shape[0], "v", fmt::format("batch {} (q's)", q.shape[0]), shape_string(v));
   }
-  require(v.shape[nd - 3] == k.shape[nd - 3], "v", fmt::format("{} keys (k's)", k.shape[nd - 3]), shape_string(v));
-  require(k.shape[h] >= 1, "k", "at least one KV head", shape_string(k));
-  require(v.shape[h] == k.shape[h], "v", fmt::format("{} heads (k's)", k.shape[h]), shape_string(v));
-  require(q.shape[h] >= 1 && q.shape[h] % k.shape[h] == 0, "q",
+  OMNI_REQUIRE(v.shape[nd - 3] == k.shape[nd - 3], "v", fmt::format("{} keys (k's)", k.shape[nd - 3]), shape_string(v));
+  OMNI_REQUIRE(k.shape[h] >= 1, "k", "at least one KV head", shape_string(k));
+  OMNI_REQUIRE(v.shape[h] == k.shape[h], "v", fmt::format("{} heads (k's)", k.shape[h]), shape_string(v));
+  OMNI_REQUIRE(q.shape[h] >= 1 && q.shape[h] % k.shape[h] == 0, "q",
           fmt::format("a number of heads that is a multiple of k's {}", k.shape[h]), shape_string(q));
 }
 
 // Fills the per-sequence geometry from shapes or cu_seqlens, and seqused_k.
 void fill_sequences(Problem& p, const TensorView& q, const TensorView& k, const AttentionOptions& o) {
   if (p.varlen) {
-    require(o.cu_seqlens_k.has_value(), "options.cu_seqlens_k", "given together with cu_seqlens_q", "none");
+    OMNI_REQUIRE(o.cu_seqlens_k.has_value(), "options.cu_seqlens_k", "given together with cu_seqlens_q", "none");
     auto cq = host_int32(*o.cu_seqlens_q, "options.cu_seqlens_q", o.cuda_stream);
     auto ck = host_int32(*o.cu_seqlens_k, "options.cu_seqlens_k", o.cuda_stream);
-    require(cq.size() >= 1, "options.cu_seqlens_q", "B+1 >= 1 entries", "0");
-    require(ck.size() == cq.size(), "options.cu_seqlens_k", fmt::format("{} entries (as cu_seqlens_q)", cq.size()),
+    OMNI_REQUIRE(cq.size() >= 1, "options.cu_seqlens_q", "B+1 >= 1 entries", "0");
+    OMNI_REQUIRE(ck.size() == cq.size(), "options.cu_seqlens_k", fmt::format("{} entries (as cu_seqlens_q)", cq.size()),
             std::to_string(ck.size()));
     p.batch = static_cast<int64_t>(cq.size()) - 1;
     for (auto [cu, name, total] : {std::tuple{&cq, "options.cu_seqlens_q", q.shape[0]},
                                    std::tuple{&ck, "options.cu_seqlens_k", k.shape[0]}}) {
-      require((*cu)[0] == 0, name, "first entry 0", std::to_string((*cu)[0]));
+      OMNI_REQUIRE((*cu)[0] == 0, name, "first entry 0", std::to_string((*cu)[0]));
       for (size_t i = 1; i < cu->size(); ++i)
-        require((*cu)[i] >= (*cu)[i - 1], name, "non-decreasing offsets",
+        OMNI_REQUIRE((*cu)[i] >= (*cu)[i - 1], name, "non-decreasing offsets",
                 fmt::format("{} after {} at index {}", (*cu)[i], (*cu)[i - 1], i));
-      require(cu->back() == total, name, fmt::format("last entry {} (total tokens)", total),
+      OMNI_REQUIRE(cu->back() == total, name, fmt::format("last entry {} (total tokens)", total),
               std::to_string(cu->back()));
     }
     for (int64_t b = 0; b < p.batch; ++b) {
@@ -73,7 +73,7 @@ void fill_sequences(Problem& p, const TensorView& q, const TensorView& k, const 
       p.k_len.push_back(ck[b + 1] - ck[b]);
     }
   } else {
-    require(!o.cu_seqlens_k.has_value(), "options.cu_seqlens_k", "given together with cu_seqlens_q",
+    OMNI_REQUIRE(!o.cu_seqlens_k.has_value(), "options.cu_seqlens_k", "given together with cu_seqlens_q",
             "cu_seqlens_k alone");
     p.batch = q.shape[0];
     p.q_begin.assign(p.batch, 0);
@@ -85,10 +85,10 @@ void fill_sequences(Problem& p, const TensorView& q, const TensorView& k, const 
   if (o.seqused_k) {
     require_device(*o.seqused_k, "options.seqused_k", q.device);
     auto used = host_int32(*o.seqused_k, "options.seqused_k", o.cuda_stream);
-    require(static_cast<int64_t>(used.size()) == p.batch, "options.seqused_k", fmt::format("{} entries (B)", p.batch),
+    OMNI_REQUIRE(static_cast<int64_t>(used.size()) == p.batch, "options.seqused_k", fmt::format("{} entries (B)", p.batch),
             std::to_string(used.size()));
     for (int64_t b = 0; b < p.batch; ++b) {
-      require(used[b] >= 0 && used[b] <= p.k_len[b], "options.seqused_k",
+      OMNI_REQUIRE(used[b] >= 0 && used[b] <= p.k_len[b], "options.seqused_k",
               fmt::format("entry {} in [0, {}]", b, p.k_len[b]), std::to_string(used[b]));
       p.k_len[b] = used[b];
     }
@@ -102,13 +102,13 @@ void fill_sequences(Problem& p, const TensorView& q, const TensorView& k, const 
 
 void fill_semantics(Problem& p, const AttentionOptions& o) {
   const double scale = o.softmax_scale.value_or(1.0 / std::sqrt(static_cast<double>(p.d)));
-  require(std::isfinite(scale) && scale != 0.0, "options.softmax_scale", "a finite non-zero number",
+  OMNI_REQUIRE(std::isfinite(scale) && scale != 0.0, "options.softmax_scale", "a finite non-zero number",
           fmt::format("{}", scale));
-  require(std::isfinite(o.softcap) && o.softcap >= 0.0, "options.softcap", "a finite value >= 0 (0 = off)",
+  OMNI_REQUIRE(std::isfinite(o.softcap) && o.softcap >= 0.0, "options.softcap", "a finite value >= 0 (0 = off)",
           fmt::format("{}", o.softcap));
-  require(o.window_left >= -1, "options.window_left", ">= -1 (-1 = unbounded)", std::to_string(o.window_left));
-  require(o.window_right >= -1, "options.window_right", ">= -1 (-1 = unbounded)", std::to_string(o.window_right));
-  require(o.sinks >= 0, "options.sinks", ">= 0", std::to_string(o.sinks));
+  OMNI_REQUIRE(o.window_left >= -1, "options.window_left", ">= -1 (-1 = unbounded)", std::to_string(o.window_left));
+  OMNI_REQUIRE(o.window_right >= -1, "options.window_right", ">= -1 (-1 = unbounded)", std::to_string(o.window_right));
+  OMNI_REQUIRE(o.sinks >= 0, "options.sinks", ">= 0", std::to_string(o.sinks));
   p.scale = scale;
   p.softcap = o.softcap;
   p.window_left = o.window_left;
@@ -124,9 +124,9 @@ void fill_semantics(Problem& p, const AttentionOptions& o) {
     require_device(a, "options.alibi_slopes", p.device);
     const bool per_head = a.ndim == 1 && a.shape[0] == p.hq;
     const bool per_batch = a.ndim == 2 && a.shape[0] == p.batch && a.shape[1] == p.hq;
-    require(per_head || per_batch, "options.alibi_slopes", fmt::format("shape [{}] or [{}, {}]", p.hq, p.batch, p.hq),
+    OMNI_REQUIRE(per_head || per_batch, "options.alibi_slopes", fmt::format("shape [{}] or [{}, {}]", p.hq, p.batch, p.hq),
             shape_string(a));
-    require(a.stride[a.ndim - 1] == 1 && (per_head || a.stride[0] == p.hq), "options.alibi_slopes",
+    OMNI_REQUIRE(a.stride[a.ndim - 1] == 1 && (per_head || a.stride[0] == p.hq), "options.alibi_slopes",
             "a contiguous tensor", "strided");
     p.alibi = a.ptr<const float>();
     p.alibi_batch_stride = per_batch ? p.hq : 0;
@@ -137,7 +137,7 @@ void fill_semantics(Problem& p, const AttentionOptions& o) {
     require_dtype(s, "options.sink_logits", DType::f32);
     require_device(s, "options.sink_logits", p.device);
     require_shape(s, "options.sink_logits", {p.hq});
-    require(s.stride[0] == 1 || p.hq == 1, "options.sink_logits", "a contiguous tensor", "strided");
+    OMNI_REQUIRE(s.stride[0] == 1 || p.hq == 1, "options.sink_logits", "a contiguous tensor", "strided");
     p.sink_logits = s.ptr<const float>();
   }
 }
@@ -238,7 +238,7 @@ BackwardProblem make_backward_problem(const TensorView& q, const TensorView& k, 
     const char* name = grad_list[i].second;
     const TensorView& ref = *like[i].first;
     require_defined(g, name);
-    require(g.ndim == ref.ndim && std::equal(g.shape.begin(), g.shape.begin() + g.ndim, ref.shape.begin()), name,
+    OMNI_REQUIRE(g.ndim == ref.ndim && std::equal(g.shape.begin(), g.shape.begin() + g.ndim, ref.shape.begin()), name,
             "shape " + shape_string(ref) + " (" + like[i].second + "'s)", shape_string(g));
     require_dtype(g, name, q.dtype);
     require_device(g, name, q.device);
@@ -250,13 +250,13 @@ BackwardProblem make_backward_problem(const TensorView& q, const TensorView& k, 
                                                                 {&grads.dq, "grads.dq"}, {&grads.dk, "grads.dk"},
                                                                 {&grads.dv, "grads.dv"}};
   if (options.sink_logits) {
-    require(grads.dsink_logits.has_value(), "grads.dsink_logits", "a f32 [Hq] tensor (sink_logits is set)", "none");
+    OMNI_REQUIRE(grads.dsink_logits.has_value(), "grads.dsink_logits", "a f32 [Hq] tensor (sink_logits is set)", "none");
     const TensorView& ds = *grads.dsink_logits;
     require_defined(ds, "grads.dsink_logits");
     require_dtype(ds, "grads.dsink_logits", DType::f32);
     require_device(ds, "grads.dsink_logits", q.device);
     require_shape(ds, "grads.dsink_logits", {p.hq});
-    require(ds.stride[0] == 1 || p.hq == 1, "grads.dsink_logits", "a contiguous tensor", "strided");
+    OMNI_REQUIRE(ds.stride[0] == 1 || p.hq == 1, "grads.dsink_logits", "a contiguous tensor", "strided");
     p.dsink_logits = ds.ptr<float>();
     all.push_back({&ds, "grads.dsink_logits"});
   }

@@ -21,7 +21,7 @@ struct HostShadow {
   TensorView copy(const TensorView& t, void* stream) {
     std::vector<int32_t> host(static_cast<size_t>(std::max<int64_t>(t.numel(), 1)));
     if (t.numel() > 0) {
-      require(g_device_to_host != nullptr, kName, "tensors on the CPU (this build has no CUDA)", to_string(t.device));
+      OMNI_REQUIRE(g_device_to_host != nullptr, kName, "tensors on the CPU (this build has no CUDA)", to_string(t.device));
       g_device_to_host(host.data(), t.data, t.numel() * 4, t.device.index, stream);
     }
     storage.push_back(std::move(host));
@@ -73,17 +73,17 @@ int SparseMask::block_kind(int64_t b, int64_t h, int64_t i, int64_t j) const {
 void fill_sparse(Problem& p, const AttentionOptions& o) {
   if (!o.block_mask) return;
   const BlockMaskView& m = *o.block_mask;
-  require(m.device() == p.device, std::string(kName) + ".kv_partial.offsets", "device " + to_string(p.device),
+  OMNI_REQUIRE(m.device() == p.device, std::string(kName) + ".kv_partial.offsets", "device " + to_string(p.device),
           to_string(m.device()));
-  require(m.batch == 1 || m.batch == p.batch, std::string(kName) + ".batch", fmt::format("1 or {} (B)", p.batch),
+  OMNI_REQUIRE(m.batch == 1 || m.batch == p.batch, std::string(kName) + ".batch", fmt::format("1 or {} (B)", p.batch),
           std::to_string(m.batch));
-  require(m.heads == 1 || m.heads == p.hkv || m.heads == p.hq, std::string(kName) + ".heads",
+  OMNI_REQUIRE(m.heads == 1 || m.heads == p.hkv || m.heads == p.hq, std::string(kName) + ".heads",
           fmt::format("1, {} (Hkv) or {} (Hq)", p.hkv, p.hq), std::to_string(m.heads));
   int64_t k_stored = 0;
   for (int64_t s : p.k_stored) k_stored = std::max(k_stored, s);
-  require(m.q_tokens == p.max_q_len, std::string(kName) + ".q_tokens",
+  OMNI_REQUIRE(m.q_tokens == p.max_q_len, std::string(kName) + ".q_tokens",
           fmt::format("{} (the longest query sequence)", p.max_q_len), std::to_string(m.q_tokens));
-  require(m.k_tokens == k_stored, std::string(kName) + ".k_tokens",
+  OMNI_REQUIRE(m.k_tokens == k_stored, std::string(kName) + ".k_tokens",
           fmt::format("{} (the longest key sequence)", k_stored), std::to_string(m.k_tokens));
   if (m.device().is_cpu()) {
     validate_block_mask(m, kName);

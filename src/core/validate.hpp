@@ -11,7 +11,16 @@
 namespace omniattn::detail {
 
 std::string shape_string(const TensorView& t);
+/// Throws Error(argument, expected, given).
+[[noreturn]] void fail(const std::string& argument, const std::string& expected, const std::string& given);
 void require(bool ok, const std::string& argument, const std::string& expected, const std::string& given);
+/// require() whose message arguments (often fmt::format calls) are evaluated only when `ok` is false: validation
+/// runs on every call, and formatting every message eagerly cost microseconds per call (and per page of a block
+/// table). Use it for every check on a call's path.
+#define OMNI_REQUIRE(ok, ...)                                 \
+  do {                                                        \
+    if (!(ok)) ::omniattn::detail::fail(__VA_ARGS__);         \
+  } while (0)
 void require_defined(const TensorView& t, const char* name);
 void require_ndim(const TensorView& t, const char* name, int ndim);
 void require_shape(const TensorView& t, const char* name, std::initializer_list<int64_t> shape);

@@ -14,15 +14,15 @@ DecodeProblem make_decode_problem(const TensorView& q, const KVCache& cache, con
   p.cache = make_cache_geometry(cache, 0, o.cuda_stream);
   const CacheGeometry& g = p.cache;
   require_defined(q, "q");
-  require(q.ndim == 4, "q", "4 dimensions ([B, Sq, Hq, D])", shape_string(q));
+  OMNI_REQUIRE(q.ndim == 4, "q", "4 dimensions ([B, Sq, Hq, D])", shape_string(q));
   require_dtype(q, "q", g.dtype);
   require_device(q, "q", g.device);
   require_inner_contiguous(q, "q");
   require_addressable(q, "q");
-  require(q.shape[0] == g.batch, "q", fmt::format("batch {} (the cache's seq_lens)", g.batch), shape_string(q));
-  require(q.shape[1] >= 1 && q.shape[1] <= 16, "q", "1 to 16 query tokens per sequence (Sq)", shape_string(q));
-  require(q.shape[3] == g.d, "q", fmt::format("head dim {} (the cache's)", g.d), shape_string(q));
-  require(q.shape[2] >= 1 && q.shape[2] % g.hkv == 0, "q",
+  OMNI_REQUIRE(q.shape[0] == g.batch, "q", fmt::format("batch {} (the cache's seq_lens)", g.batch), shape_string(q));
+  OMNI_REQUIRE(q.shape[1] >= 1 && q.shape[1] <= 16, "q", "1 to 16 query tokens per sequence (Sq)", shape_string(q));
+  OMNI_REQUIRE(q.shape[3] == g.d, "q", fmt::format("head dim {} (the cache's)", g.d), shape_string(q));
+  OMNI_REQUIRE(q.shape[2] >= 1 && q.shape[2] % g.hkv == 0, "q",
           fmt::format("a number of heads that is a multiple of the cache's {} KV heads", g.hkv), shape_string(q));
   p.batch = g.batch;
   p.sq = q.shape[1];
@@ -32,25 +32,25 @@ DecodeProblem make_decode_problem(const TensorView& q, const KVCache& cache, con
   p.dv = g.dv;
   p.requested = o.backend;
   p.config = config;
-  require(config.num_splits >= 0, "config.num_splits", ">= 0 (0 = automatic)", std::to_string(config.num_splits));
-  require(config.num_ctas >= 0, "config.num_ctas", ">= 0 (0 = automatic)", std::to_string(config.num_ctas));
-  require(o.backend != Backend::cuda_sm90, "options.backend", "automatic, reference, cpu or cuda_sm80 (decode)",
+  OMNI_REQUIRE(config.num_splits >= 0, "config.num_splits", ">= 0 (0 = automatic)", std::to_string(config.num_splits));
+  OMNI_REQUIRE(config.num_ctas >= 0, "config.num_ctas", ">= 0 (0 = automatic)", std::to_string(config.num_ctas));
+  OMNI_REQUIRE(o.backend != Backend::cuda_sm90, "options.backend", "automatic, reference, cpu or cuda_sm80 (decode)",
           to_string(o.backend));
 
   // Options that mean nothing here.
-  require(!o.cu_seqlens_q && !o.cu_seqlens_k, "options.cu_seqlens_q", "none (the cache's seq_lens give lengths)",
+  OMNI_REQUIRE(!o.cu_seqlens_q && !o.cu_seqlens_k, "options.cu_seqlens_q", "none (the cache's seq_lens give lengths)",
           "cu_seqlens");
-  require(!o.seqused_k, "options.seqused_k", "none (the cache's seq_lens give lengths)", "a tensor");
+  OMNI_REQUIRE(!o.seqused_k, "options.seqused_k", "none (the cache's seq_lens give lengths)", "a tensor");
 
   // Semantics, exactly as attention_forward reads them.
   const double scale = o.softmax_scale.value_or(1.0 / std::sqrt(static_cast<double>(p.d)));
-  require(std::isfinite(scale) && scale != 0.0, "options.softmax_scale", "a finite non-zero number",
+  OMNI_REQUIRE(std::isfinite(scale) && scale != 0.0, "options.softmax_scale", "a finite non-zero number",
           fmt::format("{}", scale));
-  require(std::isfinite(o.softcap) && o.softcap >= 0.0, "options.softcap", "a finite value >= 0 (0 = off)",
+  OMNI_REQUIRE(std::isfinite(o.softcap) && o.softcap >= 0.0, "options.softcap", "a finite value >= 0 (0 = off)",
           fmt::format("{}", o.softcap));
-  require(o.window_left >= -1, "options.window_left", ">= -1 (-1 = unbounded)", std::to_string(o.window_left));
-  require(o.window_right >= -1, "options.window_right", ">= -1 (-1 = unbounded)", std::to_string(o.window_right));
-  require(o.sinks >= 0, "options.sinks", ">= 0", std::to_string(o.sinks));
+  OMNI_REQUIRE(o.window_left >= -1, "options.window_left", ">= -1 (-1 = unbounded)", std::to_string(o.window_left));
+  OMNI_REQUIRE(o.window_right >= -1, "options.window_right", ">= -1 (-1 = unbounded)", std::to_string(o.window_right));
+  OMNI_REQUIRE(o.sinks >= 0, "options.sinks", ">= 0", std::to_string(o.sinks));
   p.scale = scale;
   p.softcap = o.softcap;
   p.window_left = o.window_left;
@@ -65,9 +65,9 @@ DecodeProblem make_decode_problem(const TensorView& q, const KVCache& cache, con
     require_device(a, "options.alibi_slopes", g.device);
     const bool per_head = a.ndim == 1 && a.shape[0] == p.hq;
     const bool per_batch = a.ndim == 2 && a.shape[0] == p.batch && a.shape[1] == p.hq;
-    require(per_head || per_batch, "options.alibi_slopes", fmt::format("shape [{}] or [{}, {}]", p.hq, p.batch, p.hq),
+    OMNI_REQUIRE(per_head || per_batch, "options.alibi_slopes", fmt::format("shape [{}] or [{}, {}]", p.hq, p.batch, p.hq),
             shape_string(a));
-    require((a.stride[a.ndim - 1] == 1 || p.hq == 1) && (per_head || a.stride[0] == p.hq), "options.alibi_slopes",
+    OMNI_REQUIRE((a.stride[a.ndim - 1] == 1 || p.hq == 1) && (per_head || a.stride[0] == p.hq), "options.alibi_slopes",
             "a contiguous tensor", "strided");
     p.alibi = a.ptr<const float>();
     p.alibi_batch_stride = per_batch ? p.hq : 0;
@@ -78,7 +78,7 @@ DecodeProblem make_decode_problem(const TensorView& q, const KVCache& cache, con
     require_dtype(s, "options.sink_logits", DType::f32);
     require_device(s, "options.sink_logits", g.device);
     require_shape(s, "options.sink_logits", {p.hq});
-    require(s.stride[0] == 1 || p.hq == 1, "options.sink_logits", "a contiguous tensor", "strided");
+    OMNI_REQUIRE(s.stride[0] == 1 || p.hq == 1, "options.sink_logits", "a contiguous tensor", "strided");
     p.sink_logits = s.ptr<const float>();
   }
 

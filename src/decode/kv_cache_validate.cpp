@@ -12,8 +12,8 @@ bool is_cache_dtype(DType t) { return t == DType::f64 || t == DType::f32 || t ==
 
 void check_pool(const TensorView& t, const char* name) {
   require_defined(t, name);
-  require(t.ndim == 4, name, "4 dimensions ([pages, page_size, Hkv, D] or [B, capacity, Hkv, D])", shape_string(t));
-  require(is_cache_dtype(t.dtype), name, "dtype f32, f16 or bf16", to_string(t.dtype));
+  OMNI_REQUIRE(t.ndim == 4, name, "4 dimensions ([pages, page_size, Hkv, D] or [B, capacity, Hkv, D])", shape_string(t));
+  OMNI_REQUIRE(is_cache_dtype(t.dtype), name, "dtype f32, f16 or bf16", to_string(t.dtype));
   require_inner_contiguous(t, name);
   require_addressable(t, name);
 }
@@ -30,13 +30,13 @@ std::vector<int32_t> host_values(const TensorView& t, const std::optional<Tensor
   }
   require_dtype(t, name, DType::i32);
   require_ndim(t, name, 1);
-  require(t.stride[0] == 1 || t.shape[0] <= 1, name, "a contiguous tensor", fmt::format("stride {}", t.stride[0]));
+  OMNI_REQUIRE(t.stride[0] == 1 || t.shape[0] <= 1, name, "a contiguous tensor", fmt::format("stride {}", t.stride[0]));
   std::vector<int32_t> values(static_cast<size_t>(t.shape[0]));
 #if OMNIATTN_WITH_CUDA
   if (!values.empty()) decode_cuda::download(values.data(), t.data, t.shape[0] * 4, t.device.index, stream);
 #else
   (void)stream;
-  require(false, name, "a CPU tensor (this build has no CUDA)", to_string(t.device));
+  OMNI_REQUIRE(false, name, "a CPU tensor (this build has no CUDA)", to_string(t.device));
 #endif
   return values;
 }
@@ -50,13 +50,13 @@ CacheGeometry make_cache_geometry(const KVCache& cache, int64_t extra_tokens, vo
   const TensorView &k = cache.k, &v = cache.v;
   require_dtype(v, "cache.v", k.dtype);
   require_device(v, "cache.v", k.device);
-  require(v.shape[0] == k.shape[0] && v.shape[1] == k.shape[1] && v.shape[2] == k.shape[2], "cache.v",
+  OMNI_REQUIRE(v.shape[0] == k.shape[0] && v.shape[1] == k.shape[1] && v.shape[2] == k.shape[2], "cache.v",
           fmt::format("the first three sizes of cache.k [{}, {}, {}, *]", k.shape[0], k.shape[1], k.shape[2]),
           shape_string(v));
-  require(k.shape[2] >= 1, "cache.k", "at least one KV head", shape_string(k));
-  require(k.shape[3] >= 1 && k.shape[3] <= 512, "cache.k", "head dim in [1, 512]", shape_string(k));
-  require(v.shape[3] >= 1 && v.shape[3] <= 512, "cache.v", "head dim in [1, 512]", shape_string(v));
-  require(k.shape[1] >= 1, "cache.k", cache.is_paged() ? "page_size >= 1" : "capacity >= 1", shape_string(k));
+  OMNI_REQUIRE(k.shape[2] >= 1, "cache.k", "at least one KV head", shape_string(k));
+  OMNI_REQUIRE(k.shape[3] >= 1 && k.shape[3] <= 512, "cache.k", "head dim in [1, 512]", shape_string(k));
+  OMNI_REQUIRE(v.shape[3] >= 1 && v.shape[3] <= 512, "cache.v", "head dim in [1, 512]", shape_string(v));
+  OMNI_REQUIRE(k.shape[1] >= 1, "cache.k", cache.is_paged() ? "page_size >= 1" : "capacity >= 1", shape_string(k));
   g.dtype = k.dtype;
   g.device = k.device;
   g.paged = cache.is_paged();
@@ -73,15 +73,15 @@ CacheGeometry make_cache_geometry(const KVCache& cache, int64_t extra_tokens, vo
   require_dtype(lens, "cache.seq_lens", DType::i32);
   require_ndim(lens, "cache.seq_lens", 1);
   require_device(lens, "cache.seq_lens", g.device);
-  require(lens.stride[0] == 1 || lens.shape[0] <= 1, "cache.seq_lens", "a contiguous tensor",
+  OMNI_REQUIRE(lens.stride[0] == 1 || lens.shape[0] <= 1, "cache.seq_lens", "a contiguous tensor",
           fmt::format("stride {}", lens.stride[0]));
   g.batch = lens.shape[0];
   g.seq_lens = lens.ptr<int32_t>();
   if (cache.host_seq_lens) {
     require_defined(*cache.host_seq_lens, "cache.host_seq_lens");
-    require(g.device.is_cuda(), "cache.host_seq_lens", "only with a CUDA cache (a CPU cache is its own copy)",
+    OMNI_REQUIRE(g.device.is_cuda(), "cache.host_seq_lens", "only with a CUDA cache (a CPU cache is its own copy)",
             "a host copy of a CPU cache");
-    require(cache.host_seq_lens->stride[0] == 1 || g.batch <= 1, "cache.host_seq_lens", "a contiguous tensor",
+    OMNI_REQUIRE(cache.host_seq_lens->stride[0] == 1 || g.batch <= 1, "cache.host_seq_lens", "a contiguous tensor",
             "strided");
     g.host_seq_lens = cache.host_seq_lens->ptr<int32_t>();
   }
@@ -91,7 +91,7 @@ CacheGeometry make_cache_geometry(const KVCache& cache, int64_t extra_tokens, vo
     require_defined(t, "cache.block_table");
     require_dtype(t, "cache.block_table", DType::i32);
     require_device(t, "cache.block_table", g.device);
-    require(t.ndim == 2 && t.shape[0] == g.batch, "cache.block_table",
+    OMNI_REQUIRE(t.ndim == 2 && t.shape[0] == g.batch, "cache.block_table",
             fmt::format("shape [{}, max_pages] (B of seq_lens)", g.batch), shape_string(t));
     require_inner_contiguous(t, "cache.block_table");
     require_addressable(t, "cache.block_table");
@@ -99,7 +99,7 @@ CacheGeometry make_cache_geometry(const KVCache& cache, int64_t extra_tokens, vo
     g.table = t.ptr<const int32_t>();
     g.table_batch = t.stride[0];
     if (g.device.is_cpu()) {
-      require(!cache.host_block_table, "cache.host_block_table", "only with a CUDA cache", "a host copy");
+      OMNI_REQUIRE(!cache.host_block_table, "cache.host_block_table", "only with a CUDA cache", "a host copy");
       g.host_table = g.table;
     } else if (cache.host_block_table) {
       const TensorView& h = *cache.host_block_table;
@@ -107,15 +107,15 @@ CacheGeometry make_cache_geometry(const KVCache& cache, int64_t extra_tokens, vo
       require_dtype(h, "cache.host_block_table", DType::i32);
       require_device(h, "cache.host_block_table", Device::cpu());
       require_shape(h, "cache.host_block_table", {t.shape[0], t.shape[1]});
-      require(h.stride[0] == t.stride[0] && (h.stride[1] == 1 || t.shape[1] <= 1), "cache.host_block_table",
+      OMNI_REQUIRE(h.stride[0] == t.stride[0] && (h.stride[1] == 1 || t.shape[1] <= 1), "cache.host_block_table",
               fmt::format("the strides of cache.block_table [{}, 1]", t.stride[0]),
               fmt::format("[{}, {}]", h.stride[0], h.stride[1]));
       g.host_table = h.ptr<const int32_t>();
     }
   } else {
-    require(!cache.host_block_table, "cache.host_block_table", "only with a paged cache (block_table set)",
+    OMNI_REQUIRE(!cache.host_block_table, "cache.host_block_table", "only with a paged cache (block_table set)",
             "a host table for a contiguous cache");
-    require(k.shape[0] == g.batch, "cache.k", fmt::format("batch {} (seq_lens' B) of a contiguous cache", g.batch),
+    OMNI_REQUIRE(k.shape[0] == g.batch, "cache.k", fmt::format("batch {} (seq_lens' B) of a contiguous cache", g.batch),
             shape_string(k));
     g.max_pages = 1;
   }
@@ -127,7 +127,7 @@ CacheGeometry make_cache_geometry(const KVCache& cache, int64_t extra_tokens, vo
   for (int64_t b = 0; b < g.batch; ++b) {
     const int64_t len = g.lens[b];
     if (!(len >= 0 && len + extra_tokens <= capacity))
-      require(false, "cache.seq_lens",
+      OMNI_REQUIRE(false, "cache.seq_lens",
             extra_tokens > 0 ? fmt::format("entry {} in [0, {}] (capacity {} minus {} appended tokens)", b,
                                            capacity - extra_tokens, capacity, extra_tokens)
                              : fmt::format("entry {} in [0, {}] (the cache's capacity)", b, capacity),
@@ -137,7 +137,7 @@ CacheGeometry make_cache_geometry(const KVCache& cache, int64_t extra_tokens, vo
     const int32_t* row = g.host_table + b * g.table_batch;
     for (int64_t i = 0; i < used_pages; ++i) {
       if (row[i] >= 0 && row[i] < g.num_pages) continue;  // the message is formatted only for a bad entry
-      require(false, cache.host_block_table ? "cache.host_block_table" : "cache.block_table",
+      OMNI_REQUIRE(false, cache.host_block_table ? "cache.host_block_table" : "cache.block_table",
               fmt::format("page ids in [0, {}) for the {} pages sequence {} uses", g.num_pages, used_pages, b),
               fmt::format("{} at [{}, {}]", row[i], b, i));
     }
@@ -150,7 +150,7 @@ AppendProblem make_append_problem(const KVCache& cache, const TensorView& k_new,
   AppendProblem p;
   for (auto [t, name] : {std::pair{&k_new, "k_new"}, {&v_new, "v_new"}}) {
     require_defined(*t, name);
-    require(t->ndim == 4, name, "4 dimensions ([B, Sn, Hkv, D])", shape_string(*t));
+    OMNI_REQUIRE(t->ndim == 4, name, "4 dimensions ([B, Sn, Hkv, D])", shape_string(*t));
     require_inner_contiguous(*t, name);
     require_addressable(*t, name);
   }
@@ -174,25 +174,25 @@ AppendProblem make_append_problem(const KVCache& cache, const TensorView& k_new,
   p.v_new = {v_new.data, v_new.stride[0], v_new.stride[1], v_new.stride[2]};
   p.advance_lengths = o.advance_lengths;
   p.stream = o.cuda_stream;
-  require(!o.q || o.rotary, "options.q", "given together with options.rotary", "q without rotary");
+  OMNI_REQUIRE(!o.q || o.rotary, "options.q", "given together with options.rotary", "q without rotary");
   if (o.rotary) {
     const Rotary& r = *o.rotary;
     for (auto [t, name] : {std::pair{&r.cos, "options.rotary.cos"}, {&r.sin, "options.rotary.sin"}}) {
       require_defined(*t, name);
       require_dtype(*t, name, DType::f32);
       require_device(*t, name, g.device);
-      require(t->ndim == 2 && t->shape[1] >= 1, name, "shape [max_positions, rotary_dim / 2]", shape_string(*t));
+      OMNI_REQUIRE(t->ndim == 2 && t->shape[1] >= 1, name, "shape [max_positions, rotary_dim / 2]", shape_string(*t));
       require_inner_contiguous(*t, name);
       require_addressable(*t, name);
     }
     require_shape(r.sin, "options.rotary.sin", {r.cos.shape[0], r.cos.shape[1]});
     p.rotary_dim = 2 * r.cos.shape[1];
-    require(p.rotary_dim <= g.d, "options.rotary.cos", fmt::format("rotary_dim = 2 * columns <= D = {}", g.d),
+    OMNI_REQUIRE(p.rotary_dim <= g.d, "options.rotary.cos", fmt::format("rotary_dim = 2 * columns <= D = {}", g.d),
             shape_string(r.cos));
     p.max_positions = r.cos.shape[0];
     int64_t max_pos = 0;
     for (int64_t len : g.lens) max_pos = std::max(max_pos, len + sn);
-    require(max_pos <= p.max_positions, "options.rotary.cos",
+    OMNI_REQUIRE(max_pos <= p.max_positions, "options.rotary.cos",
             fmt::format("at least {} positions (the longest sequence after the append)", max_pos),
             shape_string(r.cos));
     p.cos = r.cos.ptr<const float>();
@@ -203,10 +203,10 @@ AppendProblem make_append_problem(const KVCache& cache, const TensorView& k_new,
     if (o.q) {
       const TensorView& q = *o.q;
       require_defined(q, "options.q");
-      require(q.ndim == 4, "options.q", "4 dimensions ([B, Sn, Hq, D])", shape_string(q));
+      OMNI_REQUIRE(q.ndim == 4, "options.q", "4 dimensions ([B, Sn, Hq, D])", shape_string(q));
       require_dtype(q, "options.q", g.dtype);
       require_device(q, "options.q", g.device);
-      require(q.shape[0] == g.batch && q.shape[1] == sn && q.shape[2] >= 1 && q.shape[3] == g.d, "options.q",
+      OMNI_REQUIRE(q.shape[0] == g.batch && q.shape[1] == sn && q.shape[2] >= 1 && q.shape[3] == g.d, "options.q",
               fmt::format("shape [{}, {}, Hq, {}]", g.batch, sn, g.d), shape_string(q));
       require_inner_contiguous(q, "options.q");
       require_addressable(q, "options.q");

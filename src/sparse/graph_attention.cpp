@@ -30,18 +30,18 @@ Graph check_graph(const TensorView& row_offsets, const TensorView& col_indices, 
   detail::require_device(row_offsets, "row_offsets", Device::cpu());
   detail::require_device(col_indices, "col_indices", Device::cpu());
   Graph g{detail::host_int32(row_offsets, "row_offsets"), detail::host_int32(col_indices, "col_indices"), {}, {}};
-  require(static_cast<int64_t>(g.row.size()) == nq + 1, "row_offsets", fmt::format("{} entries (Nq + 1)", nq + 1),
+  OMNI_REQUIRE(static_cast<int64_t>(g.row.size()) == nq + 1, "row_offsets", fmt::format("{} entries (Nq + 1)", nq + 1),
           std::to_string(g.row.size()));
-  require(g.row[0] == 0 && g.row.back() == static_cast<int64_t>(g.col.size()), "row_offsets",
+  OMNI_REQUIRE(g.row[0] == 0 && g.row.back() == static_cast<int64_t>(g.col.size()), "row_offsets",
           fmt::format("first entry 0 and last {} (the edge count)", g.col.size()),
           fmt::format("{} and {}", g.row[0], g.row.back()));
   for (int64_t i = 0; i < nq; ++i) {
-    require(g.row[i + 1] >= g.row[i], "row_offsets", "non-decreasing entries", fmt::format("row {}", i));
+    OMNI_REQUIRE(g.row[i + 1] >= g.row[i], "row_offsets", "non-decreasing entries", fmt::format("row {}", i));
     for (int32_t e = g.row[i]; e < g.row[i + 1]; ++e) {
-      require(g.col[e] >= 0 && g.col[e] < nk, "col_indices", fmt::format("key nodes in [0, {})", nk),
+      OMNI_REQUIRE(g.col[e] >= 0 && g.col[e] < nk, "col_indices", fmt::format("key nodes in [0, {})", nk),
               fmt::format("{} in row {}", g.col[e], i));
       if (e > g.row[i] && g.col[e] <= g.col[e - 1])
-        require(false, "col_indices", "strictly increasing keys per row",
+        OMNI_REQUIRE(false, "col_indices", "strictly increasing keys per row",
                 fmt::format("{} after {} in row {}", g.col[e], g.col[e - 1], i));
     }
   }
@@ -56,10 +56,10 @@ Graph check_graph(const TensorView& row_offsets, const TensorView& col_indices, 
 
 AttentionOptions graph_options(const TensorView& q, const TensorView& k, const AttentionOptions& o, TensorView cu_q,
                                TensorView cu_k) {
-  require(!o.causal && o.window_left < 0 && o.window_right < 0 && o.sinks == 0 && !o.alibi_slopes && !o.sink_logits &&
+  OMNI_REQUIRE(!o.causal && o.window_left < 0 && o.window_right < 0 && o.sinks == 0 && !o.alibi_slopes && !o.sink_logits &&
               !o.cu_seqlens_q && !o.seqused_k && !o.block_mask,
           "options", "softmax_scale and softcap only (the graph is the mask)", "another option set");
-  require(q.ndim == 3 && k.ndim == 3, "q", "[Nq, H, D] and k [Nk, Hkv, D]", detail::shape_string(q));
+  OMNI_REQUIRE(q.ndim == 3 && k.ndim == 3, "q", "[Nq, H, D] and k [Nk, Hkv, D]", detail::shape_string(q));
   AttentionOptions v = o;
   v.backend = Backend::cpu;
   v.cu_seqlens_q = cu_q;
@@ -203,7 +203,7 @@ void graph_attention_forward(const TensorView& q, const TensorView& k, const Ten
   int32_t cu_q[2] = {0, static_cast<int32_t>(q.shape[0])}, cu_k[2] = {0, static_cast<int32_t>(k.shape[0])};
   const AttentionOptions o = graph_options(q, k, options, TensorView::contiguous(cu_q, DType::i32, {2}),
                                            TensorView::contiguous(cu_k, DType::i32, {2}));
-  require(q.device.is_cpu(), "q", "CPU tensors", to_string(q.device));
+  OMNI_REQUIRE(q.device.is_cpu(), "q", "CPU tensors", to_string(q.device));
   const auto p = detail::make_forward_problem(q, k, v, outputs, o);
   const Graph g = check_graph(row_offsets, col_indices, q.shape[0], k.shape[0]);
   by_dtype(p.dtype, [&](auto t) { forward_impl<decltype(t)>(p, g); });
@@ -216,7 +216,7 @@ void graph_attention_backward(const TensorView& q, const TensorView& k, const Te
   int32_t cu_q[2] = {0, static_cast<int32_t>(q.shape[0])}, cu_k[2] = {0, static_cast<int32_t>(k.shape[0])};
   const AttentionOptions o = graph_options(q, k, options, TensorView::contiguous(cu_q, DType::i32, {2}),
                                            TensorView::contiguous(cu_k, DType::i32, {2}));
-  require(q.device.is_cpu(), "q", "CPU tensors", to_string(q.device));
+  OMNI_REQUIRE(q.device.is_cpu(), "q", "CPU tensors", to_string(q.device));
   const auto p = detail::make_backward_problem(q, k, v, out, lse, dout, grads, o);
   const Graph g = check_graph(row_offsets, col_indices, q.shape[0], k.shape[0]);
   by_dtype(p.dtype, [&](auto t) { backward_impl<decltype(t)>(p, g); });

@@ -16,13 +16,13 @@ using detail::require;
 using detail::sparse::Intervals;
 
 void check_grid(const Geometry& g, const GridMask& grid, GridMask::Kind kind, const std::vector<int32_t>& order) {
-  require(grid.kind == kind, "grid.kind", kind == GridMask::Kind::neighborhood ? "neighborhood" : "axial",
+  OMNI_REQUIRE(grid.kind == kind, "grid.kind", kind == GridMask::Kind::neighborhood ? "neighborhood" : "axial",
           std::to_string(static_cast<int>(grid.kind)));
-  require(grid.ndim >= 1 && grid.ndim <= 3, "grid.ndim", "1, 2 or 3", std::to_string(grid.ndim));
-  require(g.q_tokens == grid.tokens() && g.k_tokens == grid.tokens(), "geometry",
+  OMNI_REQUIRE(grid.ndim >= 1 && grid.ndim <= 3, "grid.ndim", "1, 2 or 3", std::to_string(grid.ndim));
+  OMNI_REQUIRE(g.q_tokens == grid.tokens() && g.k_tokens == grid.tokens(), "geometry",
           fmt::format("q_tokens = k_tokens = {} (the grid's tokens)", grid.tokens()),
           fmt::format("{} and {}", g.q_tokens, g.k_tokens));
-  require(order.empty() || static_cast<int64_t>(order.size()) == grid.tokens(), "token_order",
+  OMNI_REQUIRE(order.empty() || static_cast<int64_t>(order.size()) == grid.tokens(), "token_order",
           fmt::format("{} entries or none", grid.tokens()), std::to_string(order.size()));
 }
 
@@ -61,7 +61,7 @@ BlockMask grid_mask(const Geometry& g, const GridMask& grid, const std::vector<i
 BlockMask neighborhood(const Geometry& g, const GridMask& grid, const std::vector<int32_t>& token_order) {
   check_grid(g, grid, GridMask::Kind::neighborhood, token_order);
   for (int a = 0; a < grid.ndim; ++a)
-    require(grid.kernel[a] >= 1 && grid.dilation[a] >= 1 && grid.kernel[a] * grid.dilation[a] <= grid.shape[a] &&
+    OMNI_REQUIRE(grid.kernel[a] >= 1 && grid.dilation[a] >= 1 && grid.kernel[a] * grid.dilation[a] <= grid.shape[a] &&
                 grid.stride[a] >= 1 && grid.stride[a] <= grid.kernel[a],
             fmt::format("grid axis {}", a), "1 <= kernel * dilation <= shape and 1 <= stride <= kernel",
             fmt::format("shape {}, kernel {}, dilation {}, stride {}", grid.shape[a], grid.kernel[a], grid.dilation[a],

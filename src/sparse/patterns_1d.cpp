@@ -25,12 +25,12 @@ BlockMask from_window_rule(const Geometry& g, const ElementMask& e) {
 }
 
 void require_window(int64_t left, int64_t right) {
-  require(left >= -1, "left", ">= -1 (-1 = unbounded)", std::to_string(left));
-  require(right >= -1, "right", ">= -1 (-1 = unbounded)", std::to_string(right));
+  OMNI_REQUIRE(left >= -1, "left", ">= -1 (-1 = unbounded)", std::to_string(left));
+  OMNI_REQUIRE(right >= -1, "right", ">= -1 (-1 = unbounded)", std::to_string(right));
 }
 
 void require_self_attention(const Geometry& g, const char* what) {
-  require(g.q_tokens == g.k_tokens && g.block_q == g.block_k, "geometry",
+  OMNI_REQUIRE(g.q_tokens == g.k_tokens && g.block_q == g.block_k, "geometry",
           fmt::format("q_tokens = k_tokens and block_q = block_k ({})", what),
           fmt::format("{}/{} tokens, blocks {}/{}", g.q_tokens, g.k_tokens, g.block_q, g.block_k));
 }
@@ -59,8 +59,8 @@ BlockMask sliding_window(const Geometry& g, int64_t left, int64_t right) {
 }
 
 BlockMask sinks_window(const Geometry& g, int64_t sinks, int64_t left) {
-  require(sinks >= 0, "sinks", ">= 0", std::to_string(sinks));
-  require(left >= 0, "left", ">= 0", std::to_string(left));
+  OMNI_REQUIRE(sinks >= 0, "sinks", ">= 0", std::to_string(sinks));
+  OMNI_REQUIRE(left >= 0, "left", ">= 0", std::to_string(left));
   ElementMask e;
   e.window_left = left;
   e.window_right = 0;
@@ -69,7 +69,7 @@ BlockMask sinks_window(const Geometry& g, int64_t sinks, int64_t left) {
 }
 
 BlockMask prefix_lm(const Geometry& g, int64_t prefix) {
-  require(prefix >= 0, "prefix", ">= 0", std::to_string(prefix));
+  OMNI_REQUIRE(prefix >= 0, "prefix", ">= 0", std::to_string(prefix));
   ElementMask e;
   e.window_right = 0;
   e.prefix = prefix;
@@ -80,11 +80,11 @@ BlockMask documents(const Geometry& g, const std::vector<int64_t>& lengths, bool
   std::vector<int32_t> doc;  // document id per token
   std::vector<int64_t> start;
   for (size_t d = 0; d < lengths.size(); ++d) {
-    require(lengths[d] >= 0, "lengths", ">= 0 each", fmt::format("{} at {}", lengths[d], d));
+    OMNI_REQUIRE(lengths[d] >= 0, "lengths", ">= 0 each", fmt::format("{} at {}", lengths[d], d));
     start.push_back(static_cast<int64_t>(doc.size()));
     doc.insert(doc.end(), static_cast<size_t>(lengths[d]), static_cast<int32_t>(d));
   }
-  require(static_cast<int64_t>(doc.size()) == g.q_tokens && g.q_tokens == g.k_tokens, "lengths",
+  OMNI_REQUIRE(static_cast<int64_t>(doc.size()) == g.q_tokens && g.q_tokens == g.k_tokens, "lengths",
           fmt::format("a sum of {} (q_tokens = k_tokens)", g.q_tokens), std::to_string(doc.size()));
   ElementMask e;
   if (causal) e.window_right = 0;
@@ -100,8 +100,8 @@ BlockMask documents(const Geometry& g, const std::vector<int64_t>& lengths, bool
 
 BlockMask dilated_blocks(const Geometry& g, int64_t window_blocks, int64_t dilation, bool causal) {
   require_self_attention(g, "block-level pattern");
-  require(window_blocks >= 1, "window_blocks", ">= 1", std::to_string(window_blocks));
-  require(dilation >= 1, "dilation", ">= 1", std::to_string(dilation));
+  OMNI_REQUIRE(window_blocks >= 1, "window_blocks", ">= 1", std::to_string(window_blocks));
+  OMNI_REQUIRE(dilation >= 1, "dilation", ">= 1", std::to_string(dilation));
   return block_pattern(g, causal, [&](int64_t qb, int64_t kb) {
     const int64_t delta = qb > kb ? qb - kb : kb - qb;
     return delta % dilation == 0 && delta / dilation < window_blocks;
@@ -110,7 +110,7 @@ BlockMask dilated_blocks(const Geometry& g, int64_t window_blocks, int64_t dilat
 
 BlockMask power_of_two_blocks(const Geometry& g, int64_t sink_blocks) {
   require_self_attention(g, "block-level pattern");
-  require(sink_blocks >= 0, "sink_blocks", ">= 0", std::to_string(sink_blocks));
+  OMNI_REQUIRE(sink_blocks >= 0, "sink_blocks", ">= 0", std::to_string(sink_blocks));
   return block_pattern(g, true, [&](int64_t qb, int64_t kb) {
     const int64_t delta = qb - kb;
     return kb < sink_blocks || delta == 0 || (delta > 0 && (delta & (delta - 1)) == 0);
@@ -118,12 +118,12 @@ BlockMask power_of_two_blocks(const Geometry& g, int64_t sink_blocks) {
 }
 
 BlockMask head_windows(const Geometry& g, const std::vector<std::array<int64_t, 3>>& windows) {
-  require(static_cast<int64_t>(windows.size()) == g.heads, "windows", fmt::format("{} (geometry.heads) windows", g.heads),
+  OMNI_REQUIRE(static_cast<int64_t>(windows.size()) == g.heads, "windows", fmt::format("{} (geometry.heads) windows", g.heads),
           std::to_string(windows.size()));
   std::vector<int32_t> flat;
   for (const auto& w : windows) {
     require_window(w[0], w[1]);
-    require(w[2] >= 0, "windows", "sinks >= 0", std::to_string(w[2]));
+    OMNI_REQUIRE(w[2] >= 0, "windows", "sinks >= 0", std::to_string(w[2]));
     for (int64_t x : w) flat.push_back(static_cast<int32_t>(x));
   }
   ElementMask e;

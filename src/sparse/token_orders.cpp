@@ -45,15 +45,15 @@ uint64_t hilbert_index(uint32_t* x, int n, int b) {
 }  // namespace
 
 std::vector<int32_t> tile_order(const GridMask& grid, const std::array<int64_t, 3>& tile) {
-  require(grid.ndim >= 1 && grid.ndim <= 3, "grid.ndim", "1, 2 or 3", std::to_string(grid.ndim));
+  OMNI_REQUIRE(grid.ndim >= 1 && grid.ndim <= 3, "grid.ndim", "1, 2 or 3", std::to_string(grid.ndim));
   int64_t shape[3] = {1, 1, 1}, dil[3] = {1, 1, 1}, t[3] = {1, 1, 1};
   for (int a = 0; a < grid.ndim; ++a) {
     shape[a] = grid.shape[a];
     dil[a] = grid.kind == GridMask::Kind::neighborhood ? grid.dilation[a] : 1;
     t[a] = tile[static_cast<size_t>(a)];
-    require(shape[a] >= 1 && dil[a] >= 1 && dil[a] <= shape[a], fmt::format("grid axis {}", a),
+    OMNI_REQUIRE(shape[a] >= 1 && dil[a] >= 1 && dil[a] <= shape[a], fmt::format("grid axis {}", a),
             "shape >= 1 and 1 <= dilation <= shape", fmt::format("shape {}, dilation {}", shape[a], dil[a]));
-    require(t[a] >= 1, "tile", "sizes >= 1", std::to_string(t[a]));
+    OMNI_REQUIRE(t[a] >= 1, "tile", "sizes >= 1", std::to_string(t[a]));
   }
   std::vector<int32_t> order;
   order.reserve(static_cast<size_t>(grid.tokens()));
@@ -77,10 +77,10 @@ std::vector<int32_t> tile_order(const GridMask& grid, const std::array<int64_t, 
 }
 
 std::vector<int32_t> hilbert_order(const GridMask& grid) {
-  require(grid.ndim == 2 || grid.ndim == 3, "grid.ndim", "2 or 3", std::to_string(grid.ndim));
+  OMNI_REQUIRE(grid.ndim == 2 || grid.ndim == 3, "grid.ndim", "2 or 3", std::to_string(grid.ndim));
   int64_t largest = 1;
   for (int a = 0; a < grid.ndim; ++a) {
-    require(grid.shape[a] >= 1 && grid.shape[a] <= (1 << 20), fmt::format("grid axis {}", a), "shape in [1, 2^20]",
+    OMNI_REQUIRE(grid.shape[a] >= 1 && grid.shape[a] <= (1 << 20), fmt::format("grid axis {}", a), "shape in [1, 2^20]",
             std::to_string(grid.shape[a]));
     largest = std::max(largest, grid.shape[a]);
   }
@@ -107,7 +107,7 @@ std::vector<int32_t> inverse_order(const std::vector<int32_t>& order) {
   std::vector<int32_t> inverse(order.size(), -1);
   for (size_t p = 0; p < order.size(); ++p) {
     const int32_t t = order[p];
-    require(t >= 0 && static_cast<size_t>(t) < order.size() && inverse[static_cast<size_t>(t)] < 0, "order",
+    OMNI_REQUIRE(t >= 0 && static_cast<size_t>(t) < order.size() && inverse[static_cast<size_t>(t)] < 0, "order",
             fmt::format("a permutation of [0, {})", order.size()), fmt::format("{} at position {}", t, p));
     inverse[static_cast<size_t>(t)] = static_cast<int32_t>(p);
   }
@@ -117,16 +117,16 @@ std::vector<int32_t> inverse_order(const std::vector<int32_t>& order) {
 void permute_tokens(const TensorView& src, const TensorView& dst, const std::vector<int32_t>& order) {
   for (auto [t, name] : {std::pair{&src, "src"}, {&dst, "dst"}}) {
     detail::require_defined(*t, name);
-    require(t->ndim == 3 || t->ndim == 4, name, "[B, S, H, D] or [S, H, D]", detail::shape_string(*t));
-    require(t->device.is_cpu(), name, "a CPU tensor", to_string(t->device));
+    OMNI_REQUIRE(t->ndim == 3 || t->ndim == 4, name, "[B, S, H, D] or [S, H, D]", detail::shape_string(*t));
+    OMNI_REQUIRE(t->device.is_cpu(), name, "a CPU tensor", to_string(t->device));
     detail::require_inner_contiguous(*t, name);
     detail::require_addressable(*t, name);
   }
-  require(dst.ndim == src.ndim && std::equal(dst.shape.begin(), dst.shape.begin() + dst.ndim, src.shape.begin()) &&
+  OMNI_REQUIRE(dst.ndim == src.ndim && std::equal(dst.shape.begin(), dst.shape.begin() + dst.ndim, src.shape.begin()) &&
               dst.dtype == src.dtype,
           "dst", "the shape and dtype of src", detail::shape_string(dst) + " " + to_string(dst.dtype));
   const int tok = src.ndim - 3;
-  require(static_cast<int64_t>(order.size()) == src.shape[tok], "order", fmt::format("{} entries (tokens)", src.shape[tok]),
+  OMNI_REQUIRE(static_cast<int64_t>(order.size()) == src.shape[tok], "order", fmt::format("{} entries (tokens)", src.shape[tok]),
           std::to_string(order.size()));
   inverse_order(order);  // checks it is a permutation
   detail::require_disjoint(dst, "dst", src, "src");

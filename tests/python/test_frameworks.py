@@ -22,7 +22,8 @@ def test_jax_arrays():
     jnp = jax.numpy
     q, k, v = (torch.randn(2, 33, 4, 16), torch.randn(2, 40, 2, 16), torch.randn(2, 40, 2, 16))
     want, want_lse = omniattn.attention(q, k, v, causal=True, return_lse=True)
-    jq, jk, jv = (jnp.asarray(t.numpy()) for t in (q, k, v))
+    cpu = jax.devices("cpu")[0]  # jax defaults to its GPU where there is one; this test is about host arrays
+    jq, jk, jv = (jax.device_put(jnp.asarray(t.numpy()), cpu) for t in (q, k, v))
     out, lse = omniattn.attention(jq, jk, jv, causal=True, return_lse=True)
     assert isinstance(out, jax.Array) and out.dtype == jnp.float32
     np.testing.assert_array_equal(np.asarray(out), want.numpy())

@@ -12,8 +12,8 @@ void PinnedUploader::upload(void* dst, const void* src, std::size_t bytes, cudaS
   slot.pending = false;
   if (slot.done == nullptr) check(cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming), "cudaEventCreate");
   if (bytes > slot.capacity) {
-    std::size_t grown = slot.capacity == 0 ? 16384 : slot.capacity;
-    while (grown < bytes) grown *= 2;
+    std::size_t grown = slot.capacity == 0 ? (std::size_t{256} << 10) : slot.capacity;  // cudaMallocHost takes ms
+    while (grown < bytes) grown *= 4;
     if (slot.host != nullptr) check(cudaFreeHost(slot.host), "cudaFreeHost (pinned staging)");
     slot.host = nullptr;
     slot.capacity = 0;
