@@ -1,6 +1,10 @@
 #include "gpu/sm80_bwd_case.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
+
+#include "omniattn/device_mask.hpp"
 
 namespace omniattn::testing {
 namespace {
@@ -21,10 +25,49 @@ std::optional<TensorView> dsink_view(const Sm80Case& c, const HostTensor& t) {
   return c.sink_logits ? std::optional<TensorView>(t.view()) : std::nullopt;
 }
 
+// Queries and used keys of sequence b.
+int64_t q_len_of(const Sm80Case& c, int64_t b) { return c.varlen() ? c.q_lens[static_cast<size_t>(b)] : c.sq; }
+int64_t k_len_of(const Sm80Case& c, int64_t b) {
+  if (!c.seqused_k.empty()) return c.seqused_k[static_cast<size_t>(b)];
+  return c.varlen() ? c.k_lens[static_cast<size_t>(b)] : c.sk;
+}
+
+// The float64 oracle's view of a block mask: one dense mask of 128 x 128 blocks, all partial, whose host
+// functor is the mask's pair rule written plainly from its dense block map and element rule (with the mask's
+// batch / head broadcasting). `storage` keeps the dense mask and the map alive.
+struct DenseOracle {
+  BlockMask dense;
+  std::shared_ptr<std::vector<BlockMask::Block>> map;
+  BlockMaskView view;
+};
+std::shared_ptr<DenseOracle> dense_oracle(const Sm80Case& c, const BlockMask& m) {
+  auto o = std::make_shared<DenseOracle>();
+  const BlockMask::Geometry& g = m.geometry();
+  const BlockMask::Geometry dense_g{1, 1, g.q_tokens, g.k_tokens, 128, 128};
+  o->dense = BlockMask::from_block_map(
+      dense_g, std::vector<BlockMask::Block>(static_cast<size_t>(dense_g.q_blocks() * dense_g.k_blocks()),
+                                             BlockMask::Block::partial));
+  o->map = std::make_shared<std::vector<BlockMask::Block>>(m.to_block_map());
+  const auto map = o->map;
+  const BlockMaskView mv = m.view();
+  const int64_t hq = c.hq;
+  o->view = o->dense.view();
+  o->view.host_element_mask = [map, mv, g, hq, c](int64_t b, int64_t h, int64_t i, int64_t j) {
+    const int64_t mb = g.batch == 1 ? 0 : b, mh = g.heads == 1 ? 0 : g.heads == hq ? h : h / (hq / g.heads);
+    const size_t at = static_cast<size_t>(((mb * g.heads + mh) * g.q_blocks() + i / g.block_q) * g.k_blocks() + j / g.block_k);
+    const BlockMask::Block kind = (*map)[at];
+    if (kind == BlockMask::Block::full) return true;
+    if (kind == BlockMask::Block::skipped) return false;
+    return mv.element.visible(mh, i, j, q_len_of(c, b), k_len_of(c, b));
+  };
+  return o;
+}
+
 }  // namespace
 
-BwdInputs make_bwd_inputs(const Sm80Case& c) {
+BwdInputs make_bwd_inputs(const Sm80Case& c, const BlockMask* mask) {
   BwdInputs in;
+  in.mask = mask;
   in.fwd = make_inputs(c);
   in.fwd.host_options = bwd_host_options(c, in, false);
   // O and LSE of the float64 reference forward; O rounded to the input dtype as a forward kernel stores it.
@@ -61,6 +104,7 @@ AttentionOptions bwd_host_options(const Sm80Case& c, const BwdInputs& in, bool d
   if (o.cu_seqlens_k) o.cu_seqlens_k = in.fwd.cu_k.view();
   if (o.seqused_k) o.seqused_k = in.fwd.used.view();
   (void)c;
+  if (in.mask) o.block_mask = in.mask->view();
   o.deterministic = deterministic;
   return o;
 }
@@ -72,6 +116,8 @@ void check_bwd_against_reference(const Sm80Case& c, const BwdInputs& in, const B
   const AttentionOptions host_options = bwd_host_options(c, in, false);
   AttentionOptions ref_options = host_options;
   ref_options.backend = Backend::reference;
+  std::shared_ptr<DenseOracle> oracle;
+  if (in.mask) ref_options.block_mask = (oracle = dense_oracle(c, *in.mask))->view;
   attention_backward(in.fwd.q.to(DType::f64), in.fwd.k.to(DType::f64), in.fwd.v.to(DType::f64),
                      in.out.to(DType::f64), in.lse, in.dout.to(DType::f64), {dq64, dk64, dv64, dsink_view(c, ref.dsink)},
                      ref_options);
@@ -127,6 +173,8 @@ BwdResult run_sm80_backward(const Sm80Case& c, const BwdInputs& in, bool determi
   DeviceTensor alibi, sink, cu_q, cu_k, used;
   AttentionOptions o = bwd_host_options(c, in, deterministic);
   o.backend = c.backend;
+  DeviceBlockMask mask;
+  if (in.mask) o.block_mask = (mask = DeviceBlockMask::upload(*in.mask, 0)).view();
   if (o.alibi_slopes) o.alibi_slopes = (alibi = DeviceTensor::upload(in.fwd.alibi)).view();
   if (o.sink_logits) o.sink_logits = (sink = DeviceTensor::upload(in.fwd.sink)).view();
   if (o.cu_seqlens_q) o.cu_seqlens_q = (cu_q = DeviceTensor::upload(in.fwd.cu_q)).view();

@@ -11,6 +11,7 @@
 #include "cuda/bwd/bwd_tiles.hpp"
 #include "gpu/emulator/emulated_bwd_kernels.hpp"
 #include "gpu/sm80_bwd_case.hpp"
+#include "omniattn/sparse.hpp"
 
 namespace omniattn::testing {
 namespace {
@@ -33,8 +34,8 @@ BwdResult emulate_backward(const Sm80Case& c, const BwdInputs& in, bool determin
   return res;
 }
 
-BwdResult emulate_backward(const Sm80Case& c, bool deterministic = false) {
-  return emulate_backward(c, make_bwd_inputs(c), deterministic);
+BwdResult emulate_backward(const Sm80Case& c, bool deterministic = false, const BlockMask* mask = nullptr) {
+  return emulate_backward(c, make_bwd_inputs(c, mask), deterministic);
 }
 
 Sm80Case small(int64_t sq, int64_t sk) {
@@ -189,6 +190,190 @@ TEST(Sm80BwdEmulated, DeterministicOrder) {
     const BwdResult second = emulate_backward(c, in, /*deterministic=*/true, /*check=*/false);
     EXPECT_TRUE(same_gradients(first, second, false)) << c.describe();
   }
+}
+
+// ---- Block-sparse masks (options.block_mask): the walk of the transposed lists, partial / full blocks, 64-key
+// mask blocks in the 128-key tiles of d <= 128 (half-filled tiles), several KV tiles per mask block (d = 256),
+// per-head masks with GQA, and the deterministic order over the listed tiles only.
+namespace sparse_cases {
+
+using Block = BlockMask::Block;
+
+// A random block map: each block skipped / partial / full with the given odds, except the KV blocks in
+// `unlisted` (listed by no query block: their keys are poisoned by the cases, so a load would show) and the
+// query blocks in `empty_rows` (list nothing: their rows see no key, dQ = 0).
+BlockMask random_blocks(const BlockMask::Geometry& g, const ElementMask& element, std::vector<int64_t> unlisted = {},
+                        std::vector<int64_t> empty_rows = {}) {
+  std::vector<Block> map(static_cast<size_t>(g.batch * g.heads * g.q_blocks() * g.k_blocks()));
+  std::uniform_int_distribution<int> kind(0, 2);
+  size_t at = 0;
+  for (int64_t bh = 0; bh < g.batch * g.heads; ++bh)
+    for (int64_t qb = 0; qb < g.q_blocks(); ++qb)
+      for (int64_t kb = 0; kb < g.k_blocks(); ++kb, ++at) {
+        const bool off = std::count(unlisted.begin(), unlisted.end(), kb) > 0 ||
+                         std::count(empty_rows.begin(), empty_rows.end(), qb) > 0;
+        map[at] = off ? Block::skipped : static_cast<Block>(kind(rng()));
+      }
+  return BlockMask::from_block_map(g, map, element);
+}
+
+ElementMask window(int64_t left, int64_t right, int64_t sinks = 0) {
+  ElementMask e;
+  e.window_left = left;
+  e.window_right = right;
+  e.sinks = sinks;
+  return e;
+}
+
+Sm80Case sparse_case(int64_t d, int64_t sq, int64_t sk, int64_t hq, int64_t hkv) {
+  Sm80Case c;
+  c.batch = 1;
+  c.d = d;
+  c.sq = sq;
+  c.sk = sk;
+  c.hq = hq;
+  c.hkv = hkv;
+  return c;
+}
+
+}  // namespace sparse_cases
+
+// count_in (the deterministic order's count over listed KV blocks) against contains(), tile by tile.
+TEST(Sm80BwdTiles, CountInAgreesWithContains) {
+  using detail::SequenceMask;
+  using detail::cuda::KvTilesOfRows;
+  std::mt19937 gen(11);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(gen); };
+  for (int trial = 0; trial < 2000; ++trial) {
+    SequenceMask mask;
+    mask.sq = pick(1, 300);
+    mask.sk = pick(1, 300);
+    mask.window_left = pick(0, 2) ? pick(0, 150) : -1;
+    mask.window_right = pick(0, 2) ? pick(0, 150) : -1;
+    mask.sinks = pick(0, 1) ? pick(0, 80) : 0;
+    const int i0 = pick(0, static_cast<int>(mask.sq) - 1), i1 = std::min<int>(i0 + 64, static_cast<int>(mask.sq));
+    const KvTilesOfRows tiles = KvTilesOfRows::of(mask, i0, i1, 64);
+    const int a = pick(-2, 8), b = pick(-2, 8);
+    int brute = 0;
+    for (int n = std::max(a, 0); n < b; ++n) brute += tiles.contains(n);
+    ASSERT_EQ(tiles.count_in(a, b), brute) << "trial " << trial;
+  }
+}
+
+TEST(Sm80BwdSparse, RandomBlocksEveryTileShape) {
+  using namespace sparse_cases;
+  // (d, block_q, block_k): 64-key blocks in 128-key tiles (d <= 128: half-filled tiles), whole tiles, and two
+  // 64-key tiles per 128-key block (d = 256); 64-row tiles per 64- or 128-row mask block.
+  const int64_t shapes[][3] = {{64, 64, 64}, {128, 128, 128}, {128, 64, 128}, {64, 128, 64}, {256, 128, 128}, {256, 64, 64}};
+  for (const auto& s : shapes) {
+    Sm80Case c = sparse_case(s[0], 130, 200, 2, 1);
+    const BlockMask m = random_blocks({1, 1, c.sq, c.sk, s[1], s[2]}, window(50, 20), /*unlisted=*/{1});
+    c.poison_keys_begin = s[2];  // KV block 1: listed by nobody, never loaded, dK = dV = 0
+    c.poison_keys_end = 2 * s[2];
+    emulate_backward(c, false, &m);
+  }
+}
+
+TEST(Sm80BwdSparse, OptionsMaskOnTopAndEmptyRows) {
+  using namespace sparse_cases;
+  for (int64_t d : {64, 256}) {
+    Sm80Case c = sparse_case(d, 190, 190, 1, 1);
+    c.causal = true;  // listed blocks above the diagonal are skipped by the walk; the rest masked as usual
+    c.window_left = 90;
+    c.sinks = 3;
+    const BlockMask m = random_blocks({1, 1, c.sq, c.sk, 64, 128}, window(-1, -1, 0), {}, /*empty_rows=*/{1});
+    const BwdResult r = emulate_backward(c, false, &m);
+    for (int64_t i = 64 * c.hq * d; i < 128 * c.hq * d; ++i)  // query block 1 lists nothing: dQ exactly 0
+      ASSERT_EQ(r.dq.get(i), 0.0) << "dq element " << i;
+  }
+}
+
+TEST(Sm80BwdSparse, GeneratorsSinkLogitsSoftcap) {
+  using namespace sparse_cases;
+  {
+    Sm80Case c = sparse_case(128, 260, 260, 1, 1);
+    const BlockMask m = sparse::sliding_window({1, 1, 260, 260, 64, 64}, 70, 0);
+    emulate_backward(c, false, &m);
+  }
+  {
+    Sm80Case c = sparse_case(64, 177, 177, 2, 2);
+    c.dtype = DType::f16;
+    c.sink_logits = true;
+    c.softcap = 3.0;
+    const BlockMask m = sparse::documents({1, 1, 177, 177, 64, 128}, {17, 64, 1, 95}, true);
+    emulate_backward(c, false, &m);
+  }
+  {
+    Sm80Case c = sparse_case(256, 150, 150, 1, 1);
+    const BlockMask m = sparse::sinks_window({1, 1, 150, 150, 128, 128}, 4, 40);
+    emulate_backward(c, false, &m);
+  }
+}
+
+TEST(Sm80BwdSparse, PerHeadMasksWithGqa) {
+  using namespace sparse_cases;
+  // heads == Hq: every query head of a KV head walks its own list.
+  Sm80Case c = sparse_case(64, 130, 150, 4, 2);
+  c.batch = 2;
+  const BlockMask own = random_blocks({2, 4, 130, 150, 64, 64}, window(30, 30));
+  emulate_backward(c, false, &own);
+  // heads == Hkv: the query heads of a KV head share it (per-KV-head windows).
+  const BlockMask shared = sparse::head_windows({1, 2, 130, 150, 128, 64}, {{{40, 0, 2}}, {{-1, 5, 0}}});
+  emulate_backward(c, false, &shared);
+}
+
+TEST(Sm80BwdSparse, VarlenPerSequenceMasks) {
+  using namespace sparse_cases;
+  Sm80Case c;
+  c.hq = 3;
+  c.hkv = 1;
+  c.q_lens = {50, 0, 130};
+  c.k_lens = {60, 10, 129};
+  const BlockMask m = random_blocks({3, 1, 130, 129, 64, 64}, window(-1, 0));  // partial blocks causal
+  emulate_backward(c, false, &m);
+}
+
+// Deterministic mode over sparse walks: the emulator runs CTAs in dispatch order and aborts if a CTA waits for a
+// turn that no earlier CTA gives (a rank that counts a tile which does not list the block, or that the options
+// mask hides, would do that). Bitwise repeatability itself is a GPU test (the emulator is sequential).
+TEST(Sm80BwdSparse, DeterministicOrder) {
+  using namespace sparse_cases;
+  struct Variant {
+    int64_t d, bq, bk;
+    bool causal;
+    ElementMask element;
+    int64_t heads;
+  };
+  const Variant variants[] = {
+      {64, 64, 64, false, window(40, 40), 1},    // ascending, half-filled tiles, shared mask
+      {64, 64, 64, true, window(-1, -1), 4},     // descending (options causal), per-head masks
+      {256, 128, 128, false, window(60, 0), 2},  // descending (element window_right), 2 tiles per KV block
+      {128, 128, 64, false, window(-1, -1), 4},  // ascending, per-head masks, 2 query tiles per block
+  };
+  for (const Variant& v : variants) {
+    Sm80Case c = sparse_case(v.d, 130, 200, 4, 2);
+    c.causal = v.causal;
+    const BlockMask m = random_blocks({1, v.heads, c.sq, c.sk, v.bq, v.bk}, v.element);
+    emulate_backward(c, /*deterministic=*/true, &m);
+  }
+}
+
+TEST(Sm80BwdSparse, HostElementMaskIsRefused) {
+  using namespace sparse_cases;
+  Sm80Case c = sparse_case(64, 64, 64, 1, 1);
+  BlockMask m = random_blocks({1, 1, 64, 64, 64, 64}, window(-1, -1));
+  BwdInputs in = make_bwd_inputs(c, &m);
+  BwdResult res = bwd_outputs_like(c, in);
+  AttentionOptions o = bwd_host_options(c, in, false);
+  o.block_mask->host_element_mask = [](int64_t, int64_t, int64_t i, int64_t j) { return j <= i; };
+  const auto p = detail::make_backward_problem(in.fwd.q, in.fwd.k, in.fwd.v, in.out, in.lse, in.dout,
+                                               {res.dq, res.dk, res.dv, std::nullopt}, o);
+  const std::string why = detail::cuda::bwd_layout_refusal(p, detail::cuda::bwd_tuning(64, 64));
+  EXPECT_NE(why.find("host_element_mask"), std::string::npos) << why;
+  o.block_mask->host_element_mask = nullptr;
+  const auto q = detail::make_backward_problem(in.fwd.q, in.fwd.k, in.fwd.v, in.out, in.lse, in.dout,
+                                               {res.dq, res.dk, res.dv, std::nullopt}, o);
+  EXPECT_EQ(detail::cuda::bwd_layout_refusal(q, detail::cuda::bwd_tuning(64, 64)), "");
 }
 
 }  // namespace
