@@ -30,6 +30,11 @@ void collect_merges(DecodePlan& plan) {
     if (!merges.empty() && merges.back().segment == by_slot[slot].segment) ++merges.back().partials;
     else merges.push_back(by_slot[slot]);
   }
+  std::vector<int32_t> merge_of_slot(static_cast<size_t>(plan.num_partials));
+  for (int32_t m = 0; m < static_cast<int32_t>(merges.size()); ++m)
+    for (int32_t i = 0; i < merges[m].partials; ++i) merge_of_slot[merges[m].first_partial + i] = m;
+  for (DecodeItem& item : plan.items)
+    if (item.partial >= 0) item.merge = merge_of_slot[item.partial];
   plan.merges = std::move(merges);
 }
 

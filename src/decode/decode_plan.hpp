@@ -31,6 +31,7 @@ struct DecodeItem {
   int32_t segment = 0;
   int32_t tile_begin = 0, tile_end = 0;  // virtual tiles [begin, end) of the segment
   int32_t partial = -1;                  // -1: the whole segment, write O/LSE; else its partial slot
+  int32_t merge = -1;                    // with a partial: the segment's DecodeMerge (its last writer merges)
 };
 
 struct DecodeMerge {

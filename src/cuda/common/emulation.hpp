@@ -213,6 +213,17 @@ inline void run_cta(dim3 block, int threads, size_t smem_bytes, std::function<vo
 #define blockIdx (::omniattn::emu::cta()->block_idx)
 
 inline void __syncthreads() { omniattn::emu::barrier_wait(omniattn::emu::cta()->cta_barrier); }
+// CTAs run one after another and fibers cooperatively: plain memory operations are already ordered and atomic.
+inline void __threadfence() {}
+inline int atomicAdd(int* address, int value) {
+  const int old = *address;
+  *address = old + value;
+  return old;
+}
+template <class T>
+inline T __ldcg(const T* address) {
+  return *address;
+}
 inline void __syncwarp() { omniattn::emu::barrier_wait(omniattn::emu::cta()->warp_barriers[omniattn::emu::warp()]); }
 inline float __shfl_xor_sync(unsigned, float x, int lane_mask) {
   uint32_t bits;

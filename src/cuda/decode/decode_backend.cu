@@ -125,8 +125,8 @@ void run(const DecodeProblem& p) {
   k.merges = reinterpret_cast<const DecodeMerge*>(base + merge_at);
   k.partial_o = reinterpret_cast<float*>(base + partial_o_at);
   k.partial_lse = reinterpret_cast<float*>(base + partial_lse_at);
-  const int merges = static_cast<int>(plan.merges.size());
-  with_head_dim(d, [&]<int kD>() { cuda::launch_decode<kD>(g.dtype, row_warps, k, plan.grid(), merges, stream); });
+  if (!plan.merges.empty()) k.merge_counters = workspace.merge_counters(plan.merges.size(), stream);
+  with_head_dim(d, [&]<int kD>() { cuda::launch_decode<kD>(g.dtype, row_warps, k, plan.grid(), stream); });
 }
 
 }  // namespace omniattn::detail::decode_cuda

@@ -1,10 +1,32 @@
 #pragma once
-// What one decode CTA does: walk its items (decode_plan.hpp) -> per item mainloop -> epilogue. A device function
+// What one decode CTA does: walk its items (decode_plan.hpp) -> per item mainloop -> epilogue (-> the merge of a
+// split segment, by the CTA that writes its last partial). A device function
 // apart from the __global__ wrapper (decode_kernel.cuh) so that a host emulation can run the same code.
 #include "cuda/decode/decode_epilogue.cuh"
 #include "cuda/decode/decode_mainloop.cuh"
+#include "cuda/decode/decode_merge.cuh"
 
 namespace omniattn::detail::cuda {
+
+/// After writing a partial of a split segment: the CTA whose partial completes the segment merges it (no second
+/// kernel, no launch, no gap). Every thread fences its partial stores before the barrier, so the arrival that one
+/// thread then counts is ordered after all of them (the classic last-block reduction).
+template <class Traits>
+__device__ __forceinline__ void merge_if_last(const DecodeParams& p, int merge, uint8_t* smem) {
+  int* last = reinterpret_cast<int*>(smem + Traits::kFlagOffset) + 1;  // the word after the bad-page flag
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const int arrived = atomicAdd(p.merge_counters + merge, 1) + 1;
+    *last = arrived == p.merges[merge].partials;
+  }
+  __syncthreads();
+  if (!*last) return;
+  __threadfence();  // the other CTAs' partials, fenced before their arrivals, are visible from here
+  decode_merge_cta<typename Traits::Element>(p, merge, static_cast<int>(threadIdx.x), Traits::kThreads,
+                                              smem + Traits::kStageOffset);
+  if (threadIdx.x == 0) p.merge_counters[merge] = 0;  // ready for the next call
+}
 
 template <class Traits>
 __device__ __forceinline__ void decode_cta(const DecodeParams& p, int cta) {
@@ -21,86 +43,8 @@ __device__ __forceinline__ void decode_cta(const DecodeParams& p, int cta) {
     bool bad_page = false;
     DecodeMainloop<Traits>::run(p, seg, item, smem, o, softmax, bad_page);
     DecodeEpilogue<Traits>::store(p, seg, item, smem, o, softmax, bad_page);
+    if (item.merge >= 0) merge_if_last<Traits>(p, item.merge, smem);
     __syncthreads();  // the next item overwrites Q, the stages and the flag
-  }
-}
-
-/// Merge of the partials of one split segment (one CTA per DecodeMerge): for each of its rows,
-///   top = max(lse_p, sink), O = sum_p exp(lse_p - top) O_p / (sum_p exp(lse_p - top) + exp(sink - top)),
-///   LSE = top + log(denominator); a NaN partial (bad page id) makes the row NaN.
-/// Two phases so that no thread walks a chain of dependent loads: each warp reduces the LSEs of its rows with its
-/// lanes spread over the partials (top, 1 / denominator into shared memory), then every thread sums 4 columns of
-/// one row over the partials with independent, unrolled float4 loads.
-/// Shared memory: kDecodeMergeSmemBytes (3 floats per row of a CTA's 64 rows at most).
-inline constexpr int kDecodeMergeMaxRows = 64;
-inline constexpr int kDecodeMergeSmemBytes = 3 * kDecodeMergeMaxRows * 4;
-
-template <class Element>
-__device__ __forceinline__ void decode_merge_cta(const DecodeParams& p, int merge_index, int thread, int threads) {
-  float* row_top = reinterpret_cast<float*>(dynamic_smem());  // (rows) per row: max, 1 / denominator, LSE
-  float* row_inv_denom = row_top + kDecodeMergeMaxRows;
-  float* row_lse = row_inv_denom + kDecodeMergeMaxRows;
-  const DecodeMerge m = p.merges[merge_index];
-  const DecodeSegment seg = p.segments[m.segment];
-  const int warp = thread / 32, lane = thread % 32, warps = threads / 32;
-  auto lse_of = [&](int s, int r) { return p.partial_lse[(m.first_partial + s) * p.rows_per_cta + r]; };
-  for (int r = warp; r < seg.rows; r += warps) {
-    const int row = seg.row0 + r, head = seg.kv_head * p.group + row % p.group;
-    const float sink = p.sink_logits ? p.sink_logits[head] : -INFINITY;
-    float top = sink;
-    bool nan = false;
-    for (int s = lane; s < m.partials; s += 32) {
-      const float l = lse_of(s, r);
-      nan = nan || l != l;
-      top = fmaxf(top, l);
-    }
-    for (int o = 16; o > 0; o /= 2) {
-      top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, o));
-      nan = __shfl_xor_sync(0xffffffffu, static_cast<int>(nan), o) != 0 || nan;
-    }
-    float denom = 0.f;
-    if (!nan && top != -INFINITY)
-      for (int s = lane; s < m.partials; s += 32) {
-        const float l = lse_of(s, r);
-        denom += l == -INFINITY ? 0.f : expf(l - top);
-      }
-    for (int o = 16; o > 0; o /= 2) denom += __shfl_xor_sync(0xffffffffu, denom, o);
-    if (lane == 0) {
-      if (nan) {
-        row_top[r] = row_inv_denom[r] = row_lse[r] = nanf("");
-      } else if (top == -INFINITY) {
-        row_top[r] = -INFINITY, row_inv_denom[r] = 0.f, row_lse[r] = -INFINITY;
-      } else {
-        denom += sink == -INFINITY ? 0.f : expf(sink - top);
-        row_top[r] = top, row_inv_denom[r] = 1.f / denom, row_lse[r] = top + logf(denom);
-      }
-    }
-  }
-  __syncthreads();
-  const int chunks = p.dv / 4;
-  for (int unit = thread; unit < seg.rows * chunks; unit += threads) {
-    const int r = unit / chunks, c = (unit % chunks) * 4;
-    const int row = seg.row0 + r, token = row / p.group, head = seg.kv_head * p.group + row % p.group;
-    const float top = row_top[r], inv = row_inv_denom[r];
-    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (top != top) {
-      acc = make_float4(top, top, top, top);
-    } else if (top != -INFINITY) {
-#pragma unroll 8
-      for (int s = 0; s < m.partials; ++s) {
-        const int slot = m.first_partial + s;
-        const float l = p.partial_lse[slot * p.rows_per_cta + r];
-        const float w = l == -INFINITY ? 0.f : expf(l - top) * inv;
-        const float4 o = *reinterpret_cast<const float4*>(
-            p.partial_o + (static_cast<int64_t>(slot) * p.rows_per_cta + r) * p.dv + c);
-        acc.x += w * o.x, acc.y += w * o.y, acc.z += w * o.z, acc.w += w * o.w;
-      }
-    }
-    Element* dst = static_cast<Element*>(p.out) + seg.batch * p.o_batch + token * p.o_token + head * p.o_head + c;
-    uint32_t* dst32 = reinterpret_cast<uint32_t*>(dst);
-    dst32[0] = pack_pair<Element>(acc.x, acc.y);
-    dst32[1] = pack_pair<Element>(acc.z, acc.w);
-    if (c == 0 && p.lse != nullptr) p.lse[seg.batch * p.lse_batch + head * p.lse_head + token * p.lse_token] = row_lse[r];
   }
 }
 

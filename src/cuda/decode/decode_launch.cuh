@@ -27,15 +27,11 @@ int ctas_per_sm_of() {
 }
 
 template <class Traits>
-void launch_with(const DecodeParams& p, int grid, int merges, cudaStream_t stream) {
+void launch_with(const DecodeParams& p, int grid, cudaStream_t stream) {
   configure_kernel_once<decode_kernel<Traits>>(Traits::kSmemBytes, true, "decode kernel shared memory");
   if (grid > 0) {
     decode_kernel<Traits><<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(p);
     check_launch("decode kernel");
-  }
-  if (merges > 0) {
-    decode_merge_kernel<typename Traits::Element><<<merges, kDecodeMergeThreads, kDecodeMergeSmemBytes, stream>>>(p);
-    check_launch("decode merge kernel");
   }
 }
 
@@ -48,18 +44,18 @@ int decode_ctas_per_sm(DType dtype, int row_warps) {
 }
 
 template <int kD>
-void launch_decode(DType dtype, int row_warps, const DecodeParams& p, int grid, int merges, cudaStream_t stream) {
+void launch_decode(DType dtype, int row_warps, const DecodeParams& p, int grid, cudaStream_t stream) {
   if (dtype == DType::bf16) {
-    if (row_warps == 1) launch_with<DecodeTraits<__nv_bfloat16, kD, 1>>(p, grid, merges, stream);
-    else launch_with<DecodeTraits<__nv_bfloat16, kD, 4>>(p, grid, merges, stream);
+    if (row_warps == 1) launch_with<DecodeTraits<__nv_bfloat16, kD, 1>>(p, grid, stream);
+    else launch_with<DecodeTraits<__nv_bfloat16, kD, 4>>(p, grid, stream);
   } else {
-    if (row_warps == 1) launch_with<DecodeTraits<__half, kD, 1>>(p, grid, merges, stream);
-    else launch_with<DecodeTraits<__half, kD, 4>>(p, grid, merges, stream);
+    if (row_warps == 1) launch_with<DecodeTraits<__half, kD, 1>>(p, grid, stream);
+    else launch_with<DecodeTraits<__half, kD, 4>>(p, grid, stream);
   }
 }
 
 #define OMNIATTN_INSTANTIATE_DECODE(D)                                                              \
   template int decode_ctas_per_sm<D>(DType, int);                                                   \
-  template void launch_decode<D>(DType, int, const DecodeParams&, int, int, cudaStream_t);
+  template void launch_decode<D>(DType, int, const DecodeParams&, int, cudaStream_t);
 
 }  // namespace omniattn::detail::cuda

@@ -12,8 +12,8 @@ namespace omniattn::detail::cuda {
 template <int kD>
 int decode_ctas_per_sm(DType dtype, int row_warps);
 
-/// Enqueues the decode kernel (grid CTAs) and, when merges > 0, the merge kernel on `stream`.
+/// Enqueues the decode kernel (grid CTAs; split segments are merged inside it) on `stream`.
 template <int kD>
-void launch_decode(DType dtype, int row_warps, const DecodeParams& p, int grid, int merges, cudaStream_t stream);
+void launch_decode(DType dtype, int row_warps, const DecodeParams& p, int grid, cudaStream_t stream);
 
 }  // namespace omniattn::detail::cuda

@@ -46,6 +46,9 @@ struct DecodeParams {
   // Partials: slot s holds rows_per_cta rows of O (f32, Dv each, normalized by its own sum) and their LSE.
   float* partial_o = nullptr;    // [slots, rows_per_cta, Dv]
   float* partial_lse = nullptr;  // [slots, rows_per_cta]
+  // Per DecodeMerge: partials written so far. Zero before the kernel; the CTA that writes a segment's last
+  // partial merges the segment and sets its counter back to zero (so the buffer is ready for the next call).
+  int32_t* merge_counters = nullptr;
   int32_t rows_per_cta = 16;
   int32_t dv = 0;
 };

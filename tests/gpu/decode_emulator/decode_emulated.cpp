@@ -5,7 +5,6 @@
 
 #include "cuda/decode/decode_config.hpp"
 #include "cuda/decode/decode_cta.cuh"
-#include "cuda/decode/decode_kernel.cuh"
 #include "cuda/decode/decode_params_fill.hpp"
 #include "decode/decode_plan.hpp"
 
@@ -13,24 +12,21 @@ namespace omniattn::detail::cuda {
 namespace {
 
 template <class Traits>
-void run_grid(const DecodeParams& p, int grid, int merges) {
-  for (int c = 0; c < grid; ++c)
+void run_grid(const DecodeParams& p, int grid) {
+  // CTAs in reverse order: a segment's last partial is then written by its first CTA, not its last.
+  for (int c = grid - 1; c >= 0; --c)
     emu::run_cta(dim3(c), Traits::kThreads, Traits::kSmemBytes, [&p, c] { decode_cta<Traits>(p, c); });
-  for (int m = 0; m < merges; ++m)
-    emu::run_cta(dim3(m), kDecodeMergeThreads, kDecodeMergeSmemBytes, [&p, m] {
-      decode_merge_cta<typename Traits::Element>(p, m, static_cast<int>(threadIdx.x), kDecodeMergeThreads);
-    });
 }
 
 template <int kD>
-void run_d(const DecodeProblem& p, const DecodeParams& k, int grid, int merges) {
+void run_d(const DecodeProblem& p, const DecodeParams& k, int grid) {
   const int rw = decode_row_warps(p);
   if (p.cache.dtype == DType::bf16) {
-    if (rw == 1) run_grid<DecodeTraits<__nv_bfloat16, kD, 1>>(k, grid, merges);
-    else run_grid<DecodeTraits<__nv_bfloat16, kD, 4>>(k, grid, merges);
+    if (rw == 1) run_grid<DecodeTraits<__nv_bfloat16, kD, 1>>(k, grid);
+    else run_grid<DecodeTraits<__nv_bfloat16, kD, 4>>(k, grid);
   } else {
-    if (rw == 1) run_grid<DecodeTraits<__half, kD, 1>>(k, grid, merges);
-    else run_grid<DecodeTraits<__half, kD, 4>>(k, grid, merges);
+    if (rw == 1) run_grid<DecodeTraits<__half, kD, 1>>(k, grid);
+    else run_grid<DecodeTraits<__half, kD, 4>>(k, grid);
   }
 }
 
@@ -53,12 +49,15 @@ DecodeSchedule emulate_decode(const DecodeProblem& p, int resident_ctas) {
   k.merges = plan.merges.data();
   k.partial_o = partial_o.data();
   k.partial_lse = partial_lse.data();
-  const int merges = static_cast<int>(plan.merges.size());
+  std::vector<int32_t> counters(plan.merges.size() + 1, 0);
+  k.merge_counters = counters.data();
   switch (p.d) {
-    case 64: run_d<64>(p, k, plan.grid(), merges); break;
-    case 128: run_d<128>(p, k, plan.grid(), merges); break;
-    default: run_d<256>(p, k, plan.grid(), merges); break;
+    case 64: run_d<64>(p, k, plan.grid()); break;
+    case 128: run_d<128>(p, k, plan.grid()); break;
+    default: run_d<256>(p, k, plan.grid()); break;
   }
+  for (int32_t c : counters)
+    if (c != 0) std::abort();  // every merge ran and left its counter at zero
   return plan.schedule;
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds and runs the CUDA decode kernels under the host emulation (no GPU needed; g++ and the CUDA headers).
+# Builds and runs the CUDA decode kernels under the host emulation (no GPU needed). CTest runs the same tests as
+# omniattn_decode_emulator_tests (label cpu); this script is the quick loop without a full build.
 #   bash tests/gpu/decode_emulator/run.sh [--gtest_filter=...]
 # Uses (and if needed builds) a CPU-only build of the library in $BUILD (default build/emu-decode).
 set -euo pipefail
