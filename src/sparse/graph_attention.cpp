@@ -2,6 +2,7 @@
 // Forward per (head, query node): logits of its edges, softmax, O = Σ P V. Backward in two deterministic
 // passes: per query node (P, dS per edge, dQ), then per key node over the transposed graph (dK, dV).
 // Arguments are validated through the varlen attention checks (one sequence of Nq queries and Nk keys).
+// CUDA tensors go to src/cuda/graph (sparse/graph_cuda.hpp) after the batched form of the same checks.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include "core/problem.hpp"
 #include "core/validate.hpp"
 #include "omniattn/sparse.hpp"
+#include "sparse/graph_cuda.hpp"
 
 namespace omniattn::sparse {
 namespace {
@@ -185,6 +187,38 @@ void backward_impl(const detail::BackwardProblem& p, const Graph& g) {
   }
 }
 
+#if OMNIATTN_WITH_CUDA
+// CUDA calls: [N, H, D] as [1, N, H, D] and lse [Hq, Nq] as [1, Hq, Nq] over the same memory, for the batched form
+// of the attention checks (the varlen form wants cu_seqlens on the inputs' device).
+TensorView batch_of_one(const TensorView& t) {
+  if (t.ndim < 1 || t.ndim >= TensorView::kMaxDims) return t;
+  TensorView b = t;
+  b.ndim = t.ndim + 1;
+  for (int d = t.ndim; d > 0; --d) {
+    b.shape[d] = t.shape[d - 1];
+    b.stride[d] = t.stride[d - 1];
+  }
+  b.shape[0] = 1;
+  b.stride[0] = 0;
+  return b;
+}
+
+// The graph layout's ranks, checked before batch_of_one so that errors show the caller's shapes.
+void require_graph_ranks(std::initializer_list<std::pair<const TensorView*, const char*>> tensors, int ndim) {
+  for (auto [t, name] : tensors) detail::require_ndim(*t, name, ndim);
+}
+
+AttentionOptions cuda_options(const TensorView& q, const TensorView& k, const AttentionOptions& options) {
+  int32_t cu[2] = {0, 0};
+  AttentionOptions o = graph_options(q, k, options, TensorView::contiguous(cu, DType::i32, {2}),
+                                     TensorView::contiguous(cu, DType::i32, {2}));
+  o.cu_seqlens_q.reset();
+  o.cu_seqlens_k.reset();
+  o.backend = Backend::automatic;
+  return o;
+}
+#endif
+
 template <class Fn>
 void by_dtype(DType t, Fn&& fn) {
   switch (t) {
@@ -200,6 +234,18 @@ void by_dtype(DType t, Fn&& fn) {
 void graph_attention_forward(const TensorView& q, const TensorView& k, const TensorView& v,
                              const TensorView& row_offsets, const TensorView& col_indices,
                              const ForwardOutputs& outputs, const AttentionOptions& options) {
+  if (q.device.is_cuda()) {
+#if OMNIATTN_WITH_CUDA
+    const AttentionOptions o = cuda_options(q, k, options);
+    require_graph_ranks({{&v, "v"}, {&outputs.out, "outputs.out"}}, 3);
+    if (outputs.lse) require_graph_ranks({{&*outputs.lse, "outputs.lse"}}, 2);
+    const ForwardOutputs batched{batch_of_one(outputs.out),
+                                 outputs.lse ? std::optional(batch_of_one(*outputs.lse)) : std::nullopt};
+    const auto p = detail::make_forward_problem(batch_of_one(q), batch_of_one(k), batch_of_one(v), batched, o);
+    detail::graph_cuda::forward(p, {row_offsets, col_indices, q.shape[0], k.shape[0]});
+    return;
+#endif
+  }
   int32_t cu_q[2] = {0, static_cast<int32_t>(q.shape[0])}, cu_k[2] = {0, static_cast<int32_t>(k.shape[0])};
   const AttentionOptions o = graph_options(q, k, options, TensorView::contiguous(cu_q, DType::i32, {2}),
                                            TensorView::contiguous(cu_k, DType::i32, {2}));
@@ -213,6 +259,21 @@ void graph_attention_backward(const TensorView& q, const TensorView& k, const Te
                               const TensorView& row_offsets, const TensorView& col_indices, const TensorView& out,
                               const TensorView& lse, const TensorView& dout, const BackwardOutputs& grads,
                               const AttentionOptions& options) {
+  if (q.device.is_cuda()) {
+#if OMNIATTN_WITH_CUDA
+    const AttentionOptions o = cuda_options(q, k, options);
+    require_graph_ranks({{&v, "v"}, {&out, "out"}, {&dout, "dout"}, {&grads.dq, "grads.dq"}, {&grads.dk, "grads.dk"},
+                         {&grads.dv, "grads.dv"}},
+                        3);
+    require_graph_ranks({{&lse, "lse"}}, 2);
+    const BackwardOutputs batched{batch_of_one(grads.dq), batch_of_one(grads.dk), batch_of_one(grads.dv),
+                                  grads.dsink_logits};
+    const auto p = detail::make_backward_problem(batch_of_one(q), batch_of_one(k), batch_of_one(v), batch_of_one(out),
+                                                 batch_of_one(lse), batch_of_one(dout), batched, o);
+    detail::graph_cuda::backward(p, {row_offsets, col_indices, q.shape[0], k.shape[0]});
+    return;
+#endif
+  }
   int32_t cu_q[2] = {0, static_cast<int32_t>(q.shape[0])}, cu_k[2] = {0, static_cast<int32_t>(k.shape[0])};
   const AttentionOptions o = graph_options(q, k, options, TensorView::contiguous(cu_q, DType::i32, {2}),
                                            TensorView::contiguous(cu_k, DType::i32, {2}));

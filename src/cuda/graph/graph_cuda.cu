@@ -1,0 +1,132 @@
+// Graph attention on CUDA tensors (sparse/graph_cuda.hpp): what the kernels need beyond the attention checks
+// (dtype, head dims, 16-byte rows, the graph's tensors), the workspace, the graph's validation on the device, its
+// transposition for the backward, and the launches, all on the call's stream.
+#include <cstdint>
+#include <string>
+
+#include "core/validate.hpp"
+#include "cuda/common/cuda_check.hpp"
+#include "cuda/graph/graph_check.hpp"
+#include "cuda/graph/graph_config.hpp"
+#include "cuda/graph/graph_launch.hpp"
+#include "cuda/graph/graph_params_fill.hpp"
+#include "cuda/graph/graph_transpose.hpp"
+#include "cuda/graph/graph_workspace.hpp"
+#include "sparse/graph_cuda.hpp"
+
+namespace omniattn::detail::graph_cuda {
+namespace {
+
+using namespace cuda::graph;
+
+// Rows of `name` start 16-byte aligned: every lane moves whole 16-byte vectors.
+void require_vector_rows(const char* name, const void* data, int64_t token, int64_t head, int per_vector) {
+  const auto address = reinterpret_cast<uintptr_t>(data);
+  OMNI_REQUIRE(address % 16 == 0 && token % per_vector == 0 && head % per_vector == 0, name,
+               "16-byte aligned rows on CUDA (a 16-byte aligned address, token and head strides multiples of " +
+                   std::to_string(per_vector) + " elements)",
+               "address % 16 = " + std::to_string(address % 16) + ", strides " + std::to_string(token) + " and " +
+                   std::to_string(head));
+}
+
+void require_graph_tensor(const TensorView& t, const char* name, Device device) {
+  require_defined(t, name);
+  require_dtype(t, name, DType::i32);
+  require_ndim(t, name, 1);
+  require_device(t, name, device);
+  OMNI_REQUIRE(t.shape[0] <= 1 || t.stride[0] == 1, name, "a contiguous tensor", "stride " + std::to_string(t.stride[0]));
+}
+
+// Checks common to forward and backward; returns the graph as the kernels see it.
+DeviceGraph check_call(const Problem& p, const GraphArgs& g) {
+  OMNI_REQUIRE(p.dtype == DType::bf16 || p.dtype == DType::f16 || p.dtype == DType::f32, "q",
+               "dtype bf16, f16 or f32 (graph attention on CUDA)", to_string(p.dtype));
+  const int per_vector = 16 / element_bytes(p.dtype);
+  OMNI_REQUIRE(p.d <= kMaxHeadDim && p.dv <= kMaxHeadDim && p.d % per_vector == 0 && p.dv % per_vector == 0, "q",
+               "head dims D, Dv <= " + std::to_string(kMaxHeadDim) + " and multiples of " + std::to_string(per_vector) +
+                   " on CUDA for " + to_string(p.dtype),
+               "D = " + std::to_string(p.d) + ", Dv = " + std::to_string(p.dv));
+  require_vector_rows("q", p.q.data, p.q.token, p.q.head, per_vector);
+  require_vector_rows("k", p.k.data, p.k.token, p.k.head, per_vector);
+  require_vector_rows("v", p.v.data, p.v.token, p.v.head, per_vector);
+  OMNI_REQUIRE(g.nq < INT32_MAX && g.nk < INT32_MAX, "q", "fewer than 2^31 - 1 query and key nodes",
+               std::to_string(g.nq) + " and " + std::to_string(g.nk));
+  require_graph_tensor(g.row_offsets, "row_offsets", p.device);
+  require_graph_tensor(g.col_indices, "col_indices", p.device);
+  OMNI_REQUIRE(g.row_offsets.shape[0] == g.nq + 1, "row_offsets", std::to_string(g.nq + 1) + " entries (Nq + 1)",
+               std::to_string(g.row_offsets.shape[0]));
+  return {g.row_offsets.ptr<const int32_t>(), g.col_indices.ptr<const int32_t>(), g.nq, g.nk, g.col_indices.shape[0]};
+}
+
+}  // namespace
+
+void forward(const ForwardProblem& p, const GraphArgs& graph) {
+  const DeviceGraph g = check_call(p, graph);
+  require_vector_rows("outputs.out", p.out.data, p.out.token, p.out.head, 16 / element_bytes(p.dtype));
+  cuda::DeviceGuard guard(p.device.index);
+  const auto stream = static_cast<cudaStream_t>(p.stream);
+
+  auto layout = [&](WorkspaceLayout& w) {
+    auto* record = w.take<GraphCheckRecord>(1);
+    auto* row_starts = w.take<int32_t>(static_cast<size_t>(g.nnz));  // [nnz]
+    return std::pair{record, row_starts};
+  };
+  WorkspaceLayout sizing;
+  layout(sizing);
+  GraphWorkspace& workspace = GraphWorkspace::of_device(p.device.index);
+  const auto lock = workspace.lock();  // held until the kernels are enqueued
+  WorkspaceLayout placed(workspace.acquire(sizing.bytes(), stream));
+  const auto [record, row_starts] = layout(placed);
+  check_graph(g, row_starts, record, stream);
+
+  const GraphFwdParams k = make_fwd_params(p, g);
+  launch_forward(k, p.dtype, heads_per_warp(k.group, kFwdMaxHeads), stream);
+}
+
+void backward(const BackwardProblem& p, const GraphArgs& graph) {
+  const DeviceGraph g = check_call(p, graph);
+  const int per_vector = 16 / element_bytes(p.dtype);
+  require_vector_rows("out", p.out.data, p.out.token, p.out.head, per_vector);
+  require_vector_rows("dout", p.dout.data, p.dout.token, p.dout.head, per_vector);
+  require_vector_rows("grads.dq", p.grad_q.data, p.grad_q.token, p.grad_q.head, per_vector);
+  require_vector_rows("grads.dk", p.grad_k.data, p.grad_k.token, p.grad_k.head, per_vector);
+  require_vector_rows("grads.dv", p.grad_v.data, p.grad_v.token, p.grad_v.head, per_vector);
+  cuda::DeviceGuard guard(p.device.index);
+  const auto stream = static_cast<cudaStream_t>(p.stream);
+
+  const size_t nnz = static_cast<size_t>(g.nnz), scratch_bytes = transpose_scratch_bytes(g.nnz, g.nk);
+  struct Pieces {
+    GraphCheckRecord* record;
+    int32_t *row_starts, *edge_rows;  // [nnz] each: check_graph's counts, then the query node of each edge
+    TransposedGraph transposed;       // offsets [nk + 1], sources [nnz]
+    RowStat* stats;                   // [nq, hq]
+    void* scratch;                    // CUB
+  };
+  auto layout = [&](WorkspaceLayout& w) {
+    Pieces s;
+    s.record = w.take<GraphCheckRecord>(1);
+    s.row_starts = w.take<int32_t>(nnz);
+    s.edge_rows = w.take<int32_t>(nnz);
+    s.transposed.offsets = w.take<int32_t>(static_cast<size_t>(g.nk) + 1);
+    s.transposed.sources = w.take<int32_t>(nnz);
+    s.stats = w.take<RowStat>(static_cast<size_t>(g.nq * p.hq));
+    s.scratch = w.take<char>(scratch_bytes);
+    return s;
+  };
+  WorkspaceLayout sizing;
+  layout(sizing);
+  GraphWorkspace& workspace = GraphWorkspace::of_device(p.device.index);
+  const auto lock = workspace.lock();
+  WorkspaceLayout placed(workspace.acquire(sizing.bytes(), stream));
+  const Pieces s = layout(placed);
+  check_graph(g, s.row_starts, s.record, stream);
+  transpose_graph(g.col_indices, g.nnz, g.nk, s.row_starts, s.edge_rows, s.scratch, scratch_bytes, s.transposed,
+                  stream);
+
+  GraphBwdParams k = make_bwd_params(p, g);
+  k.t_offsets = s.transposed.offsets, k.t_sources = s.transposed.sources;
+  k.stats = s.stats;
+  launch_backward(k, p.dtype, heads_per_warp(k.group, kBwdMaxHeads), stream);
+}
+
+}  // namespace omniattn::detail::graph_cuda

@@ -1,0 +1,30 @@
+#pragma once
+// The __global__ wrappers of the graph-attention warps: warp w of the grid owns item w (graph_warp.cuh).
+#include <cstdint>
+
+#include "cuda/graph/graph_backward_kv.cuh"
+#include "cuda/graph/graph_backward_q.cuh"
+#include "cuda/graph/graph_forward.cuh"
+
+namespace omniattn::detail::cuda::graph {
+
+__device__ __forceinline__ int64_t grid_warp() {
+  return static_cast<int64_t>(blockIdx.x) * kWarpsPerCta + static_cast<int64_t>(threadIdx.x / 32);
+}
+
+template <class Traits>
+__global__ void __launch_bounds__(kThreadsPerCta) graph_forward_kernel(const __grid_constant__ GraphFwdParams p) {
+  graph_forward_warp<Traits>(p, grid_warp(), static_cast<int>(threadIdx.x % 32));
+}
+
+template <class Traits>
+__global__ void __launch_bounds__(kThreadsPerCta) graph_backward_q_kernel(const __grid_constant__ GraphBwdParams p) {
+  graph_backward_q_warp<Traits>(p, grid_warp(), static_cast<int>(threadIdx.x % 32));
+}
+
+template <class Traits>
+__global__ void __launch_bounds__(kThreadsPerCta) graph_backward_kv_kernel(const __grid_constant__ GraphBwdParams p) {
+  graph_backward_kv_warp<Traits>(p, grid_warp(), static_cast<int>(threadIdx.x % 32));
+}
+
+}  // namespace omniattn::detail::cuda::graph

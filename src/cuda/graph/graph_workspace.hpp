@@ -1,0 +1,48 @@
+#pragma once
+// A grow-only device workspace per device for graph attention's temporaries (validation record, row-start counts,
+// the transposed graph, CUB's scratch, per-row statistics). The caller holds lock() from acquire() until its kernels
+// are enqueued: the next call reuses the memory, and stream order keeps each call's kernels on their own data.
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <mutex>
+
+#include "cuda/common/stream_order.hpp"
+
+namespace omniattn::detail::cuda::graph {
+
+class GraphWorkspace {
+ public:
+  static GraphWorkspace& of_device(int device);
+  static constexpr int kMaxDevices = 64;
+
+  OrderedLock lock() { return OrderedLock(mutex_, order_); }
+  /// At least `bytes` of device memory (256-byte aligned), valid for work enqueued on `stream` from now on.
+  /// The caller holds lock() and the device is current.
+  void* acquire(std::size_t bytes, cudaStream_t stream);
+
+ private:
+  std::mutex mutex_;
+  void* data_ = nullptr;  // never freed at exit (freeing then races driver teardown)
+  std::size_t capacity_ = 0;
+  StreamOrder order_;
+};
+
+/// Carves 256-byte aligned pieces out of one allocation: a first pass sizes (base null), a second places.
+class WorkspaceLayout {
+ public:
+  explicit WorkspaceLayout(void* base = nullptr) : base_(static_cast<char*>(base)) {}
+  template <class T>
+  T* take(std::size_t count) {
+    const std::size_t at = (used_ + 255) / 256 * 256;
+    used_ = at + count * sizeof(T);
+    return base_ == nullptr ? nullptr : reinterpret_cast<T*>(base_ + at);
+  }
+  std::size_t bytes() const { return used_; }
+
+ private:
+  char* base_;
+  std::size_t used_ = 0;
+};
+
+}  // namespace omniattn::detail::cuda::graph
