@@ -3,6 +3,8 @@
 // empty rows, a hub row, a key node every query sees; the check kernels against the CPU path's errors.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cstring>
 #include <string>
 
 #include "gpu/graph_emulator/graph_case.hpp"
@@ -84,6 +86,63 @@ TEST(GraphEmulated, SoftcapScaleHubAndOddSizes) {
   run_case(s);
   s.nq = 120, s.nk = 3, s.max_degree = 3;  // every key node has ~80 query nodes: long dK/dV walks
   run_case(s);
+}
+
+// [N, H, D] data in a layout of its own: owning storage and a 4-D batch-of-one view with the given strides.
+struct Strided {
+  std::vector<uint8_t> storage;
+  TensorView view;
+  Strided(const HostTensor& h, std::array<int64_t, 3> strides) {
+    const TensorView& v = h.view();
+    const int64_t es = dtype_size(v.dtype);
+    int64_t reach = 1;
+    for (int d = 0; d < 3; ++d) reach += (v.shape[d] - 1) * strides[d];
+    storage.assign(static_cast<size_t>(reach * es + 16), 0xff);
+    auto* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(storage.data()) + 15) / 16 * 16);
+    for (int64_t a = 0; a < v.shape[0]; ++a)
+      for (int64_t b = 0; b < v.shape[1]; ++b)
+        for (int64_t c = 0; c < v.shape[2]; ++c)
+          std::memcpy(base + (a * strides[0] + b * strides[1] + c * strides[2]) * es,
+                      static_cast<const uint8_t*>(v.data) + ((a * v.shape[1] + b) * v.shape[2] + c) * es, es);
+    view = TensorView::contiguous(base, v.dtype, {1, v.shape[0], v.shape[1], v.shape[2]});
+    view.stride = {0, strides[0], strides[1], strides[2]};
+  }
+  HostTensor contiguous(const HostTensor& like) const {
+    HostTensor h = like;
+    const int64_t es = dtype_size(view.dtype);
+    for (int64_t a = 0; a < view.shape[1]; ++a)
+      for (int64_t b = 0; b < view.shape[2]; ++b)
+        for (int64_t c = 0; c < view.shape[3]; ++c)
+          std::memcpy(static_cast<uint8_t*>(h.view().data) + ((a * view.shape[2] + b) * view.shape[3] + c) * es,
+                      static_cast<const uint8_t*>(view.data) +
+                          (a * view.stride[1] + b * view.stride[2] + c * view.stride[3]) * es,
+                      es);
+    return h;
+  }
+};
+
+TEST(GraphEmulated, StridedLayouts) {
+  GraphShape s = shape(DType::bf16, 4, 2, 64, 64);
+  s.nq = 41, s.nk = 23;
+  const GraphCase c(s);
+  const DeviceGraph g = device_graph(c);
+  // Padded token strides; k with heads outermost (head stride > token stride).
+  const Strided q(c.q, {s.hq * s.d + 8, s.d, 1}), k(c.k, {s.d, s.nk * s.d + 16, 1}),
+      v(c.v, {s.hkv * s.dv + 24, s.dv, 1}), dout(c.dout, {s.hq * s.dv + 8, s.dv, 1});
+  Strided out(c.out_like(), {s.hq * s.dv + 40, s.dv, 1}), dq(c.q, {s.hq * s.d + 16, s.d, 1}),
+      dk(c.k, {s.hkv * s.d + 8, s.d, 1}), dv(c.v, {s.dv, s.nk * s.dv, 1});
+  for (Strided* t : {&out, &dq, &dk, &dv}) std::fill(t->storage.begin(), t->storage.end(), 0xff);
+  HostTensor lse = c.lse_like();
+  const TensorView lse3 = TensorView::contiguous(lse.view().data, DType::f32, {1, s.hq, s.nq});
+  const AttentionOptions o = c.options();
+  detail::cuda::graph::emulate_forward(detail::make_forward_problem(q.view, k.view, v.view, {out.view, lse3}, o), g);
+  const HostTensor out_h = out.contiguous(c.out_like());
+  EXPECT_TRUE(c.check_forward(out_h, lse));
+  detail::cuda::graph::emulate_backward(
+      detail::make_backward_problem(q.view, k.view, v.view, out.view, lse3, dout.view,
+                                    {dq.view, dk.view, dv.view, std::nullopt}, o),
+      g);
+  EXPECT_TRUE(c.check_backward(out_h, lse, dq.contiguous(c.q), dk.contiguous(c.k), dv.contiguous(c.v)));
 }
 
 // The check kernels find what the CPU path refuses, and nothing in a valid graph (run_case checks those).
