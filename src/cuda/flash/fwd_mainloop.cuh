@@ -96,7 +96,7 @@ struct FwdMainloop {
     auto step = [&](int it, int j0, int stage, auto&& after_scores) {
       [[maybe_unused]] uint64_t visible = ~uint64_t{0};  // element rule of a partial block, before S is live
       if constexpr (Tiles::kSparse) {
-        if (tiles.partial(it)) visible = TileScores<SAcc>::element_bits(p, w, warp_row0, j0, lane);
+        if (tiles.partial(it)) visible = TileScores<SAcc>::template element_bits<true>(p, w, warp_row0, j0, lane);
       }
       SAcc s;  // (kWarpRows, kBlockN) f32
       s.fill(0.f);

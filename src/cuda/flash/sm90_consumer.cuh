@@ -93,10 +93,13 @@ struct Sm90Consumer {
   static __device__ __forceinline__ void run(const Sm90Params& p, const CtaWork& w, uint8_t* smem,
                                              Sm90Barriers<kStages>& bar, int consumer, int& kv_iter, int tile_iter,
                                              OAcc& o, OnlineSoftmax<2>& softmax) {
-    if (p.base.is_sparse())
-      run_tiles<true>(p, w, smem, bar, consumer, kv_iter, tile_iter, o, softmax);
-    else
-      run_tiles<false>(p, w, smem, bar, consumer, kv_iter, tile_iter, o, softmax);
+    if constexpr (Traits::kBlockSparse) {
+      if (p.base.is_sparse()) {
+        run_tiles<true>(p, w, smem, bar, consumer, kv_iter, tile_iter, o, softmax);
+        return;
+      }
+    }
+    run_tiles<false>(p, w, smem, bar, consumer, kv_iter, tile_iter, o, softmax);
   }
 
   template <bool kSparse>
@@ -125,7 +128,7 @@ struct Sm90Consumer {
     // Element rule of a partial block's tile, evaluated before its GEMM is issued (S's registers are free).
     auto element_bits = [&](const Sm90KvTile& tile) {
       if constexpr (kSparse) {
-        if (tile.partial) return TileScores<SAcc>::element_bits(p.base, w, warp_row0, tile.j0, lane);
+        if (tile.partial) return TileScores<SAcc>::template element_bits<false>(p.base, w, warp_row0, tile.j0, lane);
       }
       return ~uint64_t{0};
     };

@@ -24,10 +24,13 @@ struct Sm90Producer {
     for (int t = static_cast<int>(blockIdx.x); t < tiles; t += static_cast<int>(gridDim.x)) {
       CtaWork w;
       if (!make_cta_work<Traits::kBlockM, Traits::kBlockN>(p.base, Sm90TileScheduler::tile(p.base, p.section, t), w)) continue;
-      if (p.base.is_sparse())  // the walk's loads run while the consumers still work on the previous tile
-        load_tile(p, w, make_cta_sparse_walk<Traits::kBlockN>(p.base, w), smem, bar, kv_iter, tile_iter);
-      else
-        load_tile(p, w, w.kv, smem, bar, kv_iter, tile_iter);
+      if constexpr (Traits::kBlockSparse) {
+        if (p.base.is_sparse()) {  // the walk's loads run while the consumers still work on the previous tile
+          load_tile(p, w, make_cta_sparse_walk<Traits::kBlockN>(p.base, w), smem, bar, kv_iter, tile_iter);
+          continue;
+        }
+      }
+      load_tile(p, w, w.kv, smem, bar, kv_iter, tile_iter);
     }
   }
 

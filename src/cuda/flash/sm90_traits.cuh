@@ -22,6 +22,10 @@ struct Sm90Traits {
   static constexpr int kProducerRegs = kTune.producer_regs;
   static constexpr int kConsumerRegs = kTune.consumer_regs;
   static constexpr bool kPingpong = kTune.pingpong && kTune.consumers > 1;
+  // Whether block masks can run here: a query tile must lie inside one mask query block (64 or 128 tokens), so
+  // 192-row tiles (3 consumers) never take one (refused on the host) and compile no sparse path, which would
+  // only cost the dense loop registers.
+  static constexpr bool kBlockSparse = 128 % kBlockM == 0;
 
   // Shared memory, in 128-byte-swizzled boxes of 64 columns (TMA boxes; 1024-byte aligned):
   //   Q: kD/64 boxes of (kBlockM rows, 64)   K stage s: kD/64 boxes of (kBlockN, 64)   V stage s: kDv/64 boxes.

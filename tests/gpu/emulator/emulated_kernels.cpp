@@ -18,7 +18,12 @@ void emulate_grid(const FwdParams& p) {
   for (unsigned z = 0; z < grid.z; ++z)
     for (unsigned y = 0; y < grid.y; ++y)
       for (unsigned x = 0; x < grid.x; ++x)
-        emu::run_cta(dim3(x, y, z), Traits::kThreads, Traits::kSmemBytes, [&p] { flash_fwd_sm80_cta<Traits>(p); });
+        emu::run_cta(dim3(x, y, z), Traits::kThreads, Traits::kSmemBytes, [&p] {
+          if (p.is_sparse())
+            flash_fwd_sm80_cta<Traits, true>(p);  // the block-sparse kernel, as launch_fwd_sm80 picks it
+          else
+            flash_fwd_sm80_cta<Traits, false>(p);
+        });
 }
 
 template <std::size_t kRow>
