@@ -114,13 +114,19 @@ struct Sm90Consumer {
     auto k_tile = [&](int stage) { return base + Traits::kKOffset + stage * Traits::kKBytes; };
     auto v_tile = [&](int stage) { return base + Traits::kVOffset + stage * Traits::kVBytes; };
     // KV tile `it` of this tile, in `stage` (call after its k_full wait, before its k_empty arrival): the dense
-    // range's, or under a block mask the producer's hand-off (read by the whole warp before lane 0 releases).
+    // range's, or under a block mask the producer's hand-off. Lane 0 alone reads the slot and shuffles it to the
+    // warp: mbarrier.arrive releases only the arriving thread's own prior accesses, so the reader must be the lane
+    // that later arrives on k_empty (all-lane reads + __syncwarp were flagged by racecheck as a hazard with the
+    // producer's next write).
     auto kv_tile = [&](int it, int stage) {
       if constexpr (kSparse) {
-        const volatile int32_t* slot = &bar.kv_tile[stage].j0;
-        const Sm90KvTile t{slot[0], slot[1]};
-        __syncwarp();
-        return t;
+        int32_t j0 = 0, partial = 0;
+        if (lane == 0) {
+          const volatile int32_t* slot = &bar.kv_tile[stage].j0;
+          j0 = slot[0];
+          partial = slot[1];
+        }
+        return Sm90KvTile{__shfl_sync(0xffffffffu, j0, 0), __shfl_sync(0xffffffffu, partial, 0)};
       } else {
         return Sm90KvTile{w.kv.block(it) * kBlockN, 0};
       }
@@ -146,9 +152,11 @@ struct Sm90Consumer {
 
     mbarrier_wait(&bar.q_full, tile_iter & 1);
     int count = w.kv.count;
-    if constexpr (kSparse) {  // the producer's walk (written before q_full completed; read before this warp releases Q)
-      count = *reinterpret_cast<const volatile int32_t*>(&bar.kv_count);
-      __syncwarp();
+    if constexpr (kSparse) {  // the producer's walk (written before q_full completed); read by lane 0, which
+      // releases Q later (see kv_tile), and shuffled to the warp
+      int32_t n = 0;
+      if (lane == 0) n = *reinterpret_cast<const volatile int32_t*>(&bar.kv_count);
+      count = __shfl_sync(0xffffffffu, n, 0);
     }
     if (count == 0) {
       release_q();
