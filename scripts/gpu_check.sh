@@ -38,7 +38,7 @@
 #              scripts/merge_sparse.py into sparse.json; SPARSE_QUICK=1: ~2.5 min      caps 30 + 150 + 330 s
 # Steps "decode", "python" and "sparse" are not in the default list; name them in GPU_CHECK_STEPS (sparse in full
 # mode wants its own call: GPU_CHECK_STEPS="build sparse").
-#   DECODE_QUICK=1 (B {1,16} x L {4k,64k}), DECODE_REPS (20)
+#   DECODE_QUICK=1 (B {1,16} x L {4k,64k}), DECODE_REPS (20); PYTEST_TARGETS (tests/python): what pytest runs
 #   SPARSE_QUICK=1 (N 16k, 128-token blocks, 10 reps), SPARSE_LENGTHS (8192,16384,32768), SPARSE_PATTERNS (name
 #   prefixes), SPARSE_REPS (20), SPARSE_ARGS (more flags of ours), SPARSE_PEERS=0 (no Flex / cuDNN run)
 # Output ($OUT, at most 7 files): gpu_check.log (steps, times, tables), logs.tgz (build.log, tests.log with the
@@ -202,7 +202,8 @@ if step python; then
   say "python: pytest tests/python on this GPU"
   if ls $BUILD/python/omniattn/_C*.so >/dev/null 2>&1; then
     export PYTHONPATH=$PWD/$BUILD/python
-    timed "pytest" 150 python3 -m pytest -q -p no:cacheprovider tests/python >>"$PY_LOG" 2>&1 ||
+    # shellcheck disable=SC2086  # PYTEST_TARGETS: several paths
+    timed "pytest" 150 python3 -m pytest -q -p no:cacheprovider ${PYTEST_TARGETS:-tests/python} >>"$PY_LOG" 2>&1 ||
       { status=1; say "PYTHON TESTS FAILED"; }
     tail -15 "$PY_LOG" | tee -a "$LOG"
   else
