@@ -2,10 +2,12 @@
 // Backward pass 2 of graph attention (dK, dV), one warp per (key node j, KV head g), over the transposed graph: the
 // query nodes i with an edge i -> j, ascending. The warp's lane groups take (edge, query head) pairs, head fastest,
 // and recompute each pair's P and dS from q_i, dO_i and the (LSE, D) of pass 1: dV += P dO_i, dK += dS q_i, the
-// query heads of g summed. The K/V rows of j stay in registers; nothing is stored per edge, nothing is atomic.
+// query heads of g summed. The K/V rows of j stay in registers; nothing is stored per edge, nothing is atomic. A key
+// node of many query nodes is split (graph_split.hpp): its items leave f32 parts in slots for graph_merge.cuh.
 #include <cmath>
 
 #include "cuda/graph/graph_logit.cuh"
+#include "cuda/graph/graph_split.cuh"
 #include "cuda/graph/graph_traits.cuh"
 #include "cuda/graph/graph_warp.cuh"
 
@@ -49,17 +51,19 @@ __device__ __forceinline__ void graph_backward_kv_warp(const GraphBwdParams& p, 
   using Element = typename Traits::Element;
   constexpr int kVec = Traits::kVec, kElems = Traits::kElems, kRow = Traits::kRow, kSteps = Traits::kSteps;
   const WarpItem item = warp_item(warp, p.hkv, 1);
-  if (item.node >= p.nk) return;  // warp-uniform
+  ItemRange range;  // warp-uniform returns
+  if (item.node >= p.kv_items || !item_range(p.kv_plan, p.t_offsets, item.node, range)) return;
+  const int64_t node = range.row;
   const LanePlace at = lane_place(p.lanes, lane);
 
   float kf[kRow], vf[kRow];  // (kRow,) each: this lane's part of key node j's K and V rows
-  load_row_floats<Element, kVec>(kf, row_at<Element>(p.k, item.node, item.kv_head), true, p.lanes.vec_k, at);
-  load_row_floats<Element, kVec>(vf, row_at<Element>(p.v, item.node, item.kv_head), true, p.lanes.vec_v, at);
+  load_row_floats<Element, kVec>(kf, row_at<Element>(p.k, node, item.kv_head), true, p.lanes.vec_k, at);
+  load_row_floats<Element, kVec>(vf, row_at<Element>(p.v, node, item.kv_head), true, p.lanes.vec_v, at);
   float dk[kRow], dv[kRow];  // (kRow,) each
 #pragma unroll
   for (int c = 0; c < kRow; ++c) dk[c] = dv[c] = 0.0f;
 
-  const int64_t begin = p.t_offsets[item.node], count = p.t_offsets[item.node + 1] - begin;
+  const int64_t begin = range.begin, count = range.end - range.begin;
   const int head0 = item.kv_head * p.group;
   PairCursor<kSteps> cursor(at, p.group);
   int32_t source[kSteps];  // query node of each pair of the step (-1: past the list)
@@ -127,10 +131,18 @@ __device__ __forceinline__ void graph_backward_kv_warp(const GraphBwdParams& p, 
 
   sum_over_groups(dk, at.lanes);
   sum_over_groups(dv, at.lanes);
-  // Group 0 writes dK, the last group dV (the same group when there is one).
-  if (at.group == 0) store_row<Element, kVec>(row_at<Element>(p.dk, item.node, item.kv_head), dk, p.lanes.vec_k, at);
+  // Group 0 writes dK, the last group dV (the same group when there is one); a split key node's items their slots.
+  if (range.slot >= 0) {
+    const int64_t at_slot = static_cast<int64_t>(range.slot) * p.hkv + item.kv_head;
+    if (at.group == 0)
+      store_floats<kVec, kElems>(p.part_dk + at_slot * (p.lanes.vec_k * kElems), dk, p.lanes.vec_k, at);
+    if (at.group == at.groups - 1)
+      store_floats<kVec, kElems>(p.part_dv + at_slot * (p.lanes.vec_v * kElems), dv, p.lanes.vec_v, at);
+    return;
+  }
+  if (at.group == 0) store_row<Element, kVec>(row_at<Element>(p.dk, node, item.kv_head), dk, p.lanes.vec_k, at);
   if (at.group == at.groups - 1)
-    store_row<Element, kVec>(row_at<Element>(p.dv, item.node, item.kv_head), dv, p.lanes.vec_v, at);
+    store_row<Element, kVec>(row_at<Element>(p.dv, node, item.kv_head), dv, p.lanes.vec_v, at);
 }
 
 }  // namespace omniattn::detail::cuda::graph

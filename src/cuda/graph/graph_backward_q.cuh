@@ -2,10 +2,12 @@
 // Backward pass 1 of graph attention (dQ), one warp per (query node i, KV head g, chunk of g's query heads), walking
 // CSR row i as the forward does: per edge and head P = exp(logit - LSE), dP = dO.v, dS = P (dP - D) dlogit/d(q.k),
 // dQ += dS k. D = rowsum(dO o O) comes first, from the node's O and dO rows; the pass stores (LSE, D) per (node,
-// head) for the dK/dV pass. No atomics: each dQ row is one warp's, summed over its groups by a fixed butterfly.
+// head) for the dK/dV pass. No atomics: each dQ row is one warp's, summed over its groups by a fixed butterfly (a
+// split row's items each leave an f32 part in a slot; graph_merge.cuh adds them in split order).
 #include <cmath>
 
 #include "cuda/graph/graph_logit.cuh"
+#include "cuda/graph/graph_split.cuh"
 #include "cuda/graph/graph_traits.cuh"
 #include "cuda/graph/graph_warp.cuh"
 
@@ -17,7 +19,9 @@ __device__ __forceinline__ void graph_backward_q_warp(const GraphBwdParams& p, i
   constexpr int kVec = Traits::kVec, kHeads = Traits::kHeads, kElems = Traits::kElems, kRow = Traits::kRow,
                 kSteps = Traits::kSteps;
   const WarpItem item = warp_item(warp, p.hkv, p.chunks);
-  if (item.node >= p.nq) return;  // warp-uniform
+  ItemRange range;  // warp-uniform returns
+  if (item.node >= p.q_items || !item_range(p.q_plan, p.row_offsets, item.node, range)) return;
+  const int64_t node = range.row;
   const LanePlace at = lane_place(p.lanes, lane);
   const int head0 = item.kv_head * p.group + item.chunk * kHeads;
   const int heads = min(kHeads, p.group - item.chunk * kHeads);
@@ -29,21 +33,21 @@ __device__ __forceinline__ void graph_backward_q_warp(const GraphBwdParams& p, i
     const bool live = h < heads;
     const int head = head0 + (live ? h : 0);
     float out[kRow];
-    load_row_floats<Element, kVec>(q[h], row_at<Element>(p.q, item.node, head), live, p.lanes.vec_k, at);
-    load_row_floats<Element, kVec>(dout[h], row_at<Element>(p.dout, item.node, head), live, p.lanes.vec_v, at);
-    load_row_floats<Element, kVec>(out, row_at<Element>(p.out, item.node, head), live, p.lanes.vec_v, at);
+    load_row_floats<Element, kVec>(q[h], row_at<Element>(p.q, node, head), live, p.lanes.vec_k, at);
+    load_row_floats<Element, kVec>(dout[h], row_at<Element>(p.dout, node, head), live, p.lanes.vec_v, at);
+    load_row_floats<Element, kVec>(out, row_at<Element>(p.out, node, head), live, p.lanes.vec_v, at);
     float d = 0.0f;
 #pragma unroll
     for (int c = 0; c < kRow; ++c) d += dout[h][c] * out[c];
     delta[h] = d;
-    const float lse = live ? p.lse[head * p.lse_head + item.node * p.lse_token] : INFINITY;
+    const float lse = live ? p.lse[head * p.lse_head + node * p.lse_token] : INFINITY;
     lse_log2[h] = fabsf(lse) == INFINITY ? INFINITY : lse * kLog2e;  // infinite LSE: P = 0 (as the CPU path)
   }
   group_sum(delta, at.lanes);
 #pragma unroll
   for (int h = 0; h < kHeads; ++h)
-    if (h < heads && h % at.groups == at.group && at.sub == 0)
-      p.stats[item.node * p.hq + head0 + h] = RowStat{lse_log2[h], delta[h]};
+    if (h < heads && h % at.groups == at.group && at.sub == 0 && range.begin == p.row_offsets[node])
+      p.stats[node * p.hq + head0 + h] = RowStat{lse_log2[h], delta[h]};  // the row's first item
 
   float dq[kHeads][kRow];  // (kHeads, kRow)
 #pragma unroll
@@ -51,7 +55,7 @@ __device__ __forceinline__ void graph_backward_q_warp(const GraphBwdParams& p, i
 #pragma unroll
     for (int c = 0; c < kRow; ++c) dq[h][c] = 0.0f;
 
-  const int64_t begin = p.row_offsets[item.node], end = p.row_offsets[item.node + 1];
+  const int64_t begin = range.begin, end = range.end;
   const int64_t per_step = static_cast<int64_t>(at.groups) * kSteps;
   int32_t key[kSteps];
   fetch_entries(key, p.col_indices, begin, end, at);
@@ -112,8 +116,13 @@ __device__ __forceinline__ void graph_backward_q_warp(const GraphBwdParams& p, i
   for (int h = 0; h < kHeads; ++h) sum_over_groups(dq[h], at.lanes);
 #pragma unroll
   for (int h = 0; h < kHeads; ++h)
-    if (h < heads && h % at.groups == at.group)
-      store_row<Element, kVec>(row_at<Element>(p.dq, item.node, head0 + h), dq[h], p.lanes.vec_k, at);
+    if (h < heads && h % at.groups == at.group) {
+      if (range.slot >= 0)
+        store_floats<kVec, kElems>(p.part_dq + (static_cast<int64_t>(range.slot) * p.hq + head0 + h) * (p.lanes.vec_k * kElems),
+                                   dq[h], p.lanes.vec_k, at);
+      else
+        store_row<Element, kVec>(row_at<Element>(p.dq, node, head0 + h), dq[h], p.lanes.vec_k, at);
+    }
 }
 
 }  // namespace omniattn::detail::cuda::graph

@@ -51,7 +51,7 @@ T read_one(const T* device, cudaStream_t stream) {
 
 }  // namespace
 
-void check_graph(const DeviceGraph& g, int32_t* row_starts, GraphCheckRecord* record, cudaStream_t stream) {
+GraphCheckRecord check_graph(const DeviceGraph& g, int32_t* row_starts, GraphCheckRecord* record, cudaStream_t stream) {
   check(cudaMemsetAsync(record, 0xff, sizeof(GraphCheckRecord), stream), "cudaMemsetAsync (graph check)");
   if (g.nnz > 0)
     check(cudaMemsetAsync(row_starts, 0, static_cast<size_t>(g.nnz) * 4, stream), "cudaMemsetAsync (graph check)");
@@ -67,6 +67,7 @@ void check_graph(const DeviceGraph& g, int32_t* row_starts, GraphCheckRecord* re
                 std::to_string(r.first) + " and " + std::to_string(r.last));
   if (r.bad_row != kNone) throw Error("row_offsets", "non-decreasing entries", "row " + std::to_string(r.bad_row));
   if (r.bad_edge != kNone) fail_edge(g, r.bad_edge, stream);
+  return r;
 }
 
 }  // namespace omniattn::detail::cuda::graph

@@ -10,9 +10,11 @@ namespace omniattn::detail::cuda::graph {
 #if defined(OMNIATTN_CUDA_EMULATION)  // fibers never run concurrently: plain read-modify-writes are atomic
 inline void atomic_min(uint32_t* address, uint32_t value) { *address = value < *address ? value : *address; }
 inline void atomic_increment(int32_t* address) { ++*address; }
+inline void atomic_max(int32_t* address, int32_t value) { *address = value > *address ? value : *address; }
 #else
 __device__ __forceinline__ void atomic_min(uint32_t* address, uint32_t value) { atomicMin(address, value); }
 __device__ __forceinline__ void atomic_increment(int32_t* address) { atomicAdd(address, 1); }
+__device__ __forceinline__ void atomic_max(int32_t* address, int32_t value) { atomicMax(address, value); }
 #endif
 
 /// Offset i in [0, nq]: the order of row i, and its start counted in row_starts when it lies in [0, nnz) (rows
@@ -25,7 +27,9 @@ __device__ __forceinline__ void check_row(const DeviceGraph& g, int64_t i, int32
     record->last = start;
     return;
   }
-  if (g.row_offsets[i + 1] < start) atomic_min(&record->bad_row, static_cast<uint32_t>(i));
+  const int32_t next = g.row_offsets[i + 1];
+  if (next < start) atomic_min(&record->bad_row, static_cast<uint32_t>(i));
+  else atomic_max(&record->max_degree, next - start);
   if (i >= 1 && start >= 0 && start < g.nnz) atomic_increment(&row_starts[start]);
 }
 

@@ -13,7 +13,7 @@ namespace omniattn::detail::cuda::graph {
 
 /// Checks `g` (throws omniattn::Error on the first problem). Leaves in `row_starts` ([nnz] int32, scratch) the number
 /// of rows i >= 1 that start at each edge: their inclusive prefix sum is the query node of every edge.
-/// Synchronizes with `stream`.
-void check_graph(const DeviceGraph& g, int32_t* row_starts, GraphCheckRecord* record, cudaStream_t stream);
+/// Synchronizes with `stream`. Returns the record (max_degree: the longest row).
+GraphCheckRecord check_graph(const DeviceGraph& g, int32_t* row_starts, GraphCheckRecord* record, cudaStream_t stream);
 
 }  // namespace omniattn::detail::cuda::graph

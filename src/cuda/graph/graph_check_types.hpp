@@ -15,6 +15,7 @@ struct GraphCheckRecord {
   uint32_t bad_row;     // first i with row_offsets[i + 1] < row_offsets[i]
   uint32_t bad_edge;    // first e with col_indices[e] out of range or not above its predecessor in the row
   int32_t first, last;  // row_offsets[0], row_offsets[nq]
+  int32_t max_degree;   // largest row_offsets[i + 1] - row_offsets[i] (-1: no row)
 };
 
 }  // namespace omniattn::detail::cuda::graph

@@ -18,6 +18,10 @@ inline constexpr int kEdgesPerGroup = 2;  // edges (dK/dV pass: (edge, head) pai
 inline constexpr int kFwdMaxHeads = 4;    // query heads of one KV head per forward warp (share each K/V load)
 inline constexpr int kBwdMaxHeads = 2;    // same for the dQ pass (it holds q, dO and dQ per head in registers)
 inline constexpr int kMaxHeadDim = 256;   // D and Dv
+// Longest list one warp item walks: longer rows (hub nodes; key nodes of many queries in the dK/dV pass) split into
+// items of this many entries whose f32 partials are merged after (graph_split.hpp). 256 edges are ~64 steps of a
+// warp (~50 us latency-bound): no single warp outlasts a million-edge pass, and typical rows never split.
+inline constexpr int kSplitEntries = 256;
 
 /// Lanes per group and 16-byte vectors per row for head dims d, dv of `element_bytes`-byte elements: the smallest
 /// power-of-two group that covers the longer row with one vector per lane, else 32 lanes with two.

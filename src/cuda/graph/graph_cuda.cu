@@ -2,6 +2,8 @@
 // (dtype, head dims, 16-byte rows, the graph's tensors), the workspace, the graph's validation on the device, its
 // transposition for the backward, and the launches, all on the call's stream.
 #include <cstdint>
+#include <tuple>
+#include <utility>
 #include <string>
 
 #include "core/validate.hpp"
@@ -10,6 +12,7 @@
 #include "cuda/graph/graph_config.hpp"
 #include "cuda/graph/graph_launch.hpp"
 #include "cuda/graph/graph_params_fill.hpp"
+#include "cuda/graph/graph_plan.hpp"
 #include "cuda/graph/graph_transpose.hpp"
 #include "cuda/graph/graph_workspace.hpp"
 #include "sparse/graph_cuda.hpp"
@@ -58,6 +61,27 @@ DeviceGraph check_call(const Problem& p, const GraphArgs& g) {
   return {g.row_offsets.ptr<const int32_t>(), g.col_indices.ptr<const int32_t>(), g.nq, g.nk, g.col_indices.shape[0]};
 }
 
+// The buffers of one split plan over `rows` rows of `entries` entries (sized when the layout's base is null).
+PlanBuffers take_plan(WorkspaceLayout& w, int64_t rows, int64_t entries, std::size_t scratch_bytes) {
+  PlanBuffers b;
+  b.counts = w.take<uint64_t>(static_cast<size_t>(rows));
+  b.totals = w.take<uint64_t>(static_cast<size_t>(rows));
+  b.items = w.take<SplitItem>(static_cast<size_t>(max_items(rows, entries, kSplitEntries)));
+  b.slot_rows = w.take<int32_t>(static_cast<size_t>(max_slots(entries, kSplitEntries)));
+  b.scratch = w.take<char>(scratch_bytes);
+  b.scratch_bytes = scratch_bytes;
+  return b;
+}
+
+// The workspace's memory laid out by `layout` (called once to size, once to place).
+template <class Layout>
+auto place(GraphWorkspace& workspace, cudaStream_t stream, Layout&& layout) {
+  WorkspaceLayout sizing;
+  layout(sizing);
+  WorkspaceLayout placed(workspace.acquire(sizing.bytes(), stream));
+  return layout(placed);
+}
+
 }  // namespace
 
 void forward(const ForwardProblem& p, const GraphArgs& graph) {
@@ -65,21 +89,35 @@ void forward(const ForwardProblem& p, const GraphArgs& graph) {
   require_vector_rows("outputs.out", p.out.data, p.out.token, p.out.head, 16 / element_bytes(p.dtype));
   cuda::DeviceGuard guard(p.device.index);
   const auto stream = static_cast<cudaStream_t>(p.stream);
+  const std::size_t plan_scratch = g.nq > 0 ? plan_scratch_bytes(g.nq) : 0;
 
-  auto layout = [&](WorkspaceLayout& w) {
-    auto* record = w.take<GraphCheckRecord>(1);
-    auto* row_starts = w.take<int32_t>(static_cast<size_t>(g.nnz));  // [nnz]
-    return std::pair{record, row_starts};
+  struct Pieces {
+    GraphCheckRecord* record;
+    int32_t* row_starts;  // [nnz]
+    PlanBuffers plan;
   };
-  WorkspaceLayout sizing;
-  layout(sizing);
-  GraphWorkspace& workspace = GraphWorkspace::of_device(p.device.index);
-  const auto lock = workspace.lock();  // held until the kernels are enqueued
-  WorkspaceLayout placed(workspace.acquire(sizing.bytes(), stream));
-  const auto [record, row_starts] = layout(placed);
-  check_graph(g, row_starts, record, stream);
+  GraphWorkspace& metadata = GraphWorkspace::of_device(p.device.index);
+  GraphWorkspace& partials = GraphWorkspace::of_device(p.device.index, GraphWorkspace::Use::partials);
+  const auto lock = metadata.lock(), partials_lock = partials.lock();  // held until the kernels are enqueued
+  const Pieces s = place(metadata, stream, [&](WorkspaceLayout& w) {
+    Pieces x;
+    x.record = w.take<GraphCheckRecord>(1);
+    x.row_starts = w.take<int32_t>(static_cast<size_t>(g.nnz));
+    x.plan = take_plan(w, g.nq, g.nnz, plan_scratch);
+    return x;
+  });
+  const GraphCheckRecord checked = check_graph(g, s.row_starts, s.record, stream);
 
-  const GraphFwdParams k = make_fwd_params(p, g);
+  GraphFwdParams k = make_fwd_params(p, g);
+  if (checked.max_degree > kSplitEntries) {  // hub rows: split them, merge their partials after
+    k.plan = build_plan(g.row_offsets, g.nq, kSplitEntries, s.plan, stream);
+    k.items = max_items(g.nq, g.nnz, kSplitEntries);
+    k.slots = max_slots(g.nnz, kSplitEntries);
+    const size_t states = static_cast<size_t>(k.slots * p.hq);
+    std::tie(k.part_acc, k.part_max) = place(partials, stream, [&](WorkspaceLayout& w) {
+      return std::pair{w.take<float>(states * static_cast<size_t>(p.dv)), w.take<PartialMax>(states)};
+    });
+  }
   launch_forward(k, p.dtype, heads_per_warp(k.group, kFwdMaxHeads), stream);
 }
 
@@ -95,37 +133,56 @@ void backward(const BackwardProblem& p, const GraphArgs& graph) {
   const auto stream = static_cast<cudaStream_t>(p.stream);
 
   const size_t nnz = static_cast<size_t>(g.nnz), scratch_bytes = transpose_scratch_bytes(g.nnz, g.nk);
+  const size_t q_scratch = g.nq > 0 ? plan_scratch_bytes(g.nq) : 0, kv_scratch = g.nk > 0 ? plan_scratch_bytes(g.nk) : 0;
   struct Pieces {
     GraphCheckRecord* record;
     int32_t *row_starts, *edge_rows;  // [nnz] each: check_graph's counts, then the query node of each edge
     TransposedGraph transposed;       // offsets [nk + 1], sources [nnz]
     RowStat* stats;                   // [nq, hq]
     void* scratch;                    // CUB
+    PlanBuffers q_plan, kv_plan;
   };
-  auto layout = [&](WorkspaceLayout& w) {
-    Pieces s;
-    s.record = w.take<GraphCheckRecord>(1);
-    s.row_starts = w.take<int32_t>(nnz);
-    s.edge_rows = w.take<int32_t>(nnz);
-    s.transposed.offsets = w.take<int32_t>(static_cast<size_t>(g.nk) + 1);
-    s.transposed.sources = w.take<int32_t>(nnz);
-    s.stats = w.take<RowStat>(static_cast<size_t>(g.nq * p.hq));
-    s.scratch = w.take<char>(scratch_bytes);
-    return s;
-  };
-  WorkspaceLayout sizing;
-  layout(sizing);
-  GraphWorkspace& workspace = GraphWorkspace::of_device(p.device.index);
-  const auto lock = workspace.lock();
-  WorkspaceLayout placed(workspace.acquire(sizing.bytes(), stream));
-  const Pieces s = layout(placed);
-  check_graph(g, s.row_starts, s.record, stream);
+  GraphWorkspace& metadata = GraphWorkspace::of_device(p.device.index);
+  GraphWorkspace& partials = GraphWorkspace::of_device(p.device.index, GraphWorkspace::Use::partials);
+  const auto lock = metadata.lock(), partials_lock = partials.lock();
+  const Pieces s = place(metadata, stream, [&](WorkspaceLayout& w) {
+    Pieces x;
+    x.record = w.take<GraphCheckRecord>(1);
+    x.row_starts = w.take<int32_t>(nnz);
+    x.edge_rows = w.take<int32_t>(nnz);
+    x.transposed.offsets = w.take<int32_t>(static_cast<size_t>(g.nk) + 1);
+    x.transposed.sources = w.take<int32_t>(nnz);
+    x.stats = w.take<RowStat>(static_cast<size_t>(g.nq * p.hq));
+    x.scratch = w.take<char>(scratch_bytes);
+    x.q_plan = take_plan(w, g.nq, g.nnz, q_scratch);
+    x.kv_plan = take_plan(w, g.nk, g.nnz, kv_scratch);
+    return x;
+  });
+  const GraphCheckRecord checked = check_graph(g, s.row_starts, s.record, stream);
   transpose_graph(g.col_indices, g.nnz, g.nk, s.row_starts, s.edge_rows, s.scratch, scratch_bytes, s.transposed,
                   stream);
 
   GraphBwdParams k = make_bwd_params(p, g);
   k.t_offsets = s.transposed.offsets, k.t_sources = s.transposed.sources;
   k.stats = s.stats;
+  // Split plans: the CSR's only when a row is long (known from the check); the transposed graph's always (its
+  // longest list is known only on the device).
+  const bool split_q = checked.max_degree > kSplitEntries;
+  if (split_q) {
+    k.q_plan = build_plan(g.row_offsets, g.nq, kSplitEntries, s.q_plan, stream);
+    k.q_items = max_items(g.nq, g.nnz, kSplitEntries);
+    k.q_slots = max_slots(g.nnz, kSplitEntries);
+  }
+  if (g.nk > 0) {
+    k.kv_plan = build_plan(s.transposed.offsets, g.nk, kSplitEntries, s.kv_plan, stream);
+    k.kv_items = max_items(g.nk, g.nnz, kSplitEntries);
+    k.kv_slots = max_slots(g.nnz, kSplitEntries);
+  }
+  const size_t q_parts = static_cast<size_t>(k.q_slots * p.hq * p.d), kv_slots = static_cast<size_t>(k.kv_slots * p.hkv);
+  std::tie(k.part_dq, k.part_dk, k.part_dv) = place(partials, stream, [&](WorkspaceLayout& w) {
+    return std::tuple{w.take<float>(q_parts), w.take<float>(kv_slots * static_cast<size_t>(p.d)),
+                      w.take<float>(kv_slots * static_cast<size_t>(p.dv))};
+  });
   launch_backward(k, p.dtype, heads_per_warp(k.group, kBwdMaxHeads), stream);
 }
 

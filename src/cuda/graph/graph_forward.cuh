@@ -2,10 +2,12 @@
 // Forward of graph attention for one warp: query node i, KV head g, and a chunk of g's query heads. The warp's lane
 // groups walk CSR row i together, group r taking edges base + u * groups + r (u < kSteps) of each step; every K and
 // V row loaded serves all the warp's heads. Each group keeps its own online softmax (max, sum, O accumulator per
-// head); the groups merge at the end through shuffles. f32 throughout, O rounded once.
+// head); the groups merge at the end through shuffles. f32 throughout, O rounded once. The items of a split row
+// (graph_split.hpp) each walk a part of it and leave their state in f32 slots for graph_merge.cuh.
 #include <cmath>
 
 #include "cuda/graph/graph_logit.cuh"
+#include "cuda/graph/graph_split.cuh"
 #include "cuda/graph/graph_traits.cuh"
 #include "cuda/graph/graph_warp.cuh"
 
@@ -17,7 +19,9 @@ __device__ __forceinline__ void graph_forward_warp(const GraphFwdParams& p, int6
   constexpr int kVec = Traits::kVec, kHeads = Traits::kHeads, kElems = Traits::kElems, kRow = Traits::kRow,
                 kSteps = Traits::kSteps;
   const WarpItem item = warp_item(warp, p.hkv, p.chunks);
-  if (item.node >= p.nq) return;  // warp-uniform
+  ItemRange range;  // warp-uniform returns
+  if (item.node >= p.items || !item_range(p.plan, p.row_offsets, item.node, range)) return;
+  const int64_t node = range.row;
   const LanePlace at = lane_place(p.lanes, lane);
   const int head0 = item.kv_head * p.group + item.chunk * kHeads;
   const int heads = min(kHeads, p.group - item.chunk * kHeads);  // heads past it stay zero and are not written
@@ -25,7 +29,7 @@ __device__ __forceinline__ void graph_forward_warp(const GraphFwdParams& p, int6
   float q[kHeads][kRow];  // (kHeads, kRow): this lane's part of each head's query row
 #pragma unroll
   for (int h = 0; h < kHeads; ++h)
-    load_row_floats<Element, kVec>(q[h], row_at<Element>(p.q, item.node, head0 + (h < heads ? h : 0)), h < heads,
+    load_row_floats<Element, kVec>(q[h], row_at<Element>(p.q, node, head0 + (h < heads ? h : 0)), h < heads,
                                    p.lanes.vec_k, at);
   float acc[kHeads][kRow];  // (kHeads, kRow): unnormalized O
   float row_max[kHeads], row_sum[kHeads];  // log2 domain; the same in every lane of a group
@@ -37,7 +41,7 @@ __device__ __forceinline__ void graph_forward_warp(const GraphFwdParams& p, int6
     for (int c = 0; c < kRow; ++c) acc[h][c] = 0.0f;
   }
 
-  const int64_t begin = p.row_offsets[item.node], end = p.row_offsets[item.node + 1];
+  const int64_t begin = range.begin, end = range.end;
   const int64_t per_step = static_cast<int64_t>(at.groups) * kSteps;
   int32_t key[kSteps];  // key nodes of this group's edges in the step (-1: past the row)
   fetch_entries(key, p.col_indices, begin, end, at);
@@ -120,16 +124,22 @@ __device__ __forceinline__ void graph_forward_warp(const GraphFwdParams& p, int6
     }
   }
 
-  // Group h % groups writes head h. A node without edges: O = 0, LSE = -inf.
+  // Group h % groups writes head h: a split row's state to its slot, else O and LSE (no edges: O = 0, LSE = -inf).
 #pragma unroll
   for (int h = 0; h < kHeads; ++h) {
     if (h >= heads || h % at.groups != at.group) continue;
+    if (range.slot >= 0) {
+      const int64_t at_slot = static_cast<int64_t>(range.slot) * p.hq + head0 + h;
+      store_floats<kVec, kElems>(p.part_acc + at_slot * (p.lanes.vec_v * kElems), acc[h], p.lanes.vec_v, at);
+      if (at.sub == 0) p.part_max[at_slot] = PartialMax{row_max[h], row_sum[h]};
+      continue;
+    }
     const float inv = row_sum[h] > 0.0f ? 1.0f / row_sum[h] : 0.0f;
 #pragma unroll
     for (int c = 0; c < kRow; ++c) acc[h][c] *= inv;
-    store_row<Element, kVec>(row_at<Element>(p.out, item.node, head0 + h), acc[h], p.lanes.vec_v, at);
+    store_row<Element, kVec>(row_at<Element>(p.out, node, head0 + h), acc[h], p.lanes.vec_v, at);
     if (p.lse != nullptr && at.sub == 0)
-      p.lse[(head0 + h) * p.lse_head + item.node * p.lse_token] =
+      p.lse[(head0 + h) * p.lse_head + node * p.lse_token] =
           row_sum[h] > 0.0f ? (row_max[h] + log2f(row_sum[h])) * kLn2 : -INFINITY;
   }
 }

@@ -5,6 +5,7 @@
 #include "cuda/graph/graph_backward_kv.cuh"
 #include "cuda/graph/graph_backward_q.cuh"
 #include "cuda/graph/graph_forward.cuh"
+#include "cuda/graph/graph_merge.cuh"
 
 namespace omniattn::detail::cuda::graph {
 
@@ -25,6 +26,21 @@ __global__ void __launch_bounds__(kThreadsPerCta) graph_backward_q_kernel(const 
 template <class Traits>
 __global__ void __launch_bounds__(kThreadsPerCta) graph_backward_kv_kernel(const __grid_constant__ GraphBwdParams p) {
   graph_backward_kv_warp<Traits>(p, grid_warp(), static_cast<int>(threadIdx.x % 32));
+}
+
+template <class Element>
+__global__ void __launch_bounds__(kThreadsPerCta) graph_forward_merge_kernel(const __grid_constant__ GraphFwdParams p) {
+  graph_forward_merge_warp<Element>(p, grid_warp(), static_cast<int>(threadIdx.x % 32));
+}
+
+template <class Element>
+__global__ void __launch_bounds__(kThreadsPerCta) graph_dq_merge_kernel(const __grid_constant__ GraphBwdParams p) {
+  graph_dq_merge_warp<Element>(p, grid_warp(), static_cast<int>(threadIdx.x % 32));
+}
+
+template <class Element>
+__global__ void __launch_bounds__(kThreadsPerCta) graph_dkv_merge_kernel(const __grid_constant__ GraphBwdParams p) {
+  graph_dkv_merge_warp<Element>(p, grid_warp(), static_cast<int>(threadIdx.x % 32));
 }
 
 }  // namespace omniattn::detail::cuda::graph

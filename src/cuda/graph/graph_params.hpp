@@ -4,6 +4,8 @@
 // checks) so that a lane moves 16 bytes per load.
 #include <cstdint>
 
+#include "cuda/graph/graph_split.hpp"
+
 namespace omniattn::detail::cuda::graph {
 
 /// A [N, H, D] operand: element (node, head, c) at data + node * token + head * head + c.
@@ -33,6 +35,11 @@ struct LogitRule {
   float scale_log2 = 1.0f;  // scale * log2(e) (the fast path without softcap)
 };
 
+/// A split row's partial softmax state per (slot, query head): running max (log2 domain) and sum.
+struct PartialMax {
+  float max_log2, sum;
+};
+
 struct GraphFwdParams {
   RowsRef q, k, v;
   MutRowsRef out;
@@ -41,7 +48,12 @@ struct GraphFwdParams {
   const int32_t* row_offsets = nullptr;  // [Nq + 1], validated
   const int32_t* col_indices = nullptr;  // [nnz], validated
   int64_t nq = 0;
-  int32_t hkv = 0, group = 0;  // group = Hq / Hkv query heads per KV head
+  int64_t items = 0;  // warp items (times Hkv x chunks warps): Nq, or the plan's bound
+  SplitPlan plan;     // rows of more than plan.per_item edges split (items null: none)
+  int64_t slots = 0;  // bound on the plan's partial slots (merge warps: slots x Hq)
+  float* part_acc = nullptr;  // [slots, Hq, Dv] unnormalized O of split rows' items
+  PartialMax* part_max = nullptr;  // [slots, Hq]
+  int32_t hq = 0, hkv = 0, group = 0;  // group = Hq / Hkv query heads per KV head
   int32_t chunks = 0;          // warps per (node, KV head): ceil(group / heads per warp)
   LaneGeometry lanes;
   LogitRule logit;
@@ -65,6 +77,12 @@ struct GraphBwdParams {
   const int32_t* t_sources = nullptr;  // [nnz] query node of each transposed entry, ascending per key node
   RowStat* stats = nullptr;            // [Nq, Hq] (node-major: a key's pass reads a node's heads together)
   int64_t nq = 0, nk = 0;
+  int64_t q_items = 0, kv_items = 0;  // warp items of the two passes (rows, or their plans' bounds)
+  SplitPlan q_plan, kv_plan;          // over the CSR and over the transposed CSR
+  int64_t q_slots = 0, kv_slots = 0;  // bounds on their partial slots
+  float* part_dq = nullptr;           // [q slots, Hq, D]
+  float* part_dk = nullptr;           // [kv slots, Hkv, D]
+  float* part_dv = nullptr;           // [kv slots, Hkv, Dv]
   int32_t hq = 0, hkv = 0, group = 0;
   int32_t chunks = 0;  // dQ pass: warps per (query node, KV head)
   LaneGeometry lanes;

@@ -26,6 +26,8 @@ inline GraphFwdParams make_fwd_params(const ForwardProblem& p, const DeviceGraph
   if (p.lse) k.lse = p.lse->data, k.lse_head = p.lse->head, k.lse_token = p.lse->token;
   k.row_offsets = g.row_offsets, k.col_indices = g.col_indices;
   k.nq = g.nq;
+  k.items = g.nq;
+  k.hq = static_cast<int32_t>(p.hq);
   k.hkv = static_cast<int32_t>(p.hkv), k.group = static_cast<int32_t>(p.group());
   const int heads = heads_per_warp(k.group, kFwdMaxHeads);
   k.chunks = (k.group + heads - 1) / heads;
@@ -34,7 +36,7 @@ inline GraphFwdParams make_fwd_params(const ForwardProblem& p, const DeviceGraph
   return k;
 }
 
-/// Backward arguments but t_offsets, t_sources and stats; dQ heads per warp = heads_per_warp(group, kBwdMaxHeads).
+/// Backward arguments but t_offsets, t_sources, stats and plans (whole rows); dQ heads per warp = heads_per_warp(group, kBwdMaxHeads).
 inline GraphBwdParams make_bwd_params(const BackwardProblem& p, const DeviceGraph& g) {
   GraphBwdParams k;
   k.q = rows_of(p.q), k.k = rows_of(p.k), k.v = rows_of(p.v), k.out = rows_of(p.out), k.dout = rows_of(p.dout);
@@ -42,6 +44,7 @@ inline GraphBwdParams make_bwd_params(const BackwardProblem& p, const DeviceGrap
   k.lse = p.lse.data, k.lse_head = p.lse.head, k.lse_token = p.lse.token;
   k.row_offsets = g.row_offsets, k.col_indices = g.col_indices;
   k.nq = g.nq, k.nk = g.nk;
+  k.q_items = g.nq, k.kv_items = g.nk;
   k.hq = static_cast<int32_t>(p.hq), k.hkv = static_cast<int32_t>(p.hkv), k.group = static_cast<int32_t>(p.group());
   const int heads = heads_per_warp(k.group, kBwdMaxHeads);
   k.chunks = (k.group + heads - 1) / heads;

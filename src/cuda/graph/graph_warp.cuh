@@ -61,6 +61,22 @@ __device__ __forceinline__ void store_row(Element* row, const float* f, int vect
   }
 }
 
+/// Stores this lane's vectors of an f32 row (kVec vectors of kElems floats each), skipping those past `vectors`.
+template <int kVec, int kElems>
+__device__ __forceinline__ void store_floats(float* row, const float* f, int vectors, const LanePlace& at) {
+#pragma unroll
+  for (int s = 0; s < kVec; ++s) {
+    const int index = s * at.lanes + at.sub;
+    if (index < vectors)
+#pragma unroll
+      for (int w = 0; w < kElems; w += 4) {
+        const float* x = f + s * kElems + w;
+        store16(row + index * kElems + w,
+                uint4{float_to_word(x[0]), float_to_word(x[1]), float_to_word(x[2]), float_to_word(x[3])});
+      }
+  }
+}
+
 /// Element pointer of (node, head) in a [N, H, D] operand.
 template <class Element>
 __device__ __forceinline__ const Element* row_at(const RowsRef& t, int64_t node, int64_t head) {

@@ -7,11 +7,11 @@
 
 namespace omniattn::detail::cuda::graph {
 
-GraphWorkspace& GraphWorkspace::of_device(int device) {
-  static std::array<GraphWorkspace, kMaxDevices> workspaces;
+GraphWorkspace& GraphWorkspace::of_device(int device, Use use) {
+  static std::array<GraphWorkspace, 2 * kMaxDevices> workspaces;
   if (device < 0 || device >= kMaxDevices)
     throw Error("device", "a CUDA device index below " + std::to_string(kMaxDevices), std::to_string(device));
-  return workspaces[static_cast<std::size_t>(device)];
+  return workspaces[static_cast<std::size_t>(2 * device + static_cast<int>(use))];
 }
 
 void* GraphWorkspace::acquire(std::size_t bytes, cudaStream_t stream) {

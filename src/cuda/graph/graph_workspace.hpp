@@ -13,7 +13,9 @@ namespace omniattn::detail::cuda::graph {
 
 class GraphWorkspace {
  public:
-  static GraphWorkspace& of_device(int device);
+  /// What a call keeps in it: metadata (check record, transposition, plans, statistics), or split rows' partials.
+  enum class Use { metadata = 0, partials = 1 };
+  static GraphWorkspace& of_device(int device, Use use = Use::metadata);
   static constexpr int kMaxDevices = 64;
 
   OrderedLock lock() { return OrderedLock(mutex_, order_); }

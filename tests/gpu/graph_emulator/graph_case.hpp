@@ -25,12 +25,13 @@ struct GraphShape {
   double softcap = 0.0;
   std::optional<double> scale;
   int64_t hub_row = -1;  // >= 0: this query node's row lists every key node
+  int64_t hub_key = -1;  // >= 0: every query node with an edge has one to this key node
 };
 
 inline std::string describe(const GraphShape& s) {
   std::ostringstream o;
   o << to_string(s.dtype) << " Nq " << s.nq << " Nk " << s.nk << " heads " << s.hq << "/" << s.hkv << " D " << s.d
-    << " Dv " << s.dv << " max degree " << s.max_degree << " softcap " << s.softcap << " hub " << s.hub_row;
+    << " Dv " << s.dv << " max degree " << s.max_degree << " softcap " << s.softcap << " hubs " << s.hub_row << "/" << s.hub_key;
   return o.str();
 }
 
@@ -45,14 +46,16 @@ struct CsrGraph {
   std::vector<int64_t> row{0}, col;
   HostTensor row_t, col_t;
 
-  /// Degrees uniform in [0, max_degree]; nodes 3, 10, 17, ... have none; `hub` (if >= 0) has every key.
-  static CsrGraph random(int64_t nq, int64_t nk, int64_t max_degree, int64_t hub = -1) {
+  /// Degrees uniform in [0, max_degree]; nodes 3, 10, 17, ... have none; `hub` (if >= 0) has every key; every row
+  /// with an edge also has `hub_key` (if >= 0).
+  static CsrGraph random(int64_t nq, int64_t nk, int64_t max_degree, int64_t hub = -1, int64_t hub_key = -1) {
     CsrGraph g;
     std::uniform_int_distribution<int64_t> degree(0, max_degree), node(0, std::max<int64_t>(nk - 1, 0));
     for (int64_t i = 0; i < nq; ++i) {
       std::set<int64_t> keys;
       const int64_t n = i == hub ? nk : i % 7 == 3 || nk == 0 ? 0 : std::min(degree(rng()), nk);
       while (static_cast<int64_t>(keys.size()) < n) keys.insert(node(rng()));
+      if (hub_key >= 0 && !keys.empty()) keys.insert(hub_key);
       g.col.insert(g.col.end(), keys.begin(), keys.end());
       g.row.push_back(static_cast<int64_t>(g.col.size()));
     }
@@ -79,7 +82,7 @@ struct GraphCase {
 
   explicit GraphCase(const GraphShape& s)
       : shape(s),
-        graph(CsrGraph::random(s.nq, s.nk, s.max_degree, s.hub_row)),
+        graph(CsrGraph::random(s.nq, s.nk, s.max_degree, s.hub_row, s.hub_key)),
         q(random_normal(s.dtype, {s.nq, s.hq, s.d})),
         k(random_normal(s.dtype, {s.nk, s.hkv, s.d})),
         v(random_normal(s.dtype, {s.nk, s.hkv, s.dv})),

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "cuda/graph/graph_config.hpp"
 #include "gpu/graph_emulator/graph_case.hpp"
 #include "gpu/graph_emulator/graph_emulated.hpp"
 
@@ -20,9 +21,10 @@ DeviceGraph device_graph(const GraphCase& c) {
           c.shape.nk, c.graph.nnz()};
 }
 
-// Forward and backward of a case under the emulator, checked against the reference.
-void run_case(const GraphShape& s) {
-  SCOPED_TRACE(describe(s));
+// Forward and backward of a case under the emulator, checked against the reference; lists longer than `split` entries
+// split into items (the library splits at kSplitEntries; smaller values split small graphs' rows).
+void run_case(const GraphShape& s, int split = detail::cuda::graph::kSplitEntries) {
+  SCOPED_TRACE(describe(s) + " split " + std::to_string(split));
   const GraphCase c(s);
   const DeviceGraph g = device_graph(c);
   std::vector<int32_t> starts;
@@ -36,7 +38,7 @@ void run_case(const GraphShape& s) {
   const TensorView lse3 = TensorView::contiguous(lse.view().data, DType::f32, {1, s.hq, s.nq});
   AttentionOptions o = c.options();
   const auto fp = detail::make_forward_problem(batched(c.q), batched(c.k), batched(c.v), {batched(out), lse3}, o);
-  detail::cuda::graph::emulate_forward(fp, g);
+  detail::cuda::graph::emulate_forward(fp, g, split);
   EXPECT_TRUE(c.check_forward(out, lse));
 
   HostTensor dq = c.q, dk = c.k, dv = c.v;
@@ -44,7 +46,7 @@ void run_case(const GraphShape& s) {
   const auto bp = detail::make_backward_problem(batched(c.q), batched(c.k), batched(c.v), batched(out), lse3,
                                                 batched(c.dout), {batched(dq), batched(dk), batched(dv), std::nullopt},
                                                 o);
-  detail::cuda::graph::emulate_backward(bp, g);
+  detail::cuda::graph::emulate_backward(bp, g, split);
   EXPECT_TRUE(c.check_backward(out, lse, dq, dk, dv));
 }
 
@@ -86,6 +88,24 @@ TEST(GraphEmulated, SoftcapScaleHubAndOddSizes) {
   run_case(s);
   s.nq = 120, s.nk = 3, s.max_degree = 3;  // every key node has ~80 query nodes: long dK/dV walks
   run_case(s);
+}
+
+// Long rows and keys of many queries split into items whose f32 partials are merged: at the library's threshold (a
+// hub row of 600 edges, key nodes of ~600 queries) and at small thresholds on small graphs (every dtype, GQA).
+TEST(GraphEmulated, SplitRows) {
+  GraphShape s = shape(DType::bf16, 4, 2, 64, 64);
+  s.nq = 30, s.nk = 600, s.max_degree = 6, s.hub_row = 11;
+  run_case(s);
+  s = shape(DType::f16, 2, 1, 128, 128);
+  s.nq = 700, s.nk = 40, s.max_degree = 2, s.hub_key = 7;  // key 7 of ~600 query nodes, the others of ~30
+  run_case(s);
+  for (int split : {1, 3, 8}) {
+    run_case(shape(DType::bf16, 7, 1, 64, 64), split);
+    run_case(shape(DType::f32, 2, 1, 256, 16), split);
+    GraphShape soft = shape(DType::f16, 8, 2, 128, 128);
+    soft.softcap = 2.0, soft.hub_row = 0;
+    run_case(soft, split);
+  }
 }
 
 // [N, H, D] data in a layout of its own: owning storage and a 4-D batch-of-one view with the given strides.
@@ -135,13 +155,13 @@ TEST(GraphEmulated, StridedLayouts) {
   HostTensor lse = c.lse_like();
   const TensorView lse3 = TensorView::contiguous(lse.view().data, DType::f32, {1, s.hq, s.nq});
   const AttentionOptions o = c.options();
-  detail::cuda::graph::emulate_forward(detail::make_forward_problem(q.view, k.view, v.view, {out.view, lse3}, o), g);
+  detail::cuda::graph::emulate_forward(detail::make_forward_problem(q.view, k.view, v.view, {out.view, lse3}, o), g, 7);
   const HostTensor out_h = out.contiguous(c.out_like());
   EXPECT_TRUE(c.check_forward(out_h, lse));
   detail::cuda::graph::emulate_backward(
       detail::make_backward_problem(q.view, k.view, v.view, out.view, lse3, dout.view,
                                     {dq.view, dk.view, dv.view, std::nullopt}, o),
-      g);
+      g, 7);
   EXPECT_TRUE(c.check_backward(out_h, lse, dq.contiguous(c.q), dk.contiguous(c.k), dv.contiguous(c.v)));
 }
 
@@ -151,20 +171,20 @@ TEST(GraphEmulated, CheckKernels) {
     std::vector<int32_t> row, col;
     int64_t nk;
     uint32_t bad_row, bad_edge;
-    int32_t first, last;
+    int32_t first, last, max_degree;
   };
   const uint32_t none = 0xffffffffu;
   const std::vector<Bad> cases = {
-      {{0, 1, 2, 3}, {0, 1, 2}, 3, none, none, 0, 3},          // valid
-      {{1, 1, 2, 3}, {0, 1, 2}, 3, none, none, 1, 3},          // first entry 1
-      {{0, 1, 2, 4}, {0, 1, 2}, 3, none, none, 0, 4},          // last entry 4 != 3 edges
-      {{0, 2, 1, 3}, {0, 1, 2}, 3, 1, none, 0, 3},             // decreasing offsets at row 1
-      {{0, 1, 2, 3}, {0, 3, 2}, 3, none, 1, 0, 3},             // key 3 out of range
-      {{0, 2, 2, 3}, {1, 1, 2}, 3, none, 1, 0, 3},             // duplicate key in row 0
-      {{0, 3, 3, 3}, {0, 2, 1}, 3, none, 2, 0, 3},             // decreasing keys in row 0
-      {{0, 1, 1, 3}, {2, 0, 1}, 3, none, none, 0, 3},          // 2 then 0: another row, valid
-      {{0, 0, 0, 3}, {0, 1, -5}, 3, none, 2, 0, 3},            // negative key
-      {{0, -7, 9, 3}, {0, 1, 2}, 3, 0, none, 0, 3},            // wild offsets: no wild read
+      {{0, 1, 2, 3}, {0, 1, 2}, 3, none, none, 0, 3, 1},     // valid
+      {{1, 1, 2, 3}, {0, 1, 2}, 3, none, none, 1, 3, 1},     // first entry 1
+      {{0, 1, 2, 4}, {0, 1, 2}, 3, none, none, 0, 4, 2},     // last entry 4 != 3 edges
+      {{0, 2, 1, 3}, {0, 1, 2}, 3, 1, none, 0, 3, 2},        // decreasing offsets at row 1
+      {{0, 1, 2, 3}, {0, 3, 2}, 3, none, 1, 0, 3, 1},        // key 3 out of range
+      {{0, 2, 2, 3}, {1, 1, 2}, 3, none, 1, 0, 3, 2},        // duplicate key in row 0
+      {{0, 3, 3, 3}, {0, 2, 1}, 3, none, 2, 0, 3, 3},        // decreasing keys in row 0
+      {{0, 1, 1, 3}, {2, 0, 1}, 3, none, none, 0, 3, 2},     // 2 then 0: another row, valid
+      {{0, 0, 0, 3}, {0, 1, -5}, 3, none, 2, 0, 3, 3},       // negative key
+      {{0, -7, 9, 3}, {0, 1, 2}, 3, 0, none, 0, 3, 16},      // wild offsets: no wild read
   };
   for (const Bad& b : cases) {
     std::vector<int32_t> starts;
@@ -175,6 +195,7 @@ TEST(GraphEmulated, CheckKernels) {
     EXPECT_EQ(r.bad_edge, b.bad_edge) << ::testing::PrintToString(b.row) << ::testing::PrintToString(b.col);
     EXPECT_EQ(r.first, b.first);
     EXPECT_EQ(r.last, b.last);
+    EXPECT_EQ(r.max_degree, b.max_degree);
   }
 }
 
