@@ -22,9 +22,11 @@ namespace {
 
 using namespace cuda::graph;
 
-// Rows of `name` start 16-byte aligned: every lane moves whole 16-byte vectors.
-void require_vector_rows(const char* name, const void* data, int64_t token, int64_t head, int per_vector) {
-  const auto address = reinterpret_cast<uintptr_t>(data);
+// Rows of `name` start 16-byte aligned: every lane moves whole 16-byte vectors. The stride of a dimension of size 1
+// is never used (and may be anything).
+void require_vector_rows(const char* name, const Operand& t, int64_t nodes, int64_t heads, int per_vector) {
+  const auto address = reinterpret_cast<uintptr_t>(t.data);
+  const int64_t token = nodes > 1 ? t.token : 0, head = heads > 1 ? t.head : 0;
   OMNI_REQUIRE(address % 16 == 0 && token % per_vector == 0 && head % per_vector == 0, name,
                "16-byte aligned rows on CUDA (a 16-byte aligned address, token and head strides multiples of " +
                    std::to_string(per_vector) + " elements)",
@@ -49,9 +51,9 @@ DeviceGraph check_call(const Problem& p, const GraphArgs& g) {
                "head dims D, Dv <= " + std::to_string(kMaxHeadDim) + " and multiples of " + std::to_string(per_vector) +
                    " on CUDA for " + to_string(p.dtype),
                "D = " + std::to_string(p.d) + ", Dv = " + std::to_string(p.dv));
-  require_vector_rows("q", p.q.data, p.q.token, p.q.head, per_vector);
-  require_vector_rows("k", p.k.data, p.k.token, p.k.head, per_vector);
-  require_vector_rows("v", p.v.data, p.v.token, p.v.head, per_vector);
+  require_vector_rows("q", p.q, g.nq, p.hq, per_vector);
+  require_vector_rows("k", p.k, g.nk, p.hkv, per_vector);
+  require_vector_rows("v", p.v, g.nk, p.hkv, per_vector);
   OMNI_REQUIRE(g.nq < INT32_MAX && g.nk < INT32_MAX, "q", "fewer than 2^31 - 1 query and key nodes",
                std::to_string(g.nq) + " and " + std::to_string(g.nk));
   require_graph_tensor(g.row_offsets, "row_offsets", p.device);
@@ -86,7 +88,7 @@ auto place(GraphWorkspace& workspace, cudaStream_t stream, Layout&& layout) {
 
 void forward(const ForwardProblem& p, const GraphArgs& graph) {
   const DeviceGraph g = check_call(p, graph);
-  require_vector_rows("outputs.out", p.out.data, p.out.token, p.out.head, 16 / element_bytes(p.dtype));
+  require_vector_rows("outputs.out", p.out, g.nq, p.hq, 16 / element_bytes(p.dtype));
   cuda::DeviceGuard guard(p.device.index);
   const auto stream = static_cast<cudaStream_t>(p.stream);
   const std::size_t plan_scratch = g.nq > 0 ? plan_scratch_bytes(g.nq) : 0;
@@ -124,11 +126,11 @@ void forward(const ForwardProblem& p, const GraphArgs& graph) {
 void backward(const BackwardProblem& p, const GraphArgs& graph) {
   const DeviceGraph g = check_call(p, graph);
   const int per_vector = 16 / element_bytes(p.dtype);
-  require_vector_rows("out", p.out.data, p.out.token, p.out.head, per_vector);
-  require_vector_rows("dout", p.dout.data, p.dout.token, p.dout.head, per_vector);
-  require_vector_rows("grads.dq", p.grad_q.data, p.grad_q.token, p.grad_q.head, per_vector);
-  require_vector_rows("grads.dk", p.grad_k.data, p.grad_k.token, p.grad_k.head, per_vector);
-  require_vector_rows("grads.dv", p.grad_v.data, p.grad_v.token, p.grad_v.head, per_vector);
+  require_vector_rows("out", p.out, g.nq, p.hq, per_vector);
+  require_vector_rows("dout", p.dout, g.nq, p.hq, per_vector);
+  require_vector_rows("grads.dq", p.grad_q, g.nq, p.hq, per_vector);
+  require_vector_rows("grads.dk", p.grad_k, g.nk, p.hkv, per_vector);
+  require_vector_rows("grads.dv", p.grad_v, g.nk, p.hkv, per_vector);
   cuda::DeviceGuard guard(p.device.index);
   const auto stream = static_cast<cudaStream_t>(p.stream);
 
