@@ -17,15 +17,15 @@ namespace omniattn::detail::cuda::graph {
 /// list, advanced by a fixed stride per step without a division.
 template <int kSteps>
 struct PairCursor {
-  int64_t entry[kSteps];
+  int32_t entry[kSteps];  // < 2^31: a list is part of col_indices
   int head[kSteps];
-  int64_t step_entries;  // pairs per step / group
+  int32_t step_entries;  // pairs per step / group
   int step_heads;        // pairs per step % group
 
   __device__ __forceinline__ PairCursor(const LanePlace& at, int group) {
-    const int64_t per_step = static_cast<int64_t>(at.groups) * kSteps;
+    const int per_step = at.groups * kSteps;
     step_entries = per_step / group;
-    step_heads = static_cast<int>(per_step % group);
+    step_heads = per_step % group;
 #pragma unroll
     for (int u = 0; u < kSteps; ++u) {
       const int pair = u * at.groups + at.group;
