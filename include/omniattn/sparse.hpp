@@ -61,8 +61,10 @@ void permute_tokens(const TensorView& src, const TensorView& dst, const std::vec
 
 /// Token-level sparse attention on a graph: query node i attends to the key nodes
 /// col_indices[row_offsets[i] .. row_offsets[i+1]) (strictly increasing). q [Nq, Hq, D], k [Nk, Hkv, D],
-/// v [Nk, Hkv, Dv], out [Nq, Hq, Dv], lse f32 [Hq, Nq]; f32/bf16/f16 on the CPU; row_offsets i32 [Nq + 1],
-/// col_indices i32 [nnz]. options: softmax_scale and softcap only. A node without edges outputs 0, LSE -inf.
+/// v [Nk, Hkv, Dv], out [Nq, Hq, Dv], lse f32 [Hq, Nq]; f32/bf16/f16, all tensors on the CPU or all on one CUDA
+/// device (the CUDA path validates the graph on the device and synchronizes the call's stream once for it);
+/// row_offsets i32 [Nq + 1], col_indices i32 [nnz]. options: softmax_scale and softcap only (and cuda_stream).
+/// A node without edges outputs 0, LSE -inf.
 void graph_attention_forward(const TensorView& q, const TensorView& k, const TensorView& v,
                              const TensorView& row_offsets, const TensorView& col_indices,
                              const ForwardOutputs& outputs, const AttentionOptions& options = {});
