@@ -1,39 +1,30 @@
 #pragma once
-// A grow-only device buffer per device for one decode call's plan and partial results. The caller holds lock()
-// from the upload until its kernels are enqueued; stream order (and StreamOrder across streams) keeps each call's
-// kernels reading their own plan, as with DeviceScratch.
+// The decode's per-device workspace: one call's plan and partial results, plus the merge counters (a separate
+// allocation that keeps its zeros across calls). Lock and acquire as DeviceWorkspace says.
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 
+#include "cuda/common/device_workspace.hpp"
 #include "cuda/common/pinned_upload.hpp"
-#include "cuda/common/stream_order.hpp"
 
 namespace omniattn::detail::cuda {
 
-class DecodeWorkspace {
+class DecodeWorkspace : public DeviceWorkspace {
  public:
-  static DecodeWorkspace& of_device(int device);
-  OrderedLock lock() { return OrderedLock(mutex_, order_); }
-  /// At least `bytes` of device memory, valid for work enqueued on `stream` from now on (lock held, device current).
-  void* acquire(std::size_t bytes, cudaStream_t stream);
+  static DecodeWorkspace& of_device(int device) { return workspace_of_device<DecodeWorkspace>(device); }
   /// `count` zeroed int32 merge counters, valid for work enqueued on `stream` after acquire() (lock held). The
   /// kernels leave them zero again, so they are zeroed only when the array grows.
   int32_t* merge_counters(std::size_t count, cudaStream_t stream);
-  /// Copies host bytes into the buffer at `offset` on `stream`, through pinned staging (lock held).
+  /// Copies host bytes into the buffer at `offset` on `stream`, through pinned staging (lock held, after acquire).
   void upload(std::size_t offset, const void* host, std::size_t bytes, cudaStream_t stream) {
-    uploader_.upload(static_cast<unsigned char*>(data_) + offset, host, bytes, stream);
+    uploader_.upload(static_cast<unsigned char*>(data()) + offset, host, bytes, stream);
   }
 
  private:
-  std::mutex mutex_;
-  void* data_ = nullptr;  // never freed: lives as long as the process
-  std::size_t capacity_ = 0;
-  int32_t* counters_ = nullptr;  // never freed, as data_
+  int32_t* counters_ = nullptr;  // never freed, as the workspace
   std::size_t counter_capacity_ = 0;
-  StreamOrder order_;
   PinnedUploader uploader_;
 };
 

@@ -5,29 +5,18 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
-#include <mutex>
 
-#include "cuda/common/stream_order.hpp"
+#include "cuda/common/device_workspace.hpp"
 
 namespace omniattn::detail::cuda::graph {
 
-class GraphWorkspace {
+class GraphWorkspace : public DeviceWorkspace {
  public:
   /// What a call keeps in it: metadata (check record, transposition, plans, statistics), or split rows' partials.
   enum class Use { metadata = 0, partials = 1 };
-  static GraphWorkspace& of_device(int device, Use use = Use::metadata);
-  static constexpr int kMaxDevices = 64;
-
-  OrderedLock lock() { return OrderedLock(mutex_, order_); }
-  /// At least `bytes` of device memory (256-byte aligned), valid for work enqueued on `stream` from now on.
-  /// The caller holds lock() and the device is current.
-  void* acquire(std::size_t bytes, cudaStream_t stream);
-
- private:
-  std::mutex mutex_;
-  void* data_ = nullptr;  // never freed at exit (freeing then races driver teardown)
-  std::size_t capacity_ = 0;
-  StreamOrder order_;
+  static GraphWorkspace& of_device(int device, Use use = Use::metadata) {
+    return workspace_of_device<GraphWorkspace, 2>(device, static_cast<int>(use));
+  }
 };
 
 /// Carves 256-byte aligned pieces out of one allocation: a first pass sizes (base null), a second places.
