@@ -8,25 +8,14 @@
 #include <random>
 #include <vector>
 
+#include "bench_cuda.hpp"
 #include "bench_kernels.hpp"
 #include "core/dtype.hpp"
 
 namespace omniattn::bench {
 namespace {
 
-void cuda_ok(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return;
-  std::fprintf(stderr, "CUDA error in %s: %s\n", what, cudaGetErrorString(e));
-  std::exit(2);
-}
-
-struct Buffer {
-  void* ptr = nullptr;
-  explicit Buffer(size_t bytes) { cuda_ok(cudaMalloc(&ptr, bytes < 16 ? 16 : bytes), "cudaMalloc (check)"); }
-  ~Buffer() { cudaFree(ptr); }
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-};
+using Buffer = DeviceBuffer<>;
 
 }  // namespace
 

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_cuda.hpp"
 #include "bench_kernels.hpp"
 #include "decode/decode_plan.hpp"
 #include "decode/decode_problem.hpp"
@@ -28,19 +29,8 @@ namespace {
 using omniattn::DType;
 using omniattn::TensorView;
 
-void cuda_ok(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return;
-  std::fprintf(stderr, "CUDA error in %s: %s\n", what, cudaGetErrorString(e));
-  std::exit(2);
-}
-
-struct Buffer {
-  void* ptr = nullptr;
-  explicit Buffer(size_t bytes) { cuda_ok(cudaMalloc(&ptr, std::max<size_t>(bytes, 16)), "cudaMalloc"); }
-  ~Buffer() { cudaFree(ptr); }
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-};
+using omniattn::bench::cuda_ok;
+using Buffer = omniattn::bench::DeviceBuffer<>;
 
 constexpr int64_t kHq = 32, kHkv = 8, kD = 128;
 

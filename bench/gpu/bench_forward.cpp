@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "bench_check.hpp"
+#include "bench_cuda.hpp"
 #include "bench_cli.hpp"
 #include "bench_kernels.hpp"
 #include "bench_memory.hpp"
@@ -35,20 +36,9 @@ using omniattn::TensorView;
 using omniattn::bench::Op;
 using omniattn::bench::Shape;
 
-void cuda_ok(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return;
-  std::fprintf(stderr, "CUDA error in %s: %s\n", what, cudaGetErrorString(e));
-  std::exit(2);
-}
-
-struct DeviceMemory {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  explicit DeviceMemory(size_t n) : bytes(n) { cuda_ok(cudaMalloc(&ptr, std::max<size_t>(n, 16)), "cudaMalloc"); }
-  ~DeviceMemory() { cudaFree(ptr); }
-  DeviceMemory(const DeviceMemory&) = delete;
-  DeviceMemory& operator=(const DeviceMemory&) = delete;
-};
+using omniattn::bench::cuda_ok;
+using omniattn::bench::median_ms;
+using DeviceMemory = omniattn::bench::DeviceBuffer<>;
 
 const char* dtype_name(DType t) { return t == DType::bf16 ? "bf16" : "fp16"; }
 const char* impl_name(Backend ran) { return ran == Backend::cuda_sm90 ? "omniattn" : "omniattn_sm80"; }
@@ -227,30 +217,6 @@ std::pair<std::optional<Backend>, std::string> choose_backward(const Problem& p,
     }
   }
   return {std::nullopt, reasons};
-}
-
-// Median milliseconds of call(set), set alternating 0, 1, after `warmup` untimed calls.
-template <class Call>
-double median_ms(const Call& call, int warmup, int reps) {
-  for (int i = 0; i < warmup; ++i) call(i % 2);
-  cuda_ok(cudaDeviceSynchronize(), "warm-up");
-  cudaEvent_t start, stop;
-  cuda_ok(cudaEventCreate(&start), "cudaEventCreate");
-  cuda_ok(cudaEventCreate(&stop), "cudaEventCreate");
-  std::vector<float> times;
-  for (int r = 0; r < reps; ++r) {
-    cuda_ok(cudaEventRecord(start), "cudaEventRecord");
-    call(r % 2);
-    cuda_ok(cudaEventRecord(stop), "cudaEventRecord");
-    cuda_ok(cudaEventSynchronize(stop), "cudaEventSynchronize");
-    float ms = 0;
-    cuda_ok(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-    times.push_back(ms);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
 }
 
 // One row: times `call`, measures the library's memory over the calls, fills the row's numbers.

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "bench_cli.hpp"
+#include "bench_cuda.hpp"
 #include "bench_kernels.hpp"
 #include "omniattn/device_mask.hpp"
 #include "omniattn/omniattn.hpp"
@@ -67,9 +68,7 @@ N = 16k; neighborhoods natten2d (128x128 tokens, 13x13) and natten3d (16x32x32, 
   std::exit(1);
 }
 
-void cuda_ok(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(e));
-}
+using omniattn::bench::cuda_throw;  // CUDA errors throw: a failed case becomes a skipped row
 
 struct Flags {
   omniattn::bench::CaseFlags cases;
@@ -159,13 +158,7 @@ Flags parse(int argc, char** argv) {
   return f;
 }
 
-struct DeviceMemory {
-  void* ptr = nullptr;
-  explicit DeviceMemory(size_t n) { cuda_ok(cudaMalloc(&ptr, std::max<size_t>(n, 16)), "cudaMalloc"); }
-  ~DeviceMemory() { cudaFree(ptr); }
-  DeviceMemory(const DeviceMemory&) = delete;
-  DeviceMemory& operator=(const DeviceMemory&) = delete;
-};
+using DeviceMemory = omniattn::bench::DeviceBuffer<omniattn::bench::cuda_throw>;
 
 // The tensors of one (B, N): two input sets (Q, K, V and the O, LSE their forward writes), dO, dQ, dK, dV.
 class Problem {
@@ -180,7 +173,7 @@ class Problem {
     if (grads)
       for (int t = 0; t < 4; ++t) grad_[t] = std::make_unique<DeviceMemory>(size_t(elems_) * 2);
     if (grads) omniattn::bench::fill_normal(grad_[0]->ptr, DType::bf16, elems_, 999);
-    cuda_ok(cudaDeviceSynchronize(), "input fill");
+    cuda_throw(cudaDeviceSynchronize(), "input fill");
   }
   int64_t batch() const { return batch_; }
   int64_t n() const { return n_; }
@@ -210,7 +203,7 @@ class Problem {
     }
     return {std::nullopt, reasons.empty() ? "no CUDA backend in this build" : reasons};
   }
-  void poison_output(int s) const { cuda_ok(cudaMemset(io_[s][3]->ptr, 0xff, size_t(elems_) * 2), "poison"); }
+  void poison_output(int s) const { cuda_throw(cudaMemset(io_[s][3]->ptr, 0xff, size_t(elems_) * 2), "poison"); }
   omniattn::bench::CheckTensors check(int s) const {
     return {io_[s][0]->ptr, io_[s][1]->ptr, io_[s][2]->ptr, io_[s][3]->ptr, batch_, n_, heads_, heads_, d_};
   }
@@ -226,28 +219,10 @@ class Problem {
   std::unique_ptr<DeviceMemory> io_[2][4], lse_[2], grad_[4];  // io: Q, K, V, O
 };
 
-// Median ms of call(set), sets alternating, after `warmup` untimed calls.
+// Median ms of call(set), sets alternating, after `warmup` untimed calls; CUDA errors throw (a skipped case).
 template <class Call>
 double median_ms(const Call& call, int warmup, int reps) {
-  for (int i = 0; i < warmup; ++i) call(i % 2);
-  cuda_ok(cudaDeviceSynchronize(), "warm-up");
-  cudaEvent_t start, stop;
-  cuda_ok(cudaEventCreate(&start), "cudaEventCreate");
-  cuda_ok(cudaEventCreate(&stop), "cudaEventCreate");
-  std::vector<float> times;
-  for (int r = 0; r < reps; ++r) {
-    cuda_ok(cudaEventRecord(start), "cudaEventRecord");
-    call(r % 2);
-    cuda_ok(cudaEventRecord(stop), "cudaEventRecord");
-    cuda_ok(cudaEventSynchronize(stop), "cudaEventSynchronize");
-    float ms = 0;
-    cuda_ok(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-    times.push_back(ms);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  return omniattn::bench::median_ms(call, warmup, reps, omniattn::bench::cuda_throw);
 }
 
 struct Results {
@@ -293,7 +268,7 @@ void run_case(const Problem& p, const SparseCase& c, const Flags& f, Results& re
       ob.backend = b;
       try {
         p.backward(0, ob);
-        cuda_ok(cudaDeviceSynchronize(), "backward probe");
+        cuda_throw(cudaDeviceSynchronize(), "backward probe");
         bwd_backend = b;
         break;
       } catch (const omniattn::Error& e) {
@@ -338,7 +313,7 @@ void run_case(const Problem& p, const SparseCase& c, const Flags& f, Results& re
     if (op == Op::fwd && f.check_rows > 0) {
       p.poison_output(0);  // NaN: a row the checked call does not write fails the check
       p.forward(0, o);
-      cuda_ok(cudaDeviceSynchronize(), "checked forward");
+      cuda_throw(cudaDeviceSynchronize(), "checked forward");
       const int64_t kbn = mask ? mask->geometry().k_blocks() : 1, qbn = mask ? mask->geometry().q_blocks() : 1;
       const int64_t mask_heads = stats.mask_heads;
       const bool causal = o.causal;
@@ -391,7 +366,7 @@ int dump_cases(const Flags& f, const std::vector<SparseCase>& cases) {
 
 int run(const Flags& f, const std::vector<SparseCase>& cases) {
   cudaDeviceProp prop{};
-  cuda_ok(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+  cuda_throw(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
   std::printf("omniattn_bench_sparse on %s (%d SMs), commit %s: %zu cases, %d reps\n", prop.name,
               prop.multiProcessorCount, f.commit.c_str(), cases.size(), f.reps);
   const bool grads = std::any_of(f.ops.begin(), f.ops.end(), [](Op op) { return op != Op::fwd; });

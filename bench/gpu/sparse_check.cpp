@@ -10,14 +10,11 @@
 #include <utility>
 #include <vector>
 
+#include "bench_cuda.hpp"
 #include "core/dtype.hpp"
 
 namespace omniattn::bench {
 namespace {
-
-void cuda_ok(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(e));
-}
 
 float bf16(uint16_t bits) { return detail::to_float(detail::bf16_t{bits}); }
 
@@ -25,7 +22,7 @@ float bf16(uint16_t bits) { return detail::to_float(detail::bf16_t{bits}); }
 std::vector<float> head_slice(const void* base, int64_t b, int64_t h, int64_t n, int64_t heads, int64_t d) {
   std::vector<uint16_t> raw(size_t(n * d));
   const char* src = static_cast<const char*>(base) + ((b * n) * heads + h) * d * 2;
-  cuda_ok(cudaMemcpy2D(raw.data(), size_t(d) * 2, src, size_t(heads * d) * 2, size_t(d) * 2, size_t(n),
+  cuda_throw(cudaMemcpy2D(raw.data(), size_t(d) * 2, src, size_t(heads * d) * 2, size_t(d) * 2, size_t(n),
                        cudaMemcpyDeviceToHost),
           "K/V head copy (check)");
   std::vector<float> out(raw.size());
@@ -36,7 +33,7 @@ std::vector<float> head_slice(const void* base, int64_t b, int64_t h, int64_t n,
 std::vector<float> row(const void* base, int64_t b, int64_t i, int64_t h, int64_t n, int64_t heads, int64_t d) {
   std::vector<uint16_t> raw(static_cast<size_t>(d));
   const char* src = static_cast<const char*>(base) + ((b * n + i) * heads + h) * d * 2;
-  cuda_ok(cudaMemcpy(raw.data(), src, size_t(d) * 2, cudaMemcpyDeviceToHost), "row copy (check)");
+  cuda_throw(cudaMemcpy(raw.data(), src, size_t(d) * 2, cudaMemcpyDeviceToHost), "row copy (check)");
   std::vector<float> out(raw.size());
   for (size_t c = 0; c < raw.size(); ++c) out[c] = bf16(raw[c]);
   return out;

@@ -61,12 +61,7 @@ __device__ __forceinline__ void graph_backward_q_warp(const GraphBwdParams& p, i
   fetch_entries(key, p.col_indices, begin, end, at);
   for (int64_t base = begin; base < end; base += per_step) {
     uint4 k_vec[kSteps][kVec], v_vec[kSteps][kVec];  // (kSteps, kVec)
-#pragma unroll
-    for (int u = 0; u < kSteps; ++u) {
-      const int64_t j = key[u] >= 0 ? key[u] : 0;
-      load_row<Element, kVec>(k_vec[u], row_at<Element>(p.k, j, item.kv_head), key[u] >= 0, p.lanes.vec_k, at);
-      load_row<Element, kVec>(v_vec[u], row_at<Element>(p.v, j, item.kv_head), key[u] >= 0, p.lanes.vec_v, at);
-    }
+    load_step_kv<Element, kVec, kSteps>(k_vec, v_vec, key, p.k, p.v, item.kv_head, p.lanes, at);
     int32_t next[kSteps];
     fetch_entries(next, p.col_indices, base + per_step, end, at);
 

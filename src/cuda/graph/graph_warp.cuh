@@ -99,4 +99,18 @@ __device__ __forceinline__ void fetch_entries(int32_t (&out)[kSteps], const int3
   }
 }
 
+/// The K and V rows (KV head kv_head) of this group's kSteps key nodes `key` (-1: past the row, zeros, nothing
+/// read), every load issued before any is used: the forward and the dQ pass walk their rows this way.
+template <class Element, int kVec, int kSteps>
+__device__ __forceinline__ void load_step_kv(uint4 (&k_vec)[kSteps][kVec], uint4 (&v_vec)[kSteps][kVec],
+                                             const int32_t (&key)[kSteps], const RowsRef& k, const RowsRef& v,
+                                             int kv_head, const LaneGeometry& lanes, const LanePlace& at) {
+#pragma unroll
+  for (int u = 0; u < kSteps; ++u) {
+    const int64_t j = key[u] >= 0 ? key[u] : 0;
+    load_row<Element, kVec>(k_vec[u], row_at<Element>(k, j, kv_head), key[u] >= 0, lanes.vec_k, at);
+    load_row<Element, kVec>(v_vec[u], row_at<Element>(v, j, kv_head), key[u] >= 0, lanes.vec_v, at);
+  }
+}
+
 }  // namespace omniattn::detail::cuda::graph
