@@ -122,13 +122,9 @@ struct ElementMask {
   /// used by `grid` for both queries and keys.
   I32Array token_order;
 
-  /// The window / sinks / prefix part of the rule for one query row: key j passes iff
-  /// (j <= hi and (j >= lo or j < sink)) or j < prefix. Computed once per row, tested per key with compares.
-  struct RowRule {
-    int64_t lo, hi, sink, prefix;
-    OMNIATTN_HD bool visible(int64_t j) const { return (j <= hi && (j >= lo || j < sink)) || j < prefix; }
-  };
-  OMNIATTN_HD RowRule row_rule(int64_t head, int64_t i, int64_t sq, int64_t sk) const {
+  /// Whether key j is visible to query i (sequence-local) of mask head `head`, in a sequence of sq queries
+  /// and sk keys.
+  OMNIATTN_HD bool visible(int64_t head, int64_t i, int64_t j, int64_t sq, int64_t sk) const {
     int64_t left = window_left, right = window_right, sink = sinks;
     if (!head_windows.empty()) {
       left = head_windows.data[3 * head];
@@ -136,13 +132,8 @@ struct ElementMask {
       sink = head_windows.data[3 * head + 2];
     }
     const int64_t d = i + sk - sq;
-    constexpr int64_t kNone = int64_t{1} << 62;  // an unbounded side
-    return {left < 0 ? -kNone : d - left, right < 0 ? kNone : d + right, sink, prefix};
-  }
-  /// Whether the rule has parts that depend on the (query, key) pair beyond the row's interval.
-  OMNIATTN_HD bool has_pair_rule() const { return !q_document.empty() || grid.kind != GridMask::Kind::none; }
-  /// Those parts: same document, and the grid rule through the token order.
-  OMNIATTN_HD bool pair_visible(int64_t i, int64_t j) const {
+    const bool in_window = (right < 0 || j <= d + right) && (left < 0 || j >= d - left || j < sink);
+    if (!in_window && j >= prefix) return false;
     if (!q_document.empty() && q_document.data[i] != k_document.data[j]) return false;
     if (grid.kind != GridMask::Kind::none) {
       const int64_t gi = token_order.empty() ? i : token_order.data[i];
@@ -150,12 +141,6 @@ struct ElementMask {
       if (!grid.visible(gi, gj)) return false;
     }
     return true;
-  }
-
-  /// Whether key j is visible to query i (sequence-local) of mask head `head`, in a sequence of sq queries
-  /// and sk keys.
-  OMNIATTN_HD bool visible(int64_t head, int64_t i, int64_t j, int64_t sq, int64_t sk) const {
-    return row_rule(head, i, sq, sk).visible(j) && pair_visible(i, j);
   }
 };
 

@@ -105,21 +105,15 @@ __device__ __forceinline__ uint32_t element_hidden_bits(const BwdParams& p, cons
   constexpr int kElements = SAcc::kN * 2 * SAcc::kRowSlots;
   static_assert(kElements <= 32, "one bit per fragment element");
   const int64_t mask_head = p.sparse.mask_head(head);
-  const ElementMask& rule = p.sparse.element;
-  const bool pairs = rule.has_pair_rule();
   uint32_t hidden = 0;
-  // Per query row (element pairs (n, e1) share one), the window/sinks/prefix interval once; per key compares.
 #pragma unroll 1
-  for (int ne = 0; ne < SAcc::kN * 2; ++ne) {
-    const int row = t0 + row0 + SAcc::col_of(ne / 2, ne % 2, lane);
-    if (row >= w.seq.q_len) continue;
-    const ElementMask::RowRule row_rule = rule.row_rule(mask_head, row, w.seq.q_len, w.seq.k_len);
-#pragma unroll 1
-    for (int r = 0; r < SAcc::kRowSlots; ++r) {
-      const int key = w.j0 + key0 + SAcc::row_of_slot(r, lane);
-      if (key < w.seq.k_len && !(row_rule.visible(key) && (!pairs || rule.pair_visible(row, key))))
-        hidden |= 1u << (ne * SAcc::kRowSlots + r);
-    }
+  for (int i = 0; i < kElements; ++i) {
+    const int r = i % SAcc::kRowSlots, e1 = (i / SAcc::kRowSlots) % 2, n = i / (2 * SAcc::kRowSlots);
+    const int row = t0 + row0 + SAcc::col_of(n, e1, lane);
+    const int key = w.j0 + key0 + SAcc::row_of_slot(r, lane);
+    if (row < w.seq.q_len && key < w.seq.k_len &&
+        !p.sparse.element.visible(mask_head, row, key, w.seq.q_len, w.seq.k_len))
+      hidden |= 1u << i;
   }
   return hidden;
 }

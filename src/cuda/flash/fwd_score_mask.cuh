@@ -31,14 +31,10 @@ __device__ __forceinline__ uint64_t element_rule_bits(const FwdParams& p, int ro
     if (row >= rows) continue;
     const int64_t i = row / p.pack;
     const int32_t head = p.sparse.mask_head(head_block * p.pack + row % p.pack);
-    // The row's window/sinks/prefix interval once; per key compares, and the pair rule only where it exists.
-    const ElementMask::RowRule row_rule = rule.row_rule(head, i, q_len, k_len);
-    const bool pairs = rule.has_pair_rule();
 #pragma unroll 1
     for (int c = 0; c < kCols; ++c) {
       const int64_t j = col0 + 8 * (c >> 1) + (c & 1);
-      if (j < k_len && row_rule.visible(j) && (!pairs || rule.pair_visible(i, j)))
-        visible |= uint64_t{1} << (r * kCols + c);
+      if (j < k_len && rule.visible(head, i, j, q_len, k_len)) visible |= uint64_t{1} << (r * kCols + c);
     }
   }
   return visible;
