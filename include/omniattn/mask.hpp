@@ -19,10 +19,8 @@
 
 #if defined(__CUDACC__)
 #define OMNIATTN_HD __host__ __device__ inline
-#define OMNIATTN_UNROLL _Pragma("unroll")
 #else
 #define OMNIATTN_HD inline
-#define OMNIATTN_UNROLL
 #endif
 
 namespace omniattn {
@@ -58,46 +56,43 @@ struct GridMask {
   /// the right one when the stride is even; its last query when causal) and the window follows the leader:
   ///   non-causal: [c - k/2, c - k/2 + k - 1] with c = leader clamped to [k/2, n - 1 - (k - 1 - k/2)]
   ///   causal:     keys y' <= x' with leader - y' < k
-  /// 32-bit arithmetic: a grid holds fewer than 2^31 tokens (validated), and kernels evaluate this per score.
-  OMNIATTN_HD bool axis_visible(int a, int32_t x, int32_t y) const {
-    const int32_t d = static_cast<int32_t>(dilation[a]), k = static_cast<int32_t>(kernel[a]);
-    const int32_t s = static_cast<int32_t>(stride[a]);
+  OMNIATTN_HD bool axis_visible(int a, int64_t x, int64_t y) const {
+    const int64_t d = dilation[a], k = kernel[a], s = stride[a];
     if (x % d != y % d) return false;
-    const int32_t n = (static_cast<int32_t>(shape[a]) - x % d + d - 1) / d, xq = x / d, yk = y / d;
+    const int64_t n = (shape[a] - x % d + d - 1) / d, xq = x / d, yk = y / d;
     if (causal[a]) {
-      int32_t leader = (xq / s) * s + s - 1;
+      int64_t leader = (xq / s) * s + s - 1;
       if (leader > n - 1) leader = n - 1;
       return yk <= xq && leader - yk < k;
     }
-    int32_t leader = (xq / s) * s + s / 2;
+    int64_t leader = (xq / s) * s + s / 2;
     if (leader > n - 1) leader = n - 1;
-    const int32_t left = k / 2, right = k - 1 - left;
-    int32_t centre = leader < left ? left : leader;
+    const int64_t left = k / 2, right = k - 1 - left;
+    int64_t centre = leader < left ? left : leader;
     if (centre > n - 1 - right) centre = n - 1 - right;
     return yk >= centre - left && yk <= centre + right;
   }
 
-  /// Query token q and key token t (grid indices, row-major). The axes are a fixed loop of 3 (unrolled on the
-  /// GPU: every per-axis value stays in registers; a runtime-indexed coordinate array went to local memory).
+  /// Query token q and key token t (grid indices, row-major).
   OMNIATTN_HD bool visible(int64_t q, int64_t t) const {
-    int32_t qi = static_cast<int32_t>(q), ti = static_cast<int32_t>(t);
-    int differ = 0;
-    bool differ_ok = true;  // axial: the differing axis is not causal, or the key is not after the query on it
-    OMNIATTN_UNROLL
-    for (int a = 2; a >= 0; --a) {  // the last axis varies fastest
-      if (a >= ndim) continue;
-      const int32_t n = static_cast<int32_t>(shape[a]);
-      const int32_t x = qi % n, y = ti % n;
-      qi /= n;
-      ti /= n;
-      if (kind == Kind::neighborhood) {
-        if (!axis_visible(a, x, y)) return false;
-      } else if (x != y) {
-        ++differ;
-        differ_ok = !causal[a] || y <= x;
-      }
+    int64_t x[3] = {0, 0, 0}, y[3] = {0, 0, 0};
+    for (int a = ndim - 1; a >= 0; --a) {
+      x[a] = q % shape[a];
+      y[a] = t % shape[a];
+      q /= shape[a];
+      t /= shape[a];
     }
-    if (kind == Kind::axial) return differ == 0 || (differ == 1 && differ_ok);
+    if (kind == Kind::neighborhood) {
+      for (int a = 0; a < ndim; ++a)
+        if (!axis_visible(a, x[a], y[a])) return false;
+      return true;
+    }
+    if (kind == Kind::axial) {  // same token line along some axis (and not after the query on a causal axis)
+      int differ = 0, axis = 0;
+      for (int a = 0; a < ndim; ++a)
+        if (x[a] != y[a]) ++differ, axis = a;
+      return differ == 0 || (differ == 1 && (!causal[axis] || y[axis] <= x[axis]));
+    }
     return true;
   }
 };

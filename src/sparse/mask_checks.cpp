@@ -129,8 +129,6 @@ void check_element(const ElementMask& e, const BlockMaskView& m, const std::stri
       OMNI_REQUIRE(g.stride[a] >= 1 && g.stride[a] <= g.kernel[a], axis, fmt::format("stride in [1, kernel {}]", g.kernel[a]),
               std::to_string(g.stride[a]));
     }
-    OMNI_REQUIRE(g.tokens() < (int64_t{1} << 31), name + ".grid", "fewer than 2^31 tokens (32-bit coordinates)",
-                 fmt::format("{} tokens", g.tokens()));
     OMNI_REQUIRE(g.tokens() == m.q_tokens && g.tokens() == m.k_tokens, name + ".grid",
             fmt::format("{} tokens (q_tokens = k_tokens of the mask)", m.q_tokens),
             fmt::format("{} tokens (k_tokens {})", g.tokens(), m.k_tokens));
