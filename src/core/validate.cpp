@@ -18,10 +18,6 @@ void fail(const std::string& argument, const std::string& expected, const std::s
   throw Error(argument, expected, given);
 }
 
-void require(bool ok, const std::string& argument, const std::string& expected, const std::string& given) {
-  if (!ok) fail(argument, expected, given);
-}
-
 void require_defined(const TensorView& t, const char* name) {
   OMNI_REQUIRE(t.ndim >= 0 && t.ndim <= TensorView::kMaxDims, name, "0 to 4 dimensions", std::to_string(t.ndim));
   for (int i = 0; i < t.ndim; ++i)

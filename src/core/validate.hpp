@@ -13,10 +13,9 @@ namespace omniattn::detail {
 std::string shape_string(const TensorView& t);
 /// Throws Error(argument, expected, given).
 [[noreturn]] void fail(const std::string& argument, const std::string& expected, const std::string& given);
-void require(bool ok, const std::string& argument, const std::string& expected, const std::string& given);
-/// require() whose message arguments (often fmt::format calls) are evaluated only when `ok` is false: validation
-/// runs on every call, and formatting every message eagerly cost microseconds per call (and per page of a block
-/// table). Use it for every check on a call's path.
+/// Throws Error(argument, expected, given) unless `ok`. A macro so that the message arguments (often fmt::format
+/// calls) are evaluated only on failure: validation runs on every call, and formatting every message eagerly cost
+/// microseconds per call (and per page of a block table).
 #define OMNI_REQUIRE(ok, ...)                                 \
   do {                                                        \
     if (!(ok)) ::omniattn::detail::fail(__VA_ARGS__);         \

@@ -12,24 +12,24 @@ namespace omniattn {
 namespace {
 
 void check_geometry(const BlockMask::Geometry& g) {
-  detail::require(g.block_q == 64 || g.block_q == 128, "geometry.block_q", "64 or 128", std::to_string(g.block_q));
-  detail::require(g.block_k == 64 || g.block_k == 128, "geometry.block_k", "64 or 128", std::to_string(g.block_k));
-  detail::require(g.batch >= 1 && g.heads >= 1, "geometry", "batch >= 1 and heads >= 1",
+  OMNI_REQUIRE(g.block_q == 64 || g.block_q == 128, "geometry.block_q", "64 or 128", std::to_string(g.block_q));
+  OMNI_REQUIRE(g.block_k == 64 || g.block_k == 128, "geometry.block_k", "64 or 128", std::to_string(g.block_k));
+  OMNI_REQUIRE(g.batch >= 1 && g.heads >= 1, "geometry", "batch >= 1 and heads >= 1",
                   fmt::format("batch {}, heads {}", g.batch, g.heads));
-  detail::require(g.q_tokens >= 0 && g.k_tokens >= 0 && g.q_tokens <= INT32_MAX && g.k_tokens <= INT32_MAX, "geometry",
+  OMNI_REQUIRE(g.q_tokens >= 0 && g.k_tokens >= 0 && g.q_tokens <= INT32_MAX && g.k_tokens <= INT32_MAX, "geometry",
                   "token counts in [0, 2^31)", fmt::format("q_tokens {}, k_tokens {}", g.q_tokens, g.k_tokens));
 }
 
 // Counts from offsets after checking the offsets' own shape (indices are checked by validate()).
 std::vector<int32_t> counts_of(const std::vector<int32_t>& offsets, size_t indices, int64_t rows, const char* name) {
-  detail::require(static_cast<int64_t>(offsets.size()) == rows + 1, name, fmt::format("{} entries (rows + 1)", rows + 1),
+  OMNI_REQUIRE(static_cast<int64_t>(offsets.size()) == rows + 1, name, fmt::format("{} entries (rows + 1)", rows + 1),
                   std::to_string(offsets.size()));
-  detail::require(offsets[0] == 0 && offsets.back() == static_cast<int64_t>(indices), name,
+  OMNI_REQUIRE(offsets[0] == 0 && offsets.back() == static_cast<int64_t>(indices), name,
                   fmt::format("first entry 0 and last {} (the index count)", indices),
                   fmt::format("{} and {}", offsets[0], offsets.back()));
   std::vector<int32_t> counts(static_cast<size_t>(rows));
   for (int64_t r = 0; r < rows; ++r) {
-    detail::require(offsets[r + 1] >= offsets[r], name, "non-decreasing entries", fmt::format("row {}", r));
+    OMNI_REQUIRE(offsets[r + 1] >= offsets[r], name, "non-decreasing entries", fmt::format("row {}", r));
     counts[static_cast<size_t>(r)] = offsets[r + 1] - offsets[r];
   }
   return counts;
@@ -61,7 +61,7 @@ BlockMask BlockMask::from_lists(const Geometry& g, std::vector<int32_t> partial_
   for (int kind = 0; kind < 2; ++kind) {
     const Lists& kv = m.kv_[kind];
     for (int32_t c : kv.indices)
-      detail::require(c >= 0 && c < kb, kind ? "full_indices" : "partial_indices",
+      OMNI_REQUIRE(c >= 0 && c < kb, kind ? "full_indices" : "partial_indices",
                       fmt::format("block indices in [0, {})", kb), std::to_string(c));
     // Transpose by counting sort: rows visited in increasing order keep each column's rows sorted.
     Lists& q = m.q_[kind];
@@ -86,14 +86,14 @@ BlockMask BlockMask::from_lists(const Geometry& g, std::vector<int32_t> partial_
 BlockMask BlockMask::from_block_map(const Geometry& g, const std::vector<Block>& map, const ElementMask& element) {
   check_geometry(g);
   const int64_t rows = g.batch * g.heads * g.q_blocks(), kb = g.k_blocks();
-  detail::require(static_cast<int64_t>(map.size()) == rows * kb, "map",
+  OMNI_REQUIRE(static_cast<int64_t>(map.size()) == rows * kb, "map",
                   fmt::format("{} entries [batch, heads, q_blocks, k_blocks]", rows * kb), std::to_string(map.size()));
   std::vector<int32_t> offsets[2], indices[2];
   for (auto& o : offsets) o.push_back(0);
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < kb; ++c) {
       const Block b = map[static_cast<size_t>(r * kb + c)];
-      detail::require(b == Block::skipped || b == Block::partial || b == Block::full, "map", "values 0, 1 or 2",
+      OMNI_REQUIRE(b == Block::skipped || b == Block::partial || b == Block::full, "map", "values 0, 1 or 2",
                       std::to_string(static_cast<int>(b)));
       if (b != Block::skipped) indices[b == Block::full].push_back(static_cast<int32_t>(c));
     }

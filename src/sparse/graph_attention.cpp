@@ -20,7 +20,6 @@ namespace omniattn::sparse {
 namespace {
 
 using detail::from_float;
-using detail::require;
 using detail::to_float;
 
 struct Graph {

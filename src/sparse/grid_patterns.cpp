@@ -12,7 +12,6 @@
 namespace omniattn::sparse {
 namespace {
 
-using detail::require;
 using detail::sparse::Intervals;
 
 void check_grid(const Geometry& g, const GridMask& grid, GridMask::Kind kind, const std::vector<int32_t>& order) {

@@ -12,7 +12,6 @@
 namespace omniattn::sparse {
 namespace {
 
-using detail::require;
 using detail::sparse::build_block_mask;
 using detail::sparse::Intervals;
 using detail::sparse::window_keys;

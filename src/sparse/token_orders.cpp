@@ -13,7 +13,6 @@
 namespace omniattn::sparse {
 namespace {
 
-using detail::require;
 
 // Hilbert index of point x (n axes, b bits each) by Skilling's transform ("Programming the Hilbert
 // curve", 2004): axes -> transposed index, whose bits interleaved (most significant first) are the index.
