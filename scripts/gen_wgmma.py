@@ -5,6 +5,7 @@ so each N is spelled out; generating the list keeps the header free of hand-type
 Run: python3 scripts/gen_wgmma.py > src/cuda/common/wgmma_ops.cuh
 """
 NS = (64, 128, 256)
+NS_MN = (64,)  # both operands MN-major
 TYPES = (("__nv_bfloat16", "bf16"), ("__half", "f16"))
 
 
@@ -12,18 +13,21 @@ def regs(first, count, fmt):
     return ", ".join(fmt.format(first + i) for i in range(count))
 
 
-def emit_ss(ctype, ptx, n):
+def emit_ss(ctype, ptx, n, transposed=False):
     acc = n // 2
+    name = "WgmmaSSMN" if transposed else "WgmmaSS"
+    layout = "MN-major: transposed" if transposed else "K-major"
+    trans = "1, 1" if transposed else "0, 0"
     d_list = regs(0, acc, "%{}")
     outs = ", ".join(f'"+f"(d[{i}])' for i in range(acc))
     return f"""
 template <>
-struct WgmmaSS<{ctype}, {n}> {{
-  /// d (64 x {n} f32 per warpgroup) (+)= A (64 x 16, shared, K-major) * B (16 x {n}, shared, K-major).
+struct {name}<{ctype}, {n}> {{
+  /// d (64 x {n} f32 per warpgroup) (+)= A (64 x 16, shared, {layout}) * B (16 x {n}, shared, {layout}).
   static __device__ __forceinline__ void run(float* d, uint64_t desc_a, uint64_t desc_b, int accumulate) {{
     asm volatile(
         "{{\\n.reg .pred p;\\nsetp.ne.b32 p, %{acc + 2}, 0;\\n"
-        "wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{ptx}.{ptx} {{{d_list}}}, %{acc}, %{acc + 1}, p, 1, 1, 0, 0;\\n}}\\n"
+        "wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{ptx}.{ptx} {{{d_list}}}, %{acc}, %{acc + 1}, p, 1, 1, {trans};\\n}}\\n"
         : {outs}
         : "l"(desc_a), "l"(desc_b), "r"(accumulate));
   }}
@@ -69,11 +73,15 @@ template <class Element, int kN>
 struct WgmmaSS;  // A and B from shared memory
 template <class Element, int kN>
 struct WgmmaRS;  // A from registers, B from shared memory (transposed)
+template <class Element, int kN>
+struct WgmmaSSMN;  // A and B from shared memory, both MN-major (transposed): dQ = dS K of the backward
 """)
     for ctype, ptx in TYPES:
         for n in NS:
             print(emit_ss(ctype, ptx, n), end="")
             print(emit_rs(ctype, ptx, n), end="")
+        for n in NS_MN:
+            print(emit_ss(ctype, ptx, n, transposed=True), end="")
     print("\n}  // namespace omniattn::detail::cuda")
 
 

@@ -27,6 +27,8 @@
 #   BENCH_QUICK=1               D 64,128; N 1k,4k,16k; bf16; 10 reps; no flex, no fp16 peers (bench+peers ~1.5 min)
 #   BENCH_DIMS, BENCH_LENGTHS, BENCH_DTYPES, BENCH_BACKENDS (sm90,sm80), BENCH_REPS (20)
 #   BENCH_BWD=bwd,fwdbwd        ops of the backward run ("" skips it);  BENCH_ARGS: extra flags for our forward run
+#   BENCH_BWD_BACKENDS (auto)   backends of the backward run (e.g. sm90,sm80: rows of each)
+#   BENCH_FWD=0, PEERS_FWD=0    skip our forward run / the forward peers (a backward-only call)
 #   PEERS_BWD=auto|1|0          backward peers: when ours has bwd rows (auto), always, never
 #   PEERS_FLEX=1                FlexAttention rows (0: none)
 #   SANITIZE_FILTER="*Sanitize*"  gtest filter of the compute-sanitizer subset
@@ -150,12 +152,14 @@ fi
 if step bench; then
   say "ours: forward ($BACKENDS; D $DIMS; N $LENGTHS; $DTYPES)"
   # shellcheck disable=SC2086  # BENCH_ARGS: several flags
-  timed "ours fwd" 150 $BENCH --backend "$BACKENDS" --ops fwd --dims "$DIMS" --lengths "$LENGTHS" \
-    --dtypes "$DTYPES" --reps "$REPS" --commit "$COMMIT" --out "$RAW/ours_fwd.json" ${BENCH_ARGS:-} >>"$BENCH_LOG" 2>&1
-  grep -E "^(skip|omniattn_bench_gpu|kernel)" "$BENCH_LOG" | grep -v "same reason" | tail -20 | tee -a "$LOG"
+  if [ "${BENCH_FWD:-1}" = 1 ]; then
+    timed "ours fwd" 150 $BENCH --backend "$BACKENDS" --ops fwd --dims "$DIMS" --lengths "$LENGTHS" \
+      --dtypes "$DTYPES" --reps "$REPS" --commit "$COMMIT" --out "$RAW/ours_fwd.json" ${BENCH_ARGS:-} >>"$BENCH_LOG" 2>&1
+    grep -E "^(skip|omniattn_bench_gpu|kernel)" "$BENCH_LOG" | grep -v "same reason" | tail -20 | tee -a "$LOG"
+  fi
   if [ -n "$BWD_OPS" ]; then
-    say "ours: backward ($BWD_OPS, bf16, auto backend)"
-    timed "ours bwd" 120 $BENCH --backend auto --ops "$BWD_OPS" --dims "$DIMS" --lengths "$LENGTHS" --dtypes bf16 \
+    say "ours: backward ($BWD_OPS, bf16, backend ${BENCH_BWD_BACKENDS:-auto})"
+    timed "ours bwd" 120 $BENCH --backend "${BENCH_BWD_BACKENDS:-auto}" --ops "$BWD_OPS" --dims "$DIMS" --lengths "$LENGTHS" --dtypes bf16 \
       --no-gqa --reps 10 --commit "$COMMIT" --out "$RAW/ours_bwd.json" >>"$BENCH_LOG" 2>&1
     grep -E "^skip" "$BENCH_LOG" | grep -E " (bwd|fwd\+bwd):" | grep -v "same reason" | tail -5 | tee -a "$LOG"
   fi
@@ -163,17 +167,19 @@ fi
 
 if step peers; then
   peer_dims_lengths=(--dims "$DIMS" --lengths "$LENGTHS")
-  say "peers: forward (peers_gpu.py fwd$([ "$FLEX" = 1 ] && echo ' + flex'))"
-  timed "peers fwd" 150 python3 .carry/peers_gpu.py --suite "fwd$([ "$FLEX" = 1 ] && echo ,flex)" \
-    "${peer_dims_lengths[@]}" --out "$RAW/peers_fwd.json" >>"$BENCH_LOG" 2>&1
-  say "peers: forward memory (peer_memory.py)"
-  timed "peer memory" 60 python3 bench/gpu/peer_memory.py "${peer_dims_lengths[@]}" --dtypes "$DTYPES" \
-    --out "$RAW/peer_memory.json" >>"$BENCH_LOG" 2>&1
-  extra=gqa
-  case ",$DTYPES," in *,fp16,*) extra=fp16,gqa ;; esac
-  say "peers: $extra forward (peers_extra.py)"
-  timed "peers extra fwd" 90 python3 bench/gpu/peers_extra.py --suite $extra "${peer_dims_lengths[@]}" \
-    --dtypes bf16 --out "$RAW/peers_extra_fwd.json" >>"$BENCH_LOG" 2>&1
+  if [ "${PEERS_FWD:-1}" = 1 ]; then
+    say "peers: forward (peers_gpu.py fwd$([ "$FLEX" = 1 ] && echo ' + flex'))"
+    timed "peers fwd" 150 python3 .carry/peers_gpu.py --suite "fwd$([ "$FLEX" = 1 ] && echo ,flex)" \
+      "${peer_dims_lengths[@]}" --out "$RAW/peers_fwd.json" >>"$BENCH_LOG" 2>&1
+    say "peers: forward memory (peer_memory.py)"
+    timed "peer memory" 60 python3 bench/gpu/peer_memory.py "${peer_dims_lengths[@]}" --dtypes "$DTYPES" \
+      --out "$RAW/peer_memory.json" >>"$BENCH_LOG" 2>&1
+    extra=gqa
+    case ",$DTYPES," in *,fp16,*) extra=fp16,gqa ;; esac
+    say "peers: $extra forward (peers_extra.py)"
+    timed "peers extra fwd" 90 python3 bench/gpu/peers_extra.py --suite $extra "${peer_dims_lengths[@]}" \
+      --dtypes bf16 --out "$RAW/peers_extra_fwd.json" >>"$BENCH_LOG" 2>&1
+  fi
   ours_bwd_rows=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['rows']))" \
     "$RAW/ours_bwd.json" 2>/dev/null || echo 0)
   if [ "${PEERS_BWD:-auto}" = 1 ] || { [ "${PEERS_BWD:-auto}" = auto ] && [ "$ours_bwd_rows" -gt 0 ]; }; then

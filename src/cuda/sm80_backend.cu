@@ -10,6 +10,7 @@
 #include "core/validate.hpp"
 #include "cuda/bwd/bwd_arguments.hpp"
 #include "cuda/bwd/bwd_config.hpp"
+#include "cuda/bwd/bwd_enqueue.hpp"
 #include "cuda/bwd/bwd_launch.hpp"
 #include "cuda/bwd/bwd_workspace.hpp"
 #include "cuda/common/cuda_check.hpp"
@@ -126,21 +127,7 @@ class CudaSm80Backend final : public BackendImpl {
 
   void backward(const BackwardProblem& p) const override {
     if (auto why = can_run(p)) throw Error("options.backend", "a call that cuda_sm80 supports", *why);
-    cuda::DeviceGuard guard(p.device.index);
-    const cuda::BwdTuning t = cuda::bwd_tuning(static_cast<int>(p.d), static_cast<int>(p.dv));
-    cuda::BwdLaunch launch = cuda::make_bwd_launch(p, t);
-    if (launch.empty()) return;           // no heads or sequences: nothing to write
-    const auto stream = static_cast<cudaStream_t>(p.stream);
-    // Both locks are held until the kernels that read the metadata and the workspace are enqueued.
-    cuda::DeviceScratch& scratch = cuda::DeviceScratch::of_device(p.device.index);
-    cuda::BwdWorkspace& workspace = cuda::BwdWorkspace::of_device(p.device.index);
-    const auto scratch_lock = scratch.lock();
-    const auto workspace_lock = workspace.lock();
-    if (!launch.seqs.empty())
-      launch.params.seqs = static_cast<const cuda::BwdSeqInfo*>(
-          scratch.upload(launch.seqs.data(), launch.seqs.size() * sizeof(cuda::BwdSeqInfo), stream));
-    launch.bind_workspace(workspace.acquire(launch.workspace_bytes, stream));
-    cuda::run_bwd_sm80(p.dtype, static_cast<int>(p.d), static_cast<int>(p.dv), launch.params, stream);
+    cuda::enqueue_bwd(p, cuda::bwd_tuning(static_cast<int>(p.d), static_cast<int>(p.dv)), &cuda::run_bwd_sm80);
   }
 };
 

@@ -1,5 +1,5 @@
 // Backend::cuda_sm90: the Hopper forward (TMA + wgmma + warp specialization, sm_90a). Calls it does not take
-// (varlen batches, head dims without a tuning row, backward) are refused with the reason, and automatic
+// (head dims without a tuning row; backward other than D = Dv = 128) are refused with the reason, and automatic
 // dispatch falls through to cuda_sm80.
 #include <cuda_runtime_api.h>
 
@@ -9,6 +9,9 @@
 #include <vector>
 
 #include "core/backend.hpp"
+#include "cuda/bwd/bwd_arguments.hpp"
+#include "cuda/bwd/bwd_enqueue.hpp"
+#include "cuda/bwd/bwd_launch.hpp"
 #include "cuda/common/cuda_check.hpp"
 #include "cuda/common/device_info.hpp"
 #include "cuda/common/device_scratch.hpp"
@@ -35,6 +38,11 @@ cuda::FwdTuning portable_geometry(const cuda::Sm90Tuning& t) {
   return f;
 }
 
+std::optional<std::string> nonempty(std::string why) {
+  if (why.empty()) return std::nullopt;
+  return why;
+}
+
 cuda::Operand4d operand(const Operand& o, int64_t batches, int64_t tokens, int64_t heads, int64_t dim) {
   return {o.data, batches, tokens, heads, dim, o.batch, o.token, o.head};
 }
@@ -54,8 +62,9 @@ class CudaSm90Backend final : public BackendImpl {
            "setmaxnreg): bf16/f16, (D, Dv) in {" +
            supported_head_dims() +
            "}; causal, sliding window, sinks, varlen (cu_seqlens, seqused_k), GQA/MQA, softcap, ALiBi, sink logits, "
-           "LSE, block-sparse masks (block_q a multiple of the query tile, block_k of the KV tile); backward goes "
-           "to cuda_sm80";
+           "LSE, block-sparse masks (block_q a multiple of the query tile, block_k of the KV tile); backward (wgmma "
+           "main kernel) at (D, Dv) = (128, 128) with the same features and the deterministic mode, other head dims "
+           "go to cuda_sm80";
   }
 
   std::optional<std::string> can_run(const ForwardProblem& p) const override {
@@ -75,8 +84,22 @@ class CudaSm90Backend final : public BackendImpl {
     return std::nullopt;
   }
 
-  std::optional<std::string> can_run(const BackwardProblem&) const override {
-    return std::string("backward on sm_90a is not implemented yet (issue 4)");
+  std::optional<std::string> can_run(const BackwardProblem& p) const override {
+    if (!p.device.is_cuda()) return std::string("runs on CUDA tensors only");
+    if (cuda::device_major(p.device.index) != 9)
+      return "needs a Hopper GPU (compute capability 9.x; " + to_string(p.device) + " is not)";
+    if (p.dtype != DType::bf16 && p.dtype != DType::f16)
+      return "supports bf16 and f16 inputs only (given " + to_string(p.dtype) + ")";
+    if (!cuda::sm90_bwd_supports(static_cast<int>(p.d), static_cast<int>(p.dv)))
+      return "backward on sm_90a supports (D, Dv) = (128, 128) (given (" + std::to_string(p.d) + ", " +
+             std::to_string(p.dv) + "); cuda_sm80 runs the others)";
+    // Same work split, workspace and layout limits as the sm_80 backward row it shares.
+    return nonempty(cuda::bwd_layout_refusal(p, cuda::bwd_tuning(static_cast<int>(p.d), static_cast<int>(p.dv))));
+  }
+
+  void backward(const BackwardProblem& p) const override {
+    if (auto why = can_run(p)) throw Error("options.backend", "a call that cuda_sm90 supports", *why);
+    cuda::enqueue_bwd(p, cuda::bwd_tuning(static_cast<int>(p.d), static_cast<int>(p.dv)), &cuda::run_bwd_sm90);
   }
 
   void forward(const ForwardProblem& p) const override {
@@ -132,11 +155,6 @@ class CudaSm90Backend final : public BackendImpl {
     params.seq_maps = device_blob;
     params.base.seqs = reinterpret_cast<const cuda::SeqInfo*>(device_blob + 3 * p.batch);
     cuda::run_fwd_sm90(p.dtype, d, dv, params, stream);
-  }
-
-  void backward(const BackwardProblem&) const override {
-    throw Error("options.backend", "a backend that implements backward",
-                "cuda_sm90: backward on sm_90a is not implemented yet (issue 4)");
   }
 };
 

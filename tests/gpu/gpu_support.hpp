@@ -31,6 +31,20 @@ inline bool have_sm80_gpu() {
 #define OMNI_REQUIRE_GPU() \
   if (!have_sm80_gpu()) GTEST_SKIP() << "no CUDA device of compute capability >= 8.0"
 
+/// True when device 0 is a Hopper GPU (compute capability 9.x).
+inline bool have_hopper() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    return false;
+  }
+  int major = 0;
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
+  return major == 9;
+}
+#define OMNI_REQUIRE_HOPPER() \
+  if (!have_hopper() || !OMNIATTN_WITH_SM90) GTEST_SKIP() << "no Hopper GPU or sm_90a not compiled"
+
 /// A HostTensor with a runtime shape (HostTensor's constructor takes an initializer list).
 inline HostTensor host_tensor(DType dtype, const TensorView& like) {
   const auto& s = like.shape;

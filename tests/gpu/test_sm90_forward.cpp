@@ -7,19 +7,6 @@
 namespace omniattn::testing {
 namespace {
 
-bool have_hopper() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    cudaGetLastError();
-    return false;
-  }
-  int major = 0;
-  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
-  return major == 9;
-}
-#define OMNI_REQUIRE_HOPPER() \
-  if (!have_hopper() || !OMNIATTN_WITH_SM90) GTEST_SKIP() << "no Hopper GPU or sm_90a not compiled"
-
 Sm80Case sm90_case() {
   Sm80Case c;
   c.backend = Backend::cuda_sm90;

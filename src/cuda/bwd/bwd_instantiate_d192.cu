@@ -2,6 +2,6 @@
 #include "cuda/bwd/bwd_kernel.cuh"
 
 namespace omniattn::detail::cuda {
-template void launch_bwd_sm80<__nv_bfloat16, 192, 192>(const BwdParams&, cudaStream_t);
-template void launch_bwd_sm80<__half, 192, 192>(const BwdParams&, cudaStream_t);
+OMNIATTN_INSTANTIATE_BWD_SM80(__nv_bfloat16, 192, 192)
+OMNIATTN_INSTANTIATE_BWD_SM80(__half, 192, 192)
 }  // namespace omniattn::detail::cuda

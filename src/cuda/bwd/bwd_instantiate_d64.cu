@@ -2,6 +2,6 @@
 #include "cuda/bwd/bwd_kernel.cuh"
 
 namespace omniattn::detail::cuda {
-template void launch_bwd_sm80<__nv_bfloat16, 64, 64>(const BwdParams&, cudaStream_t);
-template void launch_bwd_sm80<__half, 64, 64>(const BwdParams&, cudaStream_t);
+OMNIATTN_INSTANTIATE_BWD_SM80(__nv_bfloat16, 64, 64)
+OMNIATTN_INSTANTIATE_BWD_SM80(__half, 64, 64)
 }  // namespace omniattn::detail::cuda

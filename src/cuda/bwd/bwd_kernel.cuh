@@ -37,26 +37,42 @@ void configure_bwd_kernel_once() {
 }
 
 template <class Element, int kD, int kDv>
+void launch_bwd_preprocess(const BwdParams& p, cudaStream_t stream) {
+  using Traits = BwdTraits<Element, kD, kDv>;
+  if (p.m_blocks == 0) return;
+  bwd_preprocess_sm80_kernel<Traits><<<BwdRowScheduler::grid(p), Traits::kThreads, kPreSmemBytes<Traits>, stream>>>(p);
+  check_launch("launch of the backward preprocess kernel");
+}
+
+template <class Element, int kD, int kDv>
+void launch_bwd_postprocess(const BwdParams& p, cudaStream_t stream) {
+  using Traits = BwdTraits<Element, kD, kDv>;
+  if (p.m_blocks > 0) {
+    bwd_postprocess_sm80_kernel<Traits><<<BwdRowScheduler::grid(p), Traits::kThreads, 0, stream>>>(p);
+    check_launch("launch of the backward postprocess kernel");
+  }
+  if (p.dsink != nullptr) {
+    bwd_dsink_sm80_kernel<Traits><<<1, Traits::kThreads, 0, stream>>>(p);
+    check_launch("launch of the sink-logit gradient kernel");
+  }
+}
+
+template <class Element, int kD, int kDv>
 void launch_bwd_sm80(const BwdParams& p, cudaStream_t stream) {
   using Traits = BwdTraits<Element, kD, kDv>;
   configure_bwd_kernel_once<Traits>();
-  if (p.m_blocks > 0) {
-    bwd_preprocess_sm80_kernel<Traits>
-        <<<BwdRowScheduler::grid(p), Traits::kThreads, kPreSmemBytes<Traits>, stream>>>(p);
-    check_launch("launch of the sm80 backward preprocess kernel");
-  }
+  launch_bwd_preprocess<Element, kD, kDv>(p, stream);
   if (p.n_blocks > 0) {
     bwd_main_sm80_kernel<Traits><<<BwdKvScheduler::grid(p), Traits::kThreads, Traits::kSmemBytes, stream>>>(p);
     check_launch("launch of the sm80 backward kernel");
   }
-  if (p.m_blocks > 0) {
-    bwd_postprocess_sm80_kernel<Traits><<<BwdRowScheduler::grid(p), Traits::kThreads, 0, stream>>>(p);
-    check_launch("launch of the sm80 backward postprocess kernel");
-  }
-  if (p.dsink != nullptr) {
-    bwd_dsink_sm80_kernel<Traits><<<1, Traits::kThreads, 0, stream>>>(p);
-    check_launch("launch of the sm80 sink-logit gradient kernel");
-  }
+  launch_bwd_postprocess<Element, kD, kDv>(p, stream);
 }
+
+// One (D, Dv) per translation unit: the sm_80 kernels and the row kernels the sm_90a main kernel shares.
+#define OMNIATTN_INSTANTIATE_BWD_SM80(E, D, DV)                                     \
+  template void launch_bwd_sm80<E, D, DV>(const BwdParams&, cudaStream_t);         \
+  template void launch_bwd_preprocess<E, D, DV>(const BwdParams&, cudaStream_t);   \
+  template void launch_bwd_postprocess<E, D, DV>(const BwdParams&, cudaStream_t);
 
 }  // namespace omniattn::detail::cuda

@@ -14,7 +14,19 @@ namespace omniattn::detail::cuda {
 template <class Element, int kD, int kDv>
 void launch_bwd_sm80(const BwdParams& p, cudaStream_t stream);
 
+/// The row kernels around a main kernel (shared by the sm_80 and sm_90a backward): preprocess (D, LSE * log2e,
+/// zeroed dQ accumulator) and postprocess (dQ conversion, then the sink-logit gradient).
+template <class Element, int kD, int kDv>
+void launch_bwd_preprocess(const BwdParams& p, cudaStream_t stream);
+template <class Element, int kD, int kDv>
+void launch_bwd_postprocess(const BwdParams& p, cudaStream_t stream);
+
 /// Launches the kernels for (dtype, d, dv); false when no instantiation exists (can_run refuses those).
 bool run_bwd_sm80(DType dtype, int d, int dv, const BwdParams& p, cudaStream_t stream);
+
+/// The sm_90a backward (wgmma main kernel, the sm_80 row kernels); false when (dtype, d, dv) has no sm_90a
+/// instantiation (sm90_bwd_supports says which do). Defined only in builds with sm_90a.
+bool run_bwd_sm90(DType dtype, int d, int dv, const BwdParams& p, cudaStream_t stream);
+constexpr bool sm90_bwd_supports(int d, int dv) { return d == 128 && dv == 128; }
 
 }  // namespace omniattn::detail::cuda

@@ -174,6 +174,10 @@ struct BwdMainloop {
 
   /// S^T -> P^T and dP^T -> dS^T in place, for the warp's (kSdpKeys, kSdpRows) elements. `hidden`: the
   /// ElementMask's verdict per element (element_hidden_bits), 0 outside partial mask blocks.
+  /// kLogits: kLogitsRuntime reads p.general_logits per score; kLogitsPlain / kLogitsGeneral fix the path (a
+  /// caller that branches once per CTA keeps the general path's registers out of the plain loop).
+  static constexpr int kLogitsRuntime = 0, kLogitsPlain = 1, kLogitsGeneral = 2;
+  template <int kLogits = kLogitsRuntime>
   static __device__ __forceinline__ void scores_to_gradients(const BwdParams& p, const BwdKvWork& w,
                                                              const SequenceMask& mask, const BwdStep& step,
                                                              uint32_t hidden, int t0,
@@ -203,7 +207,7 @@ struct BwdMainloop {
           float& x = st.v[r / 2][n][2 * (r % 2) + e1];
           float& dp = dpt.v[r / 2][n][2 * (r % 2) + e1];
           float prob, dlogit;
-          if (p.general_logits) {
+          if (kLogits == kLogitsGeneral || (kLogits == kLogitsRuntime && p.general_logits)) {
             const float capped = capped_only.logit(x, 0, 0);
             const float logit = capped + alibi_only.logit(0.f, mask.diag(token), key);
             prob = fast_exp2(fmaf(logit, kLog2e, -row_lse));

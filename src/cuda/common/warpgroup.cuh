@@ -46,6 +46,9 @@ template <int kPending>
 __device__ __forceinline__ void wgmma_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kPending) : "memory");
 }
+/// Orders this thread's generic-proxy writes to shared memory (st.shared, cp.async) before later async-proxy
+/// reads (wgmma operands, TMA stores); a barrier then publishes them to the other threads.
+__device__ __forceinline__ void fence_async_shared() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 /// Pins accumulator registers in place across an asynchronous wgmma (the compiler must not move their reads
 /// or writes over the issue / wait points).
 template <int kCount>

@@ -1,0 +1,60 @@
+// The sm_90a backward (D = Dv = 128, bf16 and f16): the sm_80 backward's preprocess and postprocess kernels
+// around a wgmma main kernel (sm90_bwd_mainloop.cuh). Built for sm_90a alone.
+#include "cuda/bwd/bwd_epilogue.cuh"
+#include "cuda/bwd/bwd_launch.hpp"
+#include "cuda/bwd/sm90_bwd_mainloop.cuh"
+#include "cuda/common/cuda_check.hpp"
+#include "cuda/common/kernel_setup.hpp"
+
+namespace omniattn::detail::cuda {
+
+template <class Traits>
+__global__ void __launch_bounds__(Traits::kThreads, 1) bwd_main_sm90_kernel(const __grid_constant__ BwdParams p) {
+  BwdKvWork work;
+  if (!make_kv_work<Traits::kBlockM>(p, work)) return;
+  typename Traits::DkAcc dk;  // (16 keys, kD) f32 per warp, summed over every step
+  typename Traits::DvAcc dv;  // (16 keys, kDv) f32 per warp
+  dk.fill(0.f);
+  dv.fill(0.f);
+  Sm90BwdMainloop<Traits>::run(p, work, dynamic_smem(), dk, dv);
+  // dK, dV of the warp's 16 keys, every column (rows past the stored keys are not written).
+  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
+  using Epilogue = BwdEpilogue<typename Traits::Base>;
+  using Element = typename Traits::Element;
+  const int valid = min(work.seq.k_stored - work.j0, p.tile_keys);
+  const int64_t token = work.seq.k_begin + work.j0;
+  Element* dk_rows = static_cast<Element*>(p.dk) + work.batch * p.dk_batch + token * p.dk_token + work.kv_head * p.dk_head;
+  Element* dv_rows = static_cast<Element*>(p.dv) + work.batch * p.dv_batch + token * p.dv_token + work.kv_head * p.dv_head;
+  Epilogue::store(dk_rows, p.dk_token, valid, dk, 16 * warp, 0, lane);
+  Epilogue::store(dv_rows, p.dv_token, valid, dv, 16 * warp, 0, lane);
+}
+
+template <class Element, int kD, int kDv>
+void launch_bwd_sm90(const BwdParams& p, cudaStream_t stream) {
+  using Traits = Sm90BwdTraits<Element, kD, kDv>;
+  // Carveout left to the driver: 146 KB of shared memory leaves ~90 KB of L1 for the spilled registers.
+  configure_kernel_once<&bwd_main_sm90_kernel<Traits>>(Traits::kSmemBytes, /*max_shared_carveout=*/false,
+                                                        "cudaFuncSetAttribute (sm90 backward kernel)");
+  launch_bwd_preprocess<Element, kD, kDv>(p, stream);
+  if (p.n_blocks > 0) {
+    bwd_main_sm90_kernel<Traits><<<BwdKvScheduler::grid(p), Traits::kThreads, Traits::kSmemBytes, stream>>>(p);
+    check_launch("launch of the sm90 backward kernel");
+  }
+  launch_bwd_postprocess<Element, kD, kDv>(p, stream);
+}
+
+bool run_bwd_sm90(DType dtype, int d, int dv, const BwdParams& p, cudaStream_t stream) {
+  static_assert(sm90_bwd_supports(128, 128));
+  if (d != 128 || dv != 128) return false;
+  if (dtype == DType::bf16) {
+    launch_bwd_sm90<__nv_bfloat16, 128, 128>(p, stream);
+    return true;
+  }
+  if (dtype == DType::f16) {
+    launch_bwd_sm90<__half, 128, 128>(p, stream);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace omniattn::detail::cuda

@@ -1,0 +1,224 @@
+#pragma once
+// The sm_90a backward mainloop of one CTA: the sm_80 mainloop's steps (BwdWalk: every query head of the group
+// x every query tile that sees the KV tile, or the tiles a block mask lists) with warpgroup GEMMs. Warpgroup w
+// owns keys [64w, 64w + 64) of the tile; per step:
+//   S^T_w = K_w Q^T, dP^T_w = V_w dO^T      wgmma m64 n64 (A, B K-major from shared memory), (64 keys, 64 rows)
+//   P^T, dS^T                                 BwdMainloop::scores_to_gradients (registers, the sm_80 code)
+//   dS^T_w -> shared memory (swizzled)        for dQ, which needs every key
+//   dV_w += P^T_w dO, dK_w += dS^T_w Q        wgmma m64 n kDv / kD, A from registers (P^T, dS^T), B MN-major
+//   barrier (both halves of dS^T)
+//   dQ[:, w kD/2 ..] = dS K[:, w kD/2 ..]     wgmma m64 n64, A = dS (dS^T read MN-major), B = K MN-major
+//   dQ -> f32 adds into the workspace          BwdMainloop::add_dq (deterministic turns included)
+// Loads are the sm_80 kernel's cp.async double buffer into 128-byte-swizzled tiles: the next step's Q / dO /
+// LSE / D load during this step. cp.async and st.shared are generic-proxy writes that wgmma (async proxy)
+// reads: each writer fences (fence.proxy.async) before the barrier that publishes them.
+#include <cstdint>
+
+#include "cuda/bwd/bwd_mainloop.cuh"
+#include "cuda/bwd/sm90_bwd_traits.cuh"
+#include "cuda/common/warpgroup.cuh"
+
+namespace omniattn::detail::cuda {
+
+template <class Traits>
+struct Sm90BwdMainloop {
+  using Element = typename Traits::Element;
+  using Base = typename Traits::Base;
+  using Sm80 = BwdMainloop<Base>;  // scores_to_gradients, add_dq
+  using SAcc = typename Traits::SAcc;
+  using DkAcc = typename Traits::DkAcc;
+  using DvAcc = typename Traits::DvAcc;
+  using DqAcc = typename Traits::DqAcc;
+  using T = Traits;
+  static constexpr int kBlockM = T::kBlockM, kBlockN = T::kBlockN, kThreads = T::kThreads;
+  static constexpr int kD = T::kD, kDv = T::kDv;
+  static constexpr int kSRegs = SAcc::kN * 4;  // 32: (16 keys, 64 rows) / 32 lanes
+  using RowFrags = uint32_t[kBlockM / 16][4];  // (16 keys, kBlockM rows) 16-bit, as kBlockM / 16 k16 A fragments
+
+  /// Issues acc (64 keys, 64 rows) = A_w B^T over `depth` columns: A = this warpgroup's 64 rows of a (kBlockN,
+  /// depth) tile, B = a (kBlockM, depth) tile, both K-major swizzled boxes.
+  template <int kDepth>
+  static __device__ __forceinline__ void issue_transposed_scores(float* acc, uint32_t a_tile, int a_box_bytes,
+                                                                 uint32_t b_tile, int b_box_bytes) {
+#pragma unroll
+    for (int kk = 0; kk < kDepth / 16; ++kk) {
+      const uint32_t column = (kk % 4) * 32;  // bytes of the 16-element slice within its 64-column box
+      WgmmaSS<Element, kBlockM>::run(acc, kmajor_descriptor(a_tile + (kk / 4) * a_box_bytes + column),
+                                     kmajor_descriptor(b_tile + (kk / 4) * b_box_bytes + column), kk > 0);
+    }
+  }
+
+  /// Issues acc (64 keys, kN) += frags (64 keys, kBlockM rows) * B, B a (kBlockM, kN) tile read MN-major.
+  template <int kN>
+  static __device__ __forceinline__ void issue_key_gradient(float* acc, const RowFrags& a, uint32_t b_tile,
+                                                            int b_box_bytes) {
+#pragma unroll
+    for (int kk = 0; kk < kBlockM / 16; ++kk)  // rows 16kk..: 16 rows of 128 bytes in every box of B
+      WgmmaRS<Element, kN>::run(acc, a[kk], mnmajor_descriptor(b_tile + kk * 16 * 128, b_box_bytes), 1);
+  }
+
+  /// Accumulator fragments of two adjacent n8 blocks are one k16 A fragment (as the forward's P).
+  static __device__ __forceinline__ void to_frags(const SAcc& s, RowFrags& a) {
+#pragma unroll
+    for (int kk = 0; kk < kBlockM / 16; ++kk) {
+      a[kk][0] = pack_pair<Element>(s.v[0][2 * kk][0], s.v[0][2 * kk][1]);
+      a[kk][1] = pack_pair<Element>(s.v[0][2 * kk][2], s.v[0][2 * kk][3]);
+      a[kk][2] = pack_pair<Element>(s.v[0][2 * kk + 1][0], s.v[0][2 * kk + 1][1]);
+      a[kk][3] = pack_pair<Element>(s.v[0][2 * kk + 1][2], s.v[0][2 * kk + 1][3]);
+    }
+  }
+  static __device__ __forceinline__ void hold(RowFrags& a) {
+#pragma unroll
+    for (int kk = 0; kk < kBlockM / 16; ++kk)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) asm volatile("" : "+r"(a[kk][i])::"memory");
+  }
+
+  /// Stores a warp's dS^T (16 keys at key0, kBlockM rows) as 16-bit into the swizzled dS^T tile.
+  static __device__ __forceinline__ void store_ds(uint8_t* tile, const SAcc& ds, int key0, int lane) {
+#pragma unroll
+    for (int n = 0; n < SAcc::kN; ++n)
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int key = key0 + SAcc::row_of_slot(half, lane), row = SAcc::col_of(n, 0, lane);
+        *reinterpret_cast<uint32_t*>(tile + T::DsTile::offset(key, row)) =
+            pack_pair<Element>(ds.v[0][n][2 * half], ds.v[0][n][2 * half + 1]);
+      }
+  }
+
+  /// Runs every step of `w` into dk / dv (zeroed by the caller). One copy of the loop per (logit path, block
+  /// mask or not), picked once per CTA: the general logits (softcap, ALiBi) and the element rule of partial mask
+  /// blocks then cost the plain dense loop no registers.
+  static __device__ __forceinline__ void run(const BwdParams& p, const BwdKvWork& w, uint8_t* smem, DkAcc& dk,
+                                             DvAcc& dv) {
+    if (p.block_sparse) {
+      if (p.general_logits)
+        run_steps<Sm80::kLogitsGeneral, true>(p, w, smem, dk, dv);
+      else
+        run_steps<Sm80::kLogitsPlain, true>(p, w, smem, dk, dv);
+    } else {
+      if (p.general_logits)
+        run_steps<Sm80::kLogitsGeneral, false>(p, w, smem, dk, dv);
+      else
+        run_steps<Sm80::kLogitsPlain, false>(p, w, smem, dk, dv);
+    }
+  }
+
+  template <int kLogits, bool kSparse>
+  static __device__ __forceinline__ void run_steps(const BwdParams& p, const BwdKvWork& w, uint8_t* smem, DkAcc& dk,
+                                                   DvAcc& dv) {
+    const int thread = static_cast<int>(threadIdx.x), warp = thread / 32, lane = thread % 32;
+    const int wg = warp / 4;
+    const int key0 = 16 * warp;                              // this warp's keys in S^T, dK, dV
+    const int dq_row0 = 16 * (warp % 4), dq_col0 = wg * (kD / 2);  // this warp's dQ slice
+    const uint32_t base = smem_address(smem);
+    const uint32_t k_rows = base + T::kKOffset + 64 * wg * 128;  // this warpgroup's 64 keys of every K box
+    const uint32_t v_rows = base + T::kVOffset + 64 * wg * 128;
+    const uint32_t ds_tile = base + T::kDsOffset;
+    const SequenceMask mask = bwd_mask(p, w.seq);
+
+    auto row_block = [&](const BwdStep& step) {  // workspace row block (bwd_params.hpp)
+      return static_cast<int64_t>(w.seq.m_block0 + step.m) * p.hq + step.head;
+    };
+    auto load_kv = [&] {  // keys past k_len (or past the tile's keys) are zero-filled (and masked)
+      const Element* k = static_cast<const Element*>(p.k) + w.batch * p.k_batch +
+                         (w.seq.k_begin + w.j0) * p.k_token + w.kv_head * p.k_head;
+      const Element* v = static_cast<const Element*>(p.v) + w.batch * p.v_batch +
+                         (w.seq.k_begin + w.j0) * p.v_token + w.kv_head * p.v_head;
+      const int keys = min(w.seq.k_len - w.j0, p.tile_keys);
+      copy_rows_async<typename T::KTile, kThreads>(base + T::kKOffset, k, p.k_token, keys, thread);
+      copy_rows_async<typename T::VTile, kThreads>(base + T::kVOffset, v, p.v_token, keys, thread);
+    };
+    auto load_step = [&](const BwdStep& step, int stage) {  // rows past q_len zero-filled
+      const int h = step.head, t0 = step.m * kBlockM;
+      const uint32_t s = base + T::kStage0 + stage * T::kStageBytes;
+      const Element* q = static_cast<const Element*>(p.q) + w.batch * p.q_batch +
+                         (w.seq.q_begin + t0) * p.q_token + h * p.q_head;
+      const Element* d_o = static_cast<const Element*>(p.dout) + w.batch * p.do_batch +
+                           (w.seq.q_begin + t0) * p.do_token + h * p.do_head;
+      copy_rows_async<typename T::QTile, kThreads>(s + T::kQOffset, q, p.q_token, w.seq.q_len - t0, thread);
+      copy_rows_async<typename T::DoTile, kThreads>(s + T::kDoOffset, d_o, p.do_token, w.seq.q_len - t0, thread);
+      constexpr int kRowChunks = kBlockM / 4;  // 16-byte chunks of one f32 row vector
+      const int64_t rows = row_block(step) * kBlockM;
+      const uint32_t r = base + T::kRowsOffset + stage * T::kRowsBytes;
+      if (thread < kRowChunks)
+        cp_async_16(r + 16 * thread, p.lse_log2 + rows + 4 * thread, true);
+      else if (thread < 2 * kRowChunks)
+        cp_async_16(r + 4 * kBlockM + 16 * (thread - kRowChunks), p.dsum + rows + 4 * (thread - kRowChunks), true);
+    };
+
+    auto compute = [&](const BwdStep& step, int stage) {
+      const int t0 = step.m * kBlockM;
+      const uint32_t q_tile = base + T::kStage0 + stage * T::kStageBytes + T::kQOffset;
+      const uint32_t do_tile = base + T::kStage0 + stage * T::kStageBytes + T::kDoOffset;
+      const float* lse_log2 = reinterpret_cast<const float*>(smem + T::kRowsOffset + stage * T::kRowsBytes);
+      const float* dsum = lse_log2 + kBlockM;
+
+      const uint32_t hidden =
+          kSparse && step.element ? element_hidden_bits<SAcc>(p, w, step.head, t0, key0, 0, lane) : 0u;
+      SAcc st, dpt;  // (16 keys, kBlockM rows) f32 per warp: S^T then P^T; dP^T then dS^T
+      wgmma_fence();
+      issue_transposed_scores<kD>(&st.v[0][0][0], k_rows, T::KTile::kBoxBytes, q_tile, T::QTile::kBoxBytes);
+      issue_transposed_scores<kDv>(&dpt.v[0][0][0], v_rows, T::VTile::kBoxBytes, do_tile, T::DoTile::kBoxBytes);
+      wgmma_commit();
+      wgmma_wait<0>();
+      fence_registers<kSRegs>(&st.v[0][0][0]);
+      fence_registers<kSRegs>(&dpt.v[0][0][0]);
+      Sm80::template scores_to_gradients<kLogits>(p, w, mask, step, hidden, t0, lse_log2, dsum, key0, 0, lane, st, dpt);
+
+      RowFrags pa, dsa;  // P^T, dS^T in Element
+      to_frags(st, pa);
+      to_frags(dpt, dsa);
+      store_ds(smem + T::kDsOffset, dpt, key0, lane);
+      fence_registers<DvAcc::kN * 4>(&dv.v[0][0][0]);
+      fence_registers<DkAcc::kN * 4>(&dk.v[0][0][0]);
+      wgmma_fence();
+      issue_key_gradient<kDv>(&dv.v[0][0][0], pa, do_tile, T::DoTile::kBoxBytes);
+      issue_key_gradient<kD>(&dk.v[0][0][0], dsa, q_tile, T::QTile::kBoxBytes);
+      wgmma_commit();
+
+      fence_async_shared();  // this thread's dS^T stores, visible to the wgmma of both warpgroups
+      __syncthreads();       // dS^T complete
+      wgmma_wait<0>();       // dV, dK landed: P^T, dS^T registers free before dQ's accumulators are live
+      hold(pa);
+      hold(dsa);
+      fence_registers<DvAcc::kN * 4>(&dv.v[0][0][0]);
+      fence_registers<DkAcc::kN * 4>(&dk.v[0][0][0]);
+      DqAcc dq;  // (16 rows, kD / 2) f32 per warp
+      wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < kBlockN / 16; ++kk)  // keys 16kk..: rows of dS^T and of K
+        WgmmaSSMN<Element, kBlockM>::run(&dq.v[0][0][0], mnmajor_descriptor(ds_tile + kk * 16 * 128, T::DsTile::kBoxBytes),
+                                         mnmajor_descriptor(base + T::kKOffset + wg * T::KTile::kBoxBytes + kk * 16 * 128,
+                                                            T::KTile::kBoxBytes),
+                                         kk > 0);
+      wgmma_commit();
+      wgmma_wait<0>();
+      fence_registers<DqAcc::kN * 4>(&dq.v[0][0][0]);
+      Sm80::add_dq(p, w, mask, step, row_block(step), t0, dq, dq_row0, dq_col0, thread, lane);
+    };
+
+    BwdWalk<kBlockM> walk;
+    walk.init(p, w);
+    BwdStep step, next;
+    bool more = walk.next(p, w, mask, step);
+    if (!more) return;  // no query tile sees this KV tile: nothing loaded, dK = dV = 0
+    load_kv();
+    load_step(step, 0);
+    cp_async_commit();
+    for (int it = 0; more; ++it) {
+      // Top of step it: its tiles landed; every warpgroup is done with step it - 1 (its wgmma waited), whose
+      // stage step it + 1 now overwrites, and with dS^T.
+      cp_async_wait<0>();
+      fence_async_shared();
+      __syncthreads();
+      more = walk.next(p, w, mask, next);
+      if (more) load_step(next, (it + 1) & 1);
+      cp_async_commit();
+      compute(step, it & 1);
+      step = next;
+    }
+  }
+};
+
+}  // namespace omniattn::detail::cuda

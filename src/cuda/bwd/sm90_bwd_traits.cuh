@@ -1,0 +1,62 @@
+#pragma once
+// Compile-time shape of the sm_90a backward main kernel (wgmma). It keeps the sm_80 backward's work split and
+// workspace (same block_m x block_n, BwdTraits `Base`: the preprocess / postprocess kernels, the walk, the
+// score -> gradient math and the dQ adds are shared), and replaces the warp GEMMs by warpgroup GEMMs:
+// 2 warpgroups, warpgroup w owns keys [64w, 64w + 64) of the CTA's 128-key tile.
+#include "cuda/bwd/bwd_traits.cuh"
+#include "cuda/common/fragments.cuh"
+#include "cuda/common/swizzled_tile.cuh"
+
+namespace omniattn::detail::cuda {
+
+template <class Element_, int kD_, int kDv_>
+struct Sm90BwdTraits {
+  using Element = Element_;
+  using Base = BwdTraits<Element, kD_, kDv_>;
+  static constexpr int kD = kD_, kDv = kDv_;
+  static constexpr int kBlockM = Base::kBlockM;  // query rows per step
+  static constexpr int kBlockN = Base::kBlockN;  // keys per CTA
+  static constexpr int kThreads = 256;           // 2 warpgroups
+  static constexpr int kStages = 2;              // Q / dO / LSE / D of the next step load during this one
+  static_assert(kBlockM == 64 && kBlockN == 128 && Base::kThreads == kThreads,
+                "the sm_90a backward reuses a 64 x 128, 8-warp row of the sm_80 table");
+
+  // Shared memory, every 16-bit tile 128-byte swizzled (SwizzledTile), boxes 1024-byte aligned:
+  //   K (kBlockN, kD) | V (kBlockN, kDv) | dS^T (kBlockN, kBlockM) | stage s: Q (kBlockM, kD), dO (kBlockM, kDv)
+  //   | stage s: LSE * log2e (kBlockM) f32, D (kBlockM) f32
+  using KTile = SwizzledTile<kBlockN, kD>;
+  using VTile = SwizzledTile<kBlockN, kDv>;
+  using DsTile = SwizzledTile<kBlockN, kBlockM>;  // dS^T of one step: rows = keys, 64 query columns (one box)
+  using QTile = SwizzledTile<kBlockM, kD>;
+  using DoTile = SwizzledTile<kBlockM, kDv>;
+  static constexpr int kKOffset = 0;
+  static constexpr int kVOffset = kKOffset + KTile::kBytes;
+  static constexpr int kDsOffset = kVOffset + VTile::kBytes;
+  static constexpr int kStage0 = kDsOffset + DsTile::kBytes;
+  static constexpr int kStageBytes = QTile::kBytes + DoTile::kBytes;
+  static constexpr int kQOffset = 0;                     // within a stage
+  static constexpr int kDoOffset = QTile::kBytes;        // within a stage
+  static constexpr int kRowsOffset = kStage0 + kStages * kStageBytes;  // + stage * kRowsBytes
+  static constexpr int kRowsBytes = 2 * 4 * kBlockM;     // LSE * log2e, then D
+  static constexpr int kSmemBytes = kRowsOffset + kStages * kRowsBytes;
+  static_assert(KTile::kBytes % 1024 == 0 && VTile::kBytes % 1024 == 0 && DsTile::kBytes % 1024 == 0 &&
+                    QTile::kBytes % 1024 == 0 && DoTile::kBytes % 1024 == 0,
+                "swizzled boxes stay 1024-byte aligned");
+  static_assert(KTile::template kCopyKeepsSwizzle<kThreads> && VTile::template kCopyKeepsSwizzle<kThreads> &&
+                    QTile::template kCopyKeepsSwizzle<kThreads> && DoTile::template kCopyKeepsSwizzle<kThreads>,
+                "copy_rows_async's row step must keep the swizzle");
+  static_assert(kSmemBytes <= 227 * 1024, "one CTA per SM on the H100");
+
+  // Register tiles of one warp (warp q of warpgroup w: keys 64w + 16q .. + 16).
+  using SAcc = typename Base::SAcc;  // (16 keys, kBlockM rows) f32: S^T -> P^T, dP^T -> dS^T
+  static_assert(SAcc::kM == 1 && SAcc::kN == kBlockM / 8, "S^T of a warp is the wgmma m64 n64 layout");
+  using DkAcc = AccTile<1, kD / 8>;   // (16 keys, kD) f32 dK, summed over every step
+  using DvAcc = AccTile<1, kDv / 8>;  // (16 keys, kDv) f32 dV
+  // dQ of one step: warpgroup w computes columns [w kD/2, (w+1) kD/2) of all kBlockM rows, warp q rows 16q..
+  using DqAcc = typename Base::DqAcc;
+  static_assert(Base::kDqRows == 16 && Base::kDqCols == kD / 2 && Base::kDqWarpsM == 4,
+                "dQ warp grid of the sm_80 row = the two warpgroups' column halves");
+  static_assert(kD == 128, "dQ per warpgroup is m64 n64 (kD / 2 = 64): one K box");
+};
+
+}  // namespace omniattn::detail::cuda

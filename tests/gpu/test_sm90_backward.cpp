@@ -1,0 +1,183 @@
+// cuda_sm90 backward (wgmma main kernel, D = Dv = 128) against the float64 reference backward: dtypes, the
+// lengths that break tiling, Sq != Sk, masks (causal, window, sinks), varlen with empty segments, seqused_k,
+// GQA/MQA, softcap, ALiBi, sink logits, strided tensors, the deterministic mode (bitwise repeatable), block
+// masks (64- and 128-key blocks, generators, per-head masks) and the refusal of other head dims.
+// Sm90BackwardSanitize.* is the subset run under compute-sanitizer (memcheck, racecheck).
+#include "core/backend.hpp"
+#include "gpu/sm80_bwd_case.hpp"
+#include "omniattn/sparse.hpp"
+
+namespace omniattn::testing {
+namespace {
+
+Sm80Case sm90_case(int64_t sq, int64_t sk, bool causal = false) {
+  Sm80Case c;
+  c.backend = Backend::cuda_sm90;
+  c.d = c.dv = 128;
+  c.sq = sq;
+  c.sk = sk;
+  c.causal = causal;
+  return c;
+}
+
+TEST(Sm90Backward, DtypesAndMasks) {
+  OMNI_REQUIRE_HOPPER();
+  for (DType dtype : {DType::bf16, DType::f16})
+    for (bool causal : {false, true}) {
+      Sm80Case c = sm90_case(239, 239, causal);
+      c.dtype = dtype;
+      c.batch = 2;
+      check_sm80_backward(c);
+    }
+}
+
+TEST(Sm90Backward, OddLengthsAndShapes) {
+  OMNI_REQUIRE_HOPPER();
+  for (int64_t n : {1, 17, 113, 799})
+    for (bool causal : {false, true}) check_sm80_backward(sm90_case(n, n, causal));
+  const int64_t shapes[][2] = {{1, 799}, {17, 239}, {239, 17}, {799, 113}, {128, 1}};
+  for (const auto& s : shapes)
+    for (bool causal : {false, true}) check_sm80_backward(sm90_case(s[0], s[1], causal));
+}
+
+TEST(Sm90Backward, SlidingWindowsAndSinks) {
+  OMNI_REQUIRE_HOPPER();
+  const int64_t windows[][2] = {{32, 0}, {100, 17}, {0, 0}, {-1, 50}, {50, -1}};
+  for (const auto& w : windows)
+    for (const auto& s : {std::pair<int64_t, int64_t>{239, 239}, {113, 400}, {400, 113}}) {
+      Sm80Case c = sm90_case(s.first, s.second);
+      c.window_left = w[0];
+      c.window_right = w[1];
+      check_sm80_backward(c);
+    }
+  Sm80Case c = sm90_case(350, 200, true);  // Sq > Sk: the first rows see nothing; 140 sinks span two tiles
+  c.window_left = 20;
+  c.sinks = 140;
+  check_sm80_backward(c);
+}
+
+TEST(Sm90Backward, VarlenSeqUsedAndGroups) {
+  OMNI_REQUIRE_HOPPER();
+  for (bool causal : {false, true}) {
+    Sm80Case c = sm90_case(0, 0, causal);
+    c.hq = c.hkv = 3;
+    c.q_lens = {0, 17, 113, 5, 0, 239, 1};
+    c.k_lens = {13, 0, 239, 5, 7, 300, 1};
+    check_sm80_backward(c);
+  }
+  Sm80Case s = sm90_case(100, 239);
+  s.batch = 3;
+  s.seqused_k = {50, 0, 239};  // keys past these are NaN in K and V; their dK/dV rows must be 0
+  check_sm80_backward(s);
+  for (int64_t hkv : {1, 2}) {
+    Sm80Case g = sm90_case(113, 239, hkv == 2);
+    g.hq = hkv == 1 ? 7 : 6;
+    g.hkv = hkv;
+    check_sm80_backward(g);
+  }
+}
+
+TEST(Sm90Backward, SoftcapAlibiSinkLogitsStrides) {
+  OMNI_REQUIRE_HOPPER();
+  Sm80Case c = sm90_case(239, 239, true);
+  c.hq = 4;
+  c.hkv = 2;
+  c.softcap = 2.0;
+  check_sm80_backward(c);
+  c.softcap = 0;
+  c.alibi = Sm80Case::Alibi::per_batch;
+  c.sink_logits = true;
+  check_sm80_backward(c);
+  c.causal = false;
+  c.alibi = Sm80Case::Alibi::none;
+  c.sink_logits = false;
+  c.scale = -0.1;
+  check_sm80_backward(c);
+  Sm80Case s = sm90_case(150, 150, true);
+  s.strided = true;
+  s.hq = 4;
+  s.hkv = 2;
+  check_sm80_backward(s);
+  for (DType dtype : {DType::f16, DType::bf16}) {  // long rows, larger scores
+    Sm80Case l = sm90_case(256, 1500);
+    l.dtype = dtype;
+    l.input_stddev = 2.0;
+    check_sm80_backward(l);
+  }
+}
+
+TEST(Sm90Backward, DeterministicIsBitwiseRepeatable) {
+  OMNI_REQUIRE_HOPPER();
+  for (int mask = 0; mask < 3; ++mask) {
+    Sm80Case c = sm90_case(799, 799, mask == 1);
+    c.batch = 2;
+    c.hq = 4;
+    c.hkv = 2;
+    c.window_left = mask == 2 ? 200 : -1;
+    c.window_right = mask == 2 ? 30 : -1;
+    c.sinks = mask == 2 ? 4 : 0;
+    const BwdInputs in = make_bwd_inputs(c);
+    const BwdResult first = run_sm80_backward(c, in, /*deterministic=*/true, /*check=*/true);
+    const BwdResult again = run_sm80_backward(c, in, /*deterministic=*/true, /*check=*/false);
+    EXPECT_TRUE(same_gradients(first, again, false)) << "deterministic run differs: " << c.describe();
+  }
+}
+
+TEST(Sm90Backward, BlockMasks) {
+  OMNI_REQUIRE_HOPPER();
+  const int64_t n = 799;
+  std::vector<BlockMask> masks;
+  for (const auto& bs : {std::pair<int64_t, int64_t>{64, 64}, {128, 128}, {64, 128}, {128, 64}}) {
+    const BlockMask::Geometry g{1, 1, n, n, bs.first, bs.second};
+    masks.push_back(sparse::sliding_window(g, 200, 0));
+    masks.push_back(sparse::sinks_window(g, 4, 150));
+    masks.push_back(sparse::documents(g, {100, 1, 317, 64, 317}, true));
+  }
+  masks.push_back(sparse::dilated_blocks({1, 1, n, n, 128, 128}, 3, 2, true));
+  for (const BlockMask& m : masks) {
+    Sm80Case c = sm90_case(n, n);
+    c.hq = 2;
+    c.hkv = 1;
+    check_sm80_backward(c, false, &m);
+  }
+  Sm80Case c = sm90_case(500, 500);  // GQA with a mask per KV head, deterministic
+  c.hq = 8;
+  c.hkv = 2;
+  const BlockMask m = sparse::sliding_window({1, 2, 500, 500, 128, 64}, 100, 10);
+  check_sm80_backward(c, true, &m);
+}
+
+TEST(Sm90Backward, RefusesOtherHeadDims) {
+  OMNI_REQUIRE_HOPPER();
+  const detail::BackendImpl& sm90 = detail::cuda_sm90_backend();
+  detail::BackwardProblem p;
+  p.device = Device::cuda(0);
+  p.dtype = DType::bf16;
+  p.d = p.dv = 64;
+  const auto why = sm90.can_run(p);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find("(128, 128)"), std::string::npos) << *why;
+}
+
+TEST(Sm90BackwardSanitize, SmallCases) {
+  OMNI_REQUIRE_HOPPER();
+  Sm80Case c = sm90_case(0, 0, true);
+  c.hq = 3;
+  c.hkv = 1;
+  c.q_lens = {0, 70, 130};
+  c.k_lens = {20, 0, 150};
+  c.window_left = 40;
+  c.sinks = 3;
+  c.sink_logits = true;
+  check_sm80_backward(c, /*deterministic=*/true);
+  Sm80Case d = sm90_case(100, 130);
+  d.softcap = 1.5;
+  check_sm80_backward(d);
+  const BlockMask m = sparse::sinks_window({1, 1, 300, 300, 128, 64}, 4, 100);
+  Sm80Case s = sm90_case(300, 300);
+  s.hq = 2;
+  check_sm80_backward(s, false, &m);
+}
+
+}  // namespace
+}  // namespace omniattn::testing
