@@ -8,7 +8,8 @@
 //   dV_w += P^T_w dO, dK_w += dS^T_w Q        wgmma m64 n kDv / kD, A from registers (P^T, dS^T), B MN-major
 //   barrier (both halves of dS^T)
 //   dQ[:, w kD/2 ..] = dS K[:, w kD/2 ..]     wgmma m64 n64, A = dS (dS^T read MN-major), B = K MN-major
-//   dQ -> f32 adds into the workspace          BwdMainloop::add_dq (deterministic turns included)
+//   dQ -> the workspace's f32 block            one bulk reduction per row from shared memory (reduce_dq);
+//                                               deterministic mode: BwdMainloop::add_dq's atomics in turns
 // Loads are the sm_80 kernel's cp.async double buffer into 128-byte-swizzled tiles: the next step's Q / dO /
 // LSE / D load during this step. cp.async and st.shared are generic-proxy writes that wgmma (async proxy)
 // reads: each writer fences (fence.proxy.async) before the barrier that publishes them.
@@ -178,7 +179,8 @@ struct Sm90BwdMainloop {
       wgmma_commit();
 
       fence_async_shared();  // this thread's dS^T stores, visible to the wgmma of both warpgroups
-      __syncthreads();       // dS^T complete
+      if (thread < kBlockM) bulk_wait_read();  // the previous step's dQ reduction has read the dQ buffer
+      __syncthreads();       // dS^T complete; the dQ buffer free
       wgmma_wait<0>();       // dV, dK landed: P^T, dS^T registers free before dQ's accumulators are live
       hold(pa);
       hold(dsa);
@@ -195,7 +197,10 @@ struct Sm90BwdMainloop {
       wgmma_commit();
       wgmma_wait<0>();
       fence_registers<DqAcc::kN * 4>(&dq.v[0][0][0]);
-      Sm80::add_dq(p, w, mask, step, row_block(step), t0, dq, dq_row0, dq_col0, thread, lane);
+      if (p.deterministic)  // per-element atomics in the semaphore's turn (bwd_mainloop.cuh)
+        Sm80::add_dq(p, w, mask, step, row_block(step), t0, dq, dq_row0, dq_col0, thread, lane);
+      else
+        reduce_dq(p, w, smem, row_block(step), t0, dq, dq_row0, dq_col0, thread, lane);
     };
 
     BwdWalk<kBlockM> walk;
@@ -217,6 +222,31 @@ struct Sm90BwdMainloop {
       cp_async_commit();
       compute(step, it & 1);
       step = next;
+    }
+    if (thread < kBlockM) bulk_wait_all();  // the shared source must outlive the reductions
+  }
+
+  /// dQ of one step into the workspace block: the warps' fragments to the f32 shared buffer, then thread r (r <
+  /// kBlockM) adds row r with one bulk reduction (cp.reduce.async.bulk .add.f32, at L2). Rows past q_len are
+  /// not added. The buffer is reused by the next step once bulk_wait_read has returned (before its dS barrier).
+  static __device__ __forceinline__ void reduce_dq(const BwdParams& p, const BwdKvWork& w, uint8_t* smem,
+                                                   int64_t row_block, int t0, const DqAcc& dq, int row0, int col0,
+                                                   int thread, int lane) {
+    float* buffer = reinterpret_cast<float*>(smem + T::kDqOffset);  // (kBlockM, kDqRowFloats)
+#pragma unroll
+    for (int r = 0; r < DqAcc::kRowSlots; ++r) {
+      const int row = row0 + DqAcc::row_of_slot(r, lane);
+#pragma unroll
+      for (int n = 0; n < DqAcc::kN; ++n)
+        *reinterpret_cast<float2*>(buffer + row * T::kDqRowFloats + col0 + DqAcc::col_of(n, 0, lane)) =
+            make_float2(dq.v[r / 2][n][2 * (r % 2)], dq.v[r / 2][n][2 * (r % 2) + 1]);
+    }
+    fence_async_shared();
+    __syncthreads();  // the block's dQ complete in the buffer
+    if (thread < kBlockM && t0 + thread < w.seq.q_len) {
+      float* acc = p.dq_accum + (row_block * kBlockM + thread) * kD;  // (kBlockM, kD) f32 block, row `thread`
+      bulk_reduce_add_f32(acc, smem_address(buffer + thread * T::kDqRowFloats), kD * 4);
+      bulk_commit();
     }
   }
 };

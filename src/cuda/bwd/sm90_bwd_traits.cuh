@@ -23,7 +23,7 @@ struct Sm90BwdTraits {
 
   // Shared memory, every 16-bit tile 128-byte swizzled (SwizzledTile), boxes 1024-byte aligned:
   //   K (kBlockN, kD) | V (kBlockN, kDv) | dS^T (kBlockN, kBlockM) | stage s: Q (kBlockM, kD), dO (kBlockM, kDv)
-  //   | stage s: LSE * log2e (kBlockM) f32, D (kBlockM) f32
+  //   | stage s: LSE * log2e (kBlockM) f32, D (kBlockM) f32 | dQ (kBlockM, kD + 8) f32
   using KTile = SwizzledTile<kBlockN, kD>;
   using VTile = SwizzledTile<kBlockN, kDv>;
   using DsTile = SwizzledTile<kBlockN, kBlockM>;  // dS^T of one step: rows = keys, 64 query columns (one box)
@@ -38,7 +38,11 @@ struct Sm90BwdTraits {
   static constexpr int kDoOffset = QTile::kBytes;        // within a stage
   static constexpr int kRowsOffset = kStage0 + kStages * kStageBytes;  // + stage * kRowsBytes
   static constexpr int kRowsBytes = 2 * 4 * kBlockM;     // LSE * log2e, then D
-  static constexpr int kSmemBytes = kRowsOffset + kStages * kRowsBytes;
+  // dQ of one step in f32 for the bulk reduction into the workspace: (kBlockM, kD) rows padded by 8 floats, so
+  // the warps' float2 stores of accumulator fragments hit 32 distinct banks per 16 lanes.
+  static constexpr int kDqRowFloats = kD + 8;
+  static constexpr int kDqOffset = kRowsOffset + kStages * kRowsBytes;
+  static constexpr int kSmemBytes = kDqOffset + kBlockM * kDqRowFloats * 4;
   static_assert(KTile::kBytes % 1024 == 0 && VTile::kBytes % 1024 == 0 && DsTile::kBytes % 1024 == 0 &&
                     QTile::kBytes % 1024 == 0 && DoTile::kBytes % 1024 == 0,
                 "swizzled boxes stay 1024-byte aligned");

@@ -95,6 +95,20 @@ __device__ __forceinline__ void tma_load_4d(void* smem_dst, const void* tensor_m
   ::cuda::ptx::cp_async_bulk_tensor(::cuda::ptx::space_cluster, ::cuda::ptx::space_global, smem_dst, tensor_map,
                                     coords, bar);
 }
+/// *global += *shared, element-wise over `bytes` of f32 (16-byte aligned, a multiple of 16), done by the TMA
+/// unit at L2 (one bulk reduction instead of one atomic per element); the shared source must stay untouched until
+/// bulk_wait_read says it has been read. Groups: bulk_commit closes the thread's pending bulk operations.
+__device__ __forceinline__ void bulk_reduce_add_f32(float* global, uint32_t smem_src, uint32_t bytes) {
+  asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n" ::"l"(global),
+               "r"(smem_src), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+/// Waits until this thread's bulk groups have finished reading shared memory.
+__device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
+/// Waits until this thread's bulk groups have completed (their global writes done).
+__device__ __forceinline__ void bulk_wait_all() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
+
 /// Stores a shared-memory box to a 4-D tensor map (elements outside the tensor are not written).
 __device__ __forceinline__ void tma_store_4d(const void* tensor_map, int c0, int c1, int c2, int c3,
                                              const void* smem_src) {
