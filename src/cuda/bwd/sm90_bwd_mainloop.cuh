@@ -19,6 +19,12 @@
 #include "cuda/bwd/sm90_bwd_traits.cuh"
 #include "cuda/common/warpgroup.cuh"
 
+// Experiment switch (docs/kernels.md, sm_90a backward log): 1 issues dV += P^T dO before dS^T is computed (dS^T
+// under the dV GEMM, more live registers), 0 after it.
+#ifndef OMNIATTN_SM90_BWD_DV_EARLY
+#define OMNIATTN_SM90_BWD_DV_EARLY 1
+#endif
+
 namespace omniattn::detail::cuda {
 
 template <class Traits>
@@ -87,6 +93,49 @@ struct Sm90BwdMainloop {
       }
   }
 
+  /// S^T -> P^T in place (plain logits: scale * dot), masked on boundary tiles and by the element bits `hidden`;
+  /// the first half of BwdMainloop::scores_to_gradients, so that it runs while dP^T is still being computed.
+  static __device__ __forceinline__ void probabilities(const BwdParams& p, const BwdKvWork& w, const SequenceMask& mask,
+                                                       const BwdStep& step, uint32_t hidden, int t0,
+                                                       const float* lse_log2, int key0, int lane, SAcc& st) {
+    const int key_stop = w.j0 + p.tile_keys;  // keys past it belong to no tile of this CTA (a half-filled tile)
+    const bool partial = step.element || p.tile_keys < kBlockN ||
+                         mask.classify(t0, min(t0 + kBlockM, static_cast<int>(mask.sq)), w.j0, key_stop) !=
+                             SequenceMask::Tile::full;
+#pragma unroll
+    for (int n = 0; n < SAcc::kN; ++n)
+#pragma unroll
+      for (int e1 = 0; e1 < 2; ++e1) {
+        const int row = SAcc::col_of(n, e1, lane);  // query row of the step (a column of S^T)
+        const float row_lse = lse_log2[row];
+        const int64_t token = t0 + row;
+#pragma unroll
+        for (int r = 0; r < SAcc::kRowSlots; ++r) {
+          const int64_t key = w.j0 + key0 + SAcc::row_of_slot(r, lane);
+          float& x = st.v[r / 2][n][2 * (r % 2) + e1];
+          float prob = fast_exp2(fmaf(x, p.scale_log2, -row_lse));
+          const uint32_t bit = (n * 2 + e1) * SAcc::kRowSlots + r;  // element_hidden_bits' order
+          if (partial && (key >= key_stop || !mask.visible(token, key) || ((hidden >> bit) & 1u))) prob = 0.f;
+          x = prob;
+        }
+      }
+  }
+  /// dP^T -> dS^T = P^T o (dP^T - D) * scale in place (plain logits).
+  static __device__ __forceinline__ void gradients(const BwdParams& p, const float* dsum, int lane, const SAcc& pt,
+                                                   SAcc& dpt) {
+#pragma unroll
+    for (int n = 0; n < SAcc::kN; ++n)
+#pragma unroll
+      for (int e1 = 0; e1 < 2; ++e1) {
+        const float row_d = dsum[SAcc::col_of(n, e1, lane)];
+#pragma unroll
+        for (int r = 0; r < SAcc::kRowSlots; ++r) {
+          const int i = 2 * (r % 2) + e1;
+          dpt.v[r / 2][n][i] = pt.v[r / 2][n][i] * (dpt.v[r / 2][n][i] - row_d) * p.scale;
+        }
+      }
+  }
+
   /// Runs every step of `w` into dk / dv (zeroed by the caller). One copy of the loop per (logit path, block
   /// mask or not), picked once per CTA: the general logits (softcap, ALiBi) and the element rule of partial mask
   /// blocks then cost the plain dense loop no registers.
@@ -148,6 +197,12 @@ struct Sm90BwdMainloop {
         cp_async_16(r + 4 * kBlockM + 16 * (thread - kRowChunks), p.dsum + rows + 4 * (thread - kRowChunks), true);
     };
 
+    int64_t pending_block = 0;  // the staged dQ block not yet reduced (pending_rows > 0)
+    int pending_rows = 0;
+    auto reduce_pending = [&] {  // after a barrier that follows stage_dq
+      if (pending_rows > 0) reduce_dq(p, smem, pending_block, pending_rows, thread);
+      pending_rows = 0;
+    };
     auto compute = [&](const BwdStep& step, int stage) {
       const int t0 = step.m * kBlockM;
       const uint32_t q_tile = base + T::kStage0 + stage * T::kStageBytes + T::kQOffset;
@@ -158,34 +213,55 @@ struct Sm90BwdMainloop {
       const uint32_t hidden =
           kSparse && step.element ? element_hidden_bits<SAcc>(p, w, step.head, t0, key0, 0, lane) : 0u;
       SAcc st, dpt;  // (16 keys, kBlockM rows) f32 per warp: S^T then P^T; dP^T then dS^T
+      RowFrags pa, dsa;  // P^T, dS^T in Element
       wgmma_fence();
       issue_transposed_scores<kD>(&st.v[0][0][0], k_rows, T::KTile::kBoxBytes, q_tile, T::QTile::kBoxBytes);
+      wgmma_commit();
       issue_transposed_scores<kDv>(&dpt.v[0][0][0], v_rows, T::VTile::kBoxBytes, do_tile, T::DoTile::kBoxBytes);
       wgmma_commit();
-      wgmma_wait<0>();
-      fence_registers<kSRegs>(&st.v[0][0][0]);
-      fence_registers<kSRegs>(&dpt.v[0][0][0]);
-      Sm80::template scores_to_gradients<kLogits>(p, w, mask, step, hidden, t0, lse_log2, dsum, key0, 0, lane, st, dpt);
-
-      RowFrags pa, dsa;  // P^T, dS^T in Element
-      to_frags(st, pa);
+      auto issue_dv = [&] {  // dV += P^T dO, P^T from registers
+        fence_registers<DvAcc::kN * 4>(&dv.v[0][0][0]);
+        wgmma_fence();
+        issue_key_gradient<kDv>(&dv.v[0][0][0], pa, do_tile, T::DoTile::kBoxBytes);
+        wgmma_commit();
+      };
+      if constexpr (kLogits == Sm80::kLogitsPlain) {
+        // P^T while dP^T is computed, dS^T while dV is.
+        wgmma_wait<1>();
+        fence_registers<kSRegs>(&st.v[0][0][0]);
+        probabilities(p, w, mask, step, hidden, t0, lse_log2, key0, lane, st);
+#if OMNIATTN_SM90_BWD_DV_EARLY
+        to_frags(st, pa);
+        issue_dv();
+        wgmma_wait<1>();  // dP^T landed (dV may still run)
+        fence_registers<kSRegs>(&dpt.v[0][0][0]);
+        gradients(p, dsum, lane, st, dpt);
+#else
+        wgmma_wait<0>();
+        fence_registers<kSRegs>(&dpt.v[0][0][0]);
+        gradients(p, dsum, lane, st, dpt);
+        to_frags(st, pa);
+        issue_dv();
+#endif
+      } else {  // softcap / ALiBi: dlogit/ddot needs the logit, so both in one pass after both GEMMs
+        wgmma_wait<0>();
+        fence_registers<kSRegs>(&st.v[0][0][0]);
+        fence_registers<kSRegs>(&dpt.v[0][0][0]);
+        Sm80::template scores_to_gradients<kLogits>(p, w, mask, step, hidden, t0, lse_log2, dsum, key0, 0, lane, st,
+                                                    dpt);
+        to_frags(st, pa);
+        issue_dv();
+      }
       to_frags(dpt, dsa);
       store_ds(smem + T::kDsOffset, dpt, key0, lane);
-      fence_registers<DvAcc::kN * 4>(&dv.v[0][0][0]);
       fence_registers<DkAcc::kN * 4>(&dk.v[0][0][0]);
       wgmma_fence();
-      issue_key_gradient<kDv>(&dv.v[0][0][0], pa, do_tile, T::DoTile::kBoxBytes);
       issue_key_gradient<kD>(&dk.v[0][0][0], dsa, q_tile, T::QTile::kBoxBytes);
       wgmma_commit();
 
       fence_async_shared();  // this thread's dS^T stores, visible to the wgmma of both warpgroups
       if (thread < kBlockM) bulk_wait_read();  // the previous step's dQ reduction has read the dQ buffer
       __syncthreads();       // dS^T complete; the dQ buffer free
-      wgmma_wait<0>();       // dV, dK landed: P^T, dS^T registers free before dQ's accumulators are live
-      hold(pa);
-      hold(dsa);
-      fence_registers<DvAcc::kN * 4>(&dv.v[0][0][0]);
-      fence_registers<DkAcc::kN * 4>(&dk.v[0][0][0]);
       DqAcc dq;  // (16 rows, kD / 2) f32 per warp
       wgmma_fence();
 #pragma unroll
@@ -196,11 +272,19 @@ struct Sm90BwdMainloop {
                                          kk > 0);
       wgmma_commit();
       wgmma_wait<0>();
+      hold(pa);
+      hold(dsa);
+      fence_registers<DvAcc::kN * 4>(&dv.v[0][0][0]);
+      fence_registers<DkAcc::kN * 4>(&dk.v[0][0][0]);
       fence_registers<DqAcc::kN * 4>(&dq.v[0][0][0]);
       if (p.deterministic)  // per-element atomics in the semaphore's turn (bwd_mainloop.cuh)
         Sm80::add_dq(p, w, mask, step, row_block(step), t0, dq, dq_row0, dq_col0, thread, lane);
       else
-        reduce_dq(p, w, smem, row_block(step), t0, dq, dq_row0, dq_col0, thread, lane);
+      {
+        stage_dq(smem, dq, dq_row0, dq_col0, lane);
+        pending_block = row_block(step);
+        pending_rows = min(kBlockM, w.seq.q_len - t0);
+      }
     };
 
     BwdWalk<kBlockM> walk;
@@ -220,18 +304,21 @@ struct Sm90BwdMainloop {
       more = walk.next(p, w, mask, next);
       if (more) load_step(next, (it + 1) & 1);
       cp_async_commit();
+      reduce_pending();  // the previous step's dQ (staged before this barrier)
       compute(step, it & 1);
       step = next;
     }
+    __syncthreads();
+    reduce_pending();
     if (thread < kBlockM) bulk_wait_all();  // the shared source must outlive the reductions
   }
 
-  /// dQ of one step into the workspace block: the warps' fragments to the f32 shared buffer, then thread r (r <
-  /// kBlockM) adds row r with one bulk reduction (cp.reduce.async.bulk .add.f32, at L2). Rows past q_len are
-  /// not added. The buffer is reused by the next step once bulk_wait_read has returned (before its dS barrier).
-  static __device__ __forceinline__ void reduce_dq(const BwdParams& p, const BwdKvWork& w, uint8_t* smem,
-                                                   int64_t row_block, int t0, const DqAcc& dq, int row0, int col0,
-                                                   int thread, int lane) {
+  /// dQ of one step into the workspace block, in two halves around a barrier the loop has anyway (the next step's
+  /// top, or the one after the last step): stage_dq writes the warps' fragments to the f32 shared buffer, then
+  /// reduce_dq has thread r (r < kBlockM) add row r with one bulk reduction (cp.reduce.async.bulk .add.f32, at
+  /// L2). Rows past q_len are not added. The buffer is written again only after bulk_wait_read (before the next
+  /// step's dS barrier).
+  static __device__ __forceinline__ void stage_dq(uint8_t* smem, const DqAcc& dq, int row0, int col0, int lane) {
     float* buffer = reinterpret_cast<float*>(smem + T::kDqOffset);  // (kBlockM, kDqRowFloats)
 #pragma unroll
     for (int r = 0; r < DqAcc::kRowSlots; ++r) {
@@ -242,8 +329,12 @@ struct Sm90BwdMainloop {
             make_float2(dq.v[r / 2][n][2 * (r % 2)], dq.v[r / 2][n][2 * (r % 2) + 1]);
     }
     fence_async_shared();
-    __syncthreads();  // the block's dQ complete in the buffer
-    if (thread < kBlockM && t0 + thread < w.seq.q_len) {
+  }
+  /// After the barrier that follows stage_dq: `rows` valid rows of workspace row block `row_block`.
+  static __device__ __forceinline__ void reduce_dq(const BwdParams& p, const uint8_t* smem, int64_t row_block,
+                                                   int rows, int thread) {
+    const float* buffer = reinterpret_cast<const float*>(smem + T::kDqOffset);
+    if (thread < rows) {
       float* acc = p.dq_accum + (row_block * kBlockM + thread) * kD;  // (kBlockM, kD) f32 block, row `thread`
       bulk_reduce_add_f32(acc, smem_address(buffer + thread * T::kDqRowFloats), kD * 4);
       bulk_commit();
