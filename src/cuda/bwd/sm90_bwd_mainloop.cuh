@@ -19,12 +19,6 @@
 #include "cuda/bwd/sm90_bwd_traits.cuh"
 #include "cuda/common/warpgroup.cuh"
 
-// Experiment switch (docs/kernels.md, sm_90a backward log): 1 issues dV += P^T dO before dS^T is computed (dS^T
-// under the dV GEMM, more live registers), 0 after it.
-#ifndef OMNIATTN_SM90_BWD_DV_EARLY
-#define OMNIATTN_SM90_BWD_DV_EARLY 1
-#endif
-
 namespace omniattn::detail::cuda {
 
 template <class Traits>
@@ -102,6 +96,16 @@ struct Sm90BwdMainloop {
     const bool partial = step.element || p.tile_keys < kBlockN ||
                          mask.classify(t0, min(t0 + kBlockM, static_cast<int>(mask.sq)), w.j0, key_stop) !=
                              SequenceMask::Tile::full;
+    if (partial)
+      probability_loop<true>(p, w, mask, hidden, t0, lse_log2, key0, lane, st);
+    else
+      probability_loop<false>(p, w, mask, hidden, t0, lse_log2, key0, lane, st);
+  }
+  template <bool kMasked>  // interior tiles: no per-element mask arithmetic at all
+  static __device__ __forceinline__ void probability_loop(const BwdParams& p, const BwdKvWork& w,
+                                                          const SequenceMask& mask, uint32_t hidden, int t0,
+                                                          const float* lse_log2, int key0, int lane, SAcc& st) {
+    const int key_stop = w.j0 + p.tile_keys;
 #pragma unroll
     for (int n = 0; n < SAcc::kN; ++n)
 #pragma unroll
@@ -111,11 +115,13 @@ struct Sm90BwdMainloop {
         const int64_t token = t0 + row;
 #pragma unroll
         for (int r = 0; r < SAcc::kRowSlots; ++r) {
-          const int64_t key = w.j0 + key0 + SAcc::row_of_slot(r, lane);
           float& x = st.v[r / 2][n][2 * (r % 2) + e1];
           float prob = fast_exp2(fmaf(x, p.scale_log2, -row_lse));
-          const uint32_t bit = (n * 2 + e1) * SAcc::kRowSlots + r;  // element_hidden_bits' order
-          if (partial && (key >= key_stop || !mask.visible(token, key) || ((hidden >> bit) & 1u))) prob = 0.f;
+          if constexpr (kMasked) {
+            const int64_t key = w.j0 + key0 + SAcc::row_of_slot(r, lane);
+            const uint32_t bit = (n * 2 + e1) * SAcc::kRowSlots + r;  // element_hidden_bits' order
+            if (key >= key_stop || !mask.visible(token, key) || ((hidden >> bit) & 1u)) prob = 0.f;
+          }
           x = prob;
         }
       }
@@ -226,23 +232,15 @@ struct Sm90BwdMainloop {
         wgmma_commit();
       };
       if constexpr (kLogits == Sm80::kLogitsPlain) {
-        // P^T while dP^T is computed, dS^T while dV is.
+        // P^T while dP^T is computed (issuing dV before dS^T was tried: same speed, 34 B more spills).
         wgmma_wait<1>();
         fence_registers<kSRegs>(&st.v[0][0][0]);
         probabilities(p, w, mask, step, hidden, t0, lse_log2, key0, lane, st);
-#if OMNIATTN_SM90_BWD_DV_EARLY
-        to_frags(st, pa);
-        issue_dv();
-        wgmma_wait<1>();  // dP^T landed (dV may still run)
-        fence_registers<kSRegs>(&dpt.v[0][0][0]);
-        gradients(p, dsum, lane, st, dpt);
-#else
         wgmma_wait<0>();
         fence_registers<kSRegs>(&dpt.v[0][0][0]);
         gradients(p, dsum, lane, st, dpt);
         to_frags(st, pa);
         issue_dv();
-#endif
       } else {  // softcap / ALiBi: dlogit/ddot needs the logit, so both in one pass after both GEMMs
         wgmma_wait<0>();
         fence_registers<kSRegs>(&st.v[0][0][0]);
