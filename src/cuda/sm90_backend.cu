@@ -1,5 +1,5 @@
 // Backend::cuda_sm90: the Hopper forward (TMA + wgmma + warp specialization, sm_90a). Calls it does not take
-// (head dims without a tuning row; backward other than D = Dv = 128) are refused with the reason, and automatic
+// (head dims without a tuning row; backward other than D = Dv = 64 or 128) are refused with the reason, and automatic
 // dispatch falls through to cuda_sm80.
 #include <cuda_runtime_api.h>
 
@@ -63,8 +63,8 @@ class CudaSm90Backend final : public BackendImpl {
            supported_head_dims() +
            "}; causal, sliding window, sinks, varlen (cu_seqlens, seqused_k), GQA/MQA, softcap, ALiBi, sink logits, "
            "LSE, block-sparse masks (block_q a multiple of the query tile, block_k of the KV tile); backward (wgmma "
-           "main kernel) at (D, Dv) = (128, 128) with the same features and the deterministic mode, other head dims "
-           "go to cuda_sm80";
+           "main kernel) at (D, Dv) = (64, 64) and (128, 128) with the same features (deterministic mode at 128), "
+           "other head dims go to cuda_sm80";
   }
 
   std::optional<std::string> can_run(const ForwardProblem& p) const override {
@@ -91,8 +91,10 @@ class CudaSm90Backend final : public BackendImpl {
     if (p.dtype != DType::bf16 && p.dtype != DType::f16)
       return "supports bf16 and f16 inputs only (given " + to_string(p.dtype) + ")";
     if (!cuda::sm90_bwd_supports(static_cast<int>(p.d), static_cast<int>(p.dv)))
-      return "backward on sm_90a supports (D, Dv) = (128, 128) (given (" + std::to_string(p.d) + ", " +
+      return "backward on sm_90a supports (D, Dv) in {(64, 64), (128, 128)} (given (" + std::to_string(p.d) + ", " +
              std::to_string(p.dv) + "); cuda_sm80 runs the others)";
+    if (p.deterministic && !cuda::sm90_bwd_deterministic(static_cast<int>(p.d)))
+      return std::string("the deterministic backward on sm_90a needs D = 128 (cuda_sm80 runs it)");
     // Same work split, workspace and layout limits as the sm_80 backward row it shares.
     return nonempty(cuda::bwd_layout_refusal(p, cuda::bwd_tuning(static_cast<int>(p.d), static_cast<int>(p.dv))));
   }

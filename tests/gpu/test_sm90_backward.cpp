@@ -1,4 +1,4 @@
-// cuda_sm90 backward (wgmma main kernel, D = Dv = 128) against the float64 reference backward: dtypes, the
+// cuda_sm90 backward (wgmma main kernel, D = Dv = 128, and 64 in HeadDim64) against the float64 reference backward: dtypes, the
 // lengths that break tiling, Sq != Sk, masks (causal, window, sinks), varlen with empty segments, seqused_k,
 // GQA/MQA, softcap, ALiBi, sink logits, strided tensors, the deterministic mode (bitwise repeatable), block
 // masks (64- and 128-key blocks, generators, per-head masks) and the refusal of other head dims.
@@ -10,10 +10,10 @@
 namespace omniattn::testing {
 namespace {
 
-Sm80Case sm90_case(int64_t sq, int64_t sk, bool causal = false) {
+Sm80Case sm90_case(int64_t sq, int64_t sk, bool causal = false, int64_t d = 128) {
   Sm80Case c;
   c.backend = Backend::cuda_sm90;
-  c.d = c.dv = 128;
+  c.d = c.dv = d;
   c.sq = sq;
   c.sk = sk;
   c.causal = causal;
@@ -147,16 +147,64 @@ TEST(Sm90Backward, BlockMasks) {
   check_sm80_backward(c, true, &m);
 }
 
+// D = 64: dQ per warpgroup over its own keys (two partial sums); the same features, no deterministic mode.
+TEST(Sm90Backward, HeadDim64) {
+  OMNI_REQUIRE_HOPPER();
+  for (DType dtype : {DType::bf16, DType::f16})
+    for (bool causal : {false, true}) {
+      Sm80Case c = sm90_case(239, 239, causal, 64);
+      c.dtype = dtype;
+      c.batch = 2;
+      check_sm80_backward(c);
+    }
+  for (int64_t n : {1, 17, 113, 799}) check_sm80_backward(sm90_case(n, n, true, 64));
+  const int64_t shapes[][2] = {{1, 799}, {239, 17}, {113, 400}};
+  for (const auto& s : shapes) check_sm80_backward(sm90_case(s[0], s[1], false, 64));
+  Sm80Case w = sm90_case(400, 113, false, 64);
+  w.window_left = 100;
+  w.window_right = 17;
+  w.sinks = 70;
+  check_sm80_backward(w);
+  Sm80Case v = sm90_case(0, 0, true, 64);
+  v.hq = 6;
+  v.hkv = 2;
+  v.q_lens = {0, 17, 113, 5, 239, 1};
+  v.k_lens = {13, 0, 239, 5, 300, 1};
+  check_sm80_backward(v);
+  Sm80Case g = sm90_case(239, 239, true, 64);
+  g.hq = 7;
+  g.hkv = 1;
+  g.softcap = 2.0;
+  check_sm80_backward(g);
+  g.softcap = 0;
+  g.alibi = Sm80Case::Alibi::per_head;
+  g.sink_logits = true;
+  check_sm80_backward(g);
+  Sm80Case s = sm90_case(150, 150, false, 64);
+  s.strided = true;
+  s.seqused_k = {100};
+  check_sm80_backward(s);
+  const BlockMask m = sparse::sinks_window({1, 1, 799, 799, 64, 64}, 4, 150);
+  Sm80Case b = sm90_case(799, 799, false, 64);
+  b.hq = 2;
+  check_sm80_backward(b, false, &m);
+}
+
 TEST(Sm90Backward, RefusesOtherHeadDims) {
   OMNI_REQUIRE_HOPPER();
   const detail::BackendImpl& sm90 = detail::cuda_sm90_backend();
   detail::BackwardProblem p;
   p.device = Device::cuda(0);
   p.dtype = DType::bf16;
-  p.d = p.dv = 64;
+  p.d = p.dv = 96;
   const auto why = sm90.can_run(p);
   ASSERT_TRUE(why.has_value());
   EXPECT_NE(why->find("(128, 128)"), std::string::npos) << *why;
+  p.d = p.dv = 64;
+  p.deterministic = true;
+  const auto det = sm90.can_run(p);
+  ASSERT_TRUE(det.has_value());
+  EXPECT_NE(det->find("deterministic"), std::string::npos) << *det;
 }
 
 TEST(Sm90BackwardSanitize, SmallCases) {
@@ -177,6 +225,10 @@ TEST(Sm90BackwardSanitize, SmallCases) {
   Sm80Case s = sm90_case(300, 300);
   s.hq = 2;
   check_sm80_backward(s, false, &m);
+  Sm80Case e = sm90_case(0, 0, true, 64);
+  e.q_lens = {70, 0, 130};
+  e.k_lens = {20, 50, 150};
+  check_sm80_backward(e);
 }
 
 }  // namespace

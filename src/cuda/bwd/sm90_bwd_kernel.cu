@@ -1,4 +1,4 @@
-// The sm_90a backward (D = Dv = 128, bf16 and f16): the sm_80 backward's preprocess and postprocess kernels
+// The sm_90a backward (D = Dv = 64 and 128, bf16 and f16): the sm_80 backward's preprocess and postprocess kernels
 // around a wgmma main kernel (sm90_bwd_mainloop.cuh). Built for sm_90a alone.
 #include "cuda/bwd/bwd_epilogue.cuh"
 #include "cuda/bwd/bwd_launch.hpp"
@@ -44,16 +44,15 @@ void launch_bwd_sm90(const BwdParams& p, cudaStream_t stream) {
 }
 
 bool run_bwd_sm90(DType dtype, int d, int dv, const BwdParams& p, cudaStream_t stream) {
-  static_assert(sm90_bwd_supports(128, 128));
-  if (d != 128 || dv != 128) return false;
-  if (dtype == DType::bf16) {
-    launch_bwd_sm90<__nv_bfloat16, 128, 128>(p, stream);
-    return true;
-  }
-  if (dtype == DType::f16) {
-    launch_bwd_sm90<__half, 128, 128>(p, stream);
-    return true;
-  }
+  static_assert(sm90_bwd_supports(64, 64) && sm90_bwd_supports(128, 128));
+  auto run = [&]<int kD>() {
+    if (dtype == DType::bf16) launch_bwd_sm90<__nv_bfloat16, kD, kD>(p, stream);
+    if (dtype == DType::f16) launch_bwd_sm90<__half, kD, kD>(p, stream);
+    return dtype == DType::bf16 || dtype == DType::f16;
+  };
+  if (d != dv) return false;
+  if (d == 64) return run.template operator()<64>();
+  if (d == 128) return run.template operator()<128>();
   return false;
 }
 

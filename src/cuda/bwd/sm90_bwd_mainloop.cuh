@@ -8,6 +8,7 @@
 //   dV_w += P^T_w dO, dK_w += dS^T_w Q        wgmma m64 n kDv / kD, A from registers (P^T, dS^T), B MN-major
 //   barrier (both halves of dS^T)
 //   dQ[:, w kD/2 ..] = dS K[:, w kD/2 ..]     wgmma m64 n64, A = dS (dS^T read MN-major), B = K MN-major
+//     (kD = 64: dQ_w = dS_w K_w over the warpgroup's own keys, two partial sums reduced)
 //   dQ -> the workspace's f32 block            one bulk reduction per row from shared memory (reduce_dq);
 //                                               deterministic mode: BwdMainloop::add_dq's atomics in turns
 // Loads are the sm_80 kernel's cp.async double buffer into 128-byte-swizzled tiles: the next step's Q / dO /
@@ -166,7 +167,14 @@ struct Sm90BwdMainloop {
     const int thread = static_cast<int>(threadIdx.x), warp = thread / 32, lane = thread % 32;
     const int wg = warp / 4;
     const int key0 = 16 * warp;                              // this warp's keys in S^T, dK, dV
-    const int dq_row0 = 16 * (warp % 4), dq_col0 = wg * (kD / 2);  // this warp's dQ slice
+    const int dq_row0 = 16 * (warp % 4), dq_col0 = T::kDqSplitKeys ? 0 : wg * (kD / 2);  // this warp's dQ slice
+    const int dq_key0 = T::kDqSplitKeys ? 64 * wg : 0;  // first key of the dQ GEMM's depth
+    const uint32_t dq_k_box = T::kDqSplitKeys ? 0 : wg * T::KTile::kBoxBytes;  // the K box of its columns
+    // The threads that issue (and wait for) the bulk reductions: row r of buffer `dq_buffer` is thread r of the
+    // first 64 threads of warpgroup 0 (kD = 128) or of each warpgroup (kD = 64, one partial sum each).
+    const int dq_buffer = T::kDqSplitKeys ? wg : 0;
+    const int dq_issue_row = T::kDqSplitKeys ? thread % 128 : thread;
+    const bool dq_issuer = dq_issue_row < kBlockM;
     const uint32_t base = smem_address(smem);
     const uint32_t k_rows = base + T::kKOffset + 64 * wg * 128;  // this warpgroup's 64 keys of every K box
     const uint32_t v_rows = base + T::kVOffset + 64 * wg * 128;
@@ -206,7 +214,8 @@ struct Sm90BwdMainloop {
     int64_t pending_block = 0;  // the staged dQ block not yet reduced (pending_rows > 0)
     int pending_rows = 0;
     auto reduce_pending = [&] {  // after a barrier that follows stage_dq
-      if (pending_rows > 0) reduce_dq(p, smem, pending_block, pending_rows, thread);
+      if (pending_rows > 0 && dq_issuer && dq_issue_row < pending_rows)
+        reduce_dq(p, smem + T::kDqOffset + dq_buffer * T::kDqBufferBytes, pending_block, dq_issue_row);
       pending_rows = 0;
     };
     auto compute = [&](const BwdStep& step, int stage) {
@@ -258,16 +267,17 @@ struct Sm90BwdMainloop {
       wgmma_commit();
 
       fence_async_shared();  // this thread's dS^T stores, visible to the wgmma of both warpgroups
-      if (thread < kBlockM) bulk_wait_read();  // the previous step's dQ reduction has read the dQ buffer
+      if (dq_issuer) bulk_wait_read();  // the previous step's dQ reduction has read the dQ buffer
       __syncthreads();       // dS^T complete; the dQ buffer free
-      DqAcc dq;  // (16 rows, kD / 2) f32 per warp
+      DqAcc dq;  // (16 rows, kDqCols) f32 per warp
       wgmma_fence();
 #pragma unroll
-      for (int kk = 0; kk < kBlockN / 16; ++kk)  // keys 16kk..: rows of dS^T and of K
-        WgmmaSSMN<Element, kBlockM>::run(&dq.v[0][0][0], mnmajor_descriptor(ds_tile + kk * 16 * 128, T::DsTile::kBoxBytes),
-                                         mnmajor_descriptor(base + T::kKOffset + wg * T::KTile::kBoxBytes + kk * 16 * 128,
-                                                            T::KTile::kBoxBytes),
-                                         kk > 0);
+      for (int kk = 0; kk < T::kDqKeys / 16; ++kk) {  // keys dq_key0 + 16kk..: rows of dS^T and of K
+        const uint32_t key_rows = (dq_key0 + 16 * kk) * 128;
+        WgmmaSSMN<Element, T::kDqCols>::run(
+            &dq.v[0][0][0], mnmajor_descriptor(ds_tile + key_rows, T::DsTile::kBoxBytes),
+            mnmajor_descriptor(base + T::kKOffset + dq_k_box + key_rows, T::KTile::kBoxBytes), kk > 0);
+      }
       wgmma_commit();
       wgmma_wait<0>();
       hold(pa);
@@ -275,11 +285,15 @@ struct Sm90BwdMainloop {
       fence_registers<DvAcc::kN * 4>(&dv.v[0][0][0]);
       fence_registers<DkAcc::kN * 4>(&dk.v[0][0][0]);
       fence_registers<DqAcc::kN * 4>(&dq.v[0][0][0]);
-      if (p.deterministic)  // per-element atomics in the semaphore's turn (bwd_mainloop.cuh)
-        Sm80::add_dq(p, w, mask, step, row_block(step), t0, dq, dq_row0, dq_col0, thread, lane);
-      else
-      {
-        stage_dq(smem, dq, dq_row0, dq_col0, lane);
+      bool staged = true;
+      if constexpr (T::kDeterministicDq) {
+        if (p.deterministic) {  // per-element atomics in the semaphore's turn (bwd_mainloop.cuh)
+          Sm80::add_dq(p, w, mask, step, row_block(step), t0, dq, dq_row0, dq_col0, thread, lane);
+          staged = false;
+        }
+      }
+      if (staged) {
+        stage_dq(smem + T::kDqOffset + dq_buffer * T::kDqBufferBytes, dq, dq_row0, dq_col0, lane);
         pending_block = row_block(step);
         pending_rows = min(kBlockM, w.seq.q_len - t0);
       }
@@ -308,7 +322,7 @@ struct Sm90BwdMainloop {
     }
     __syncthreads();
     reduce_pending();
-    if (thread < kBlockM) bulk_wait_all();  // the shared source must outlive the reductions
+    if (dq_issuer) bulk_wait_all();  // the shared source must outlive the reductions
   }
 
   /// dQ of one step into the workspace block, in two halves around a barrier the loop has anyway (the next step's
@@ -316,8 +330,9 @@ struct Sm90BwdMainloop {
   /// reduce_dq has thread r (r < kBlockM) add row r with one bulk reduction (cp.reduce.async.bulk .add.f32, at
   /// L2). Rows past q_len are not added. The buffer is written again only after bulk_wait_read (before the next
   /// step's dS barrier).
-  static __device__ __forceinline__ void stage_dq(uint8_t* smem, const DqAcc& dq, int row0, int col0, int lane) {
-    float* buffer = reinterpret_cast<float*>(smem + T::kDqOffset);  // (kBlockM, kDqRowFloats)
+  static __device__ __forceinline__ void stage_dq(uint8_t* buffer_bytes, const DqAcc& dq, int row0, int col0,
+                                                  int lane) {
+    float* buffer = reinterpret_cast<float*>(buffer_bytes);  // (kBlockM, kDqRowFloats)
 #pragma unroll
     for (int r = 0; r < DqAcc::kRowSlots; ++r) {
       const int row = row0 + DqAcc::row_of_slot(r, lane);
@@ -328,15 +343,13 @@ struct Sm90BwdMainloop {
     }
     fence_async_shared();
   }
-  /// After the barrier that follows stage_dq: `rows` valid rows of workspace row block `row_block`.
-  static __device__ __forceinline__ void reduce_dq(const BwdParams& p, const uint8_t* smem, int64_t row_block,
-                                                   int rows, int thread) {
-    const float* buffer = reinterpret_cast<const float*>(smem + T::kDqOffset);
-    if (thread < rows) {
-      float* acc = p.dq_accum + (row_block * kBlockM + thread) * kD;  // (kBlockM, kD) f32 block, row `thread`
-      bulk_reduce_add_f32(acc, smem_address(buffer + thread * T::kDqRowFloats), kD * 4);
-      bulk_commit();
-    }
+  /// After the barrier that follows stage_dq: row `row` of the staged block into workspace row block `row_block`.
+  static __device__ __forceinline__ void reduce_dq(const BwdParams& p, const uint8_t* buffer_bytes,
+                                                   int64_t row_block, int row) {
+    const float* buffer = reinterpret_cast<const float*>(buffer_bytes);
+    float* acc = p.dq_accum + (row_block * kBlockM + row) * kD;  // (kBlockM, kD) f32 block, row `row`
+    bulk_reduce_add_f32(acc, smem_address(buffer + row * T::kDqRowFloats), kD * 4);
+    bulk_commit();
   }
 };
 

@@ -23,7 +23,7 @@ struct Sm90BwdTraits {
 
   // Shared memory, every 16-bit tile 128-byte swizzled (SwizzledTile), boxes 1024-byte aligned:
   //   K (kBlockN, kD) | V (kBlockN, kDv) | dS^T (kBlockN, kBlockM) | stage s: Q (kBlockM, kD), dO (kBlockM, kDv)
-  //   | stage s: LSE * log2e (kBlockM) f32, D (kBlockM) f32 | dQ (kBlockM, kD + 8) f32
+  //   | stage s: LSE * log2e (kBlockM) f32, D (kBlockM) f32 | dQ (kBlockM, kD + 8) f32 x kDqBuffers
   using KTile = SwizzledTile<kBlockN, kD>;
   using VTile = SwizzledTile<kBlockN, kDv>;
   using DsTile = SwizzledTile<kBlockN, kBlockM>;  // dS^T of one step: rows = keys, 64 query columns (one box)
@@ -38,11 +38,20 @@ struct Sm90BwdTraits {
   static constexpr int kDoOffset = QTile::kBytes;        // within a stage
   static constexpr int kRowsOffset = kStage0 + kStages * kStageBytes;  // + stage * kRowsBytes
   static constexpr int kRowsBytes = 2 * 4 * kBlockM;     // LSE * log2e, then D
-  // dQ of one step in f32 for the bulk reduction into the workspace: (kBlockM, kD) rows padded by 8 floats, so
-  // the warps' float2 stores of accumulator fragments hit 32 distinct banks per 16 lanes.
+  // dQ of one step. kD = 128: warpgroup w computes columns [64w, 64w + 64) over all 128 keys (needs both halves
+  // of dS^T). kD = 64 (kDqSplitKeys): each warpgroup computes all kD columns over its own 64 keys, and both
+  // partial sums are reduced into the workspace (twice the reduction traffic; kD / 2 = 32 columns would need an
+  // MN-major operand starting mid swizzle atom).
+  static constexpr bool kDqSplitKeys = kD == 64;
+  static constexpr int kDqCols = kDqSplitKeys ? kD : kD / 2;   // per warpgroup
+  static constexpr int kDqKeys = kDqSplitKeys ? 64 : kBlockN;  // the GEMM's depth
+  static constexpr int kDqBuffers = kDqSplitKeys ? 2 : 1;
+  // f32 staging for the bulk reduction: (kBlockM, kD) rows padded by 8 floats, so the warps' float2 stores of
+  // accumulator fragments hit 32 distinct banks per 16 lanes; one buffer per partial sum.
   static constexpr int kDqRowFloats = kD + 8;
+  static constexpr int kDqBufferBytes = kBlockM * kDqRowFloats * 4;
   static constexpr int kDqOffset = kRowsOffset + kStages * kRowsBytes;
-  static constexpr int kSmemBytes = kDqOffset + kBlockM * kDqRowFloats * 4;
+  static constexpr int kSmemBytes = kDqOffset + kDqBuffers * kDqBufferBytes;
   static_assert(KTile::kBytes % 1024 == 0 && VTile::kBytes % 1024 == 0 && DsTile::kBytes % 1024 == 0 &&
                     QTile::kBytes % 1024 == 0 && DoTile::kBytes % 1024 == 0,
                 "swizzled boxes stay 1024-byte aligned");
@@ -56,11 +65,12 @@ struct Sm90BwdTraits {
   static_assert(SAcc::kM == 1 && SAcc::kN == kBlockM / 8, "S^T of a warp is the wgmma m64 n64 layout");
   using DkAcc = AccTile<1, kD / 8>;   // (16 keys, kD) f32 dK, summed over every step
   using DvAcc = AccTile<1, kDv / 8>;  // (16 keys, kDv) f32 dV
-  // dQ of one step: warpgroup w computes columns [w kD/2, (w+1) kD/2) of all kBlockM rows, warp q rows 16q..
-  using DqAcc = typename Base::DqAcc;
-  static_assert(Base::kDqRows == 16 && Base::kDqCols == kD / 2 && Base::kDqWarpsM == 4,
-                "dQ warp grid of the sm_80 row = the two warpgroups' column halves");
-  static_assert(kD == 128, "dQ per warpgroup is m64 n64 (kD / 2 = 64): one K box");
+  using DqAcc = AccTile<1, kDqCols / 8>;  // (16 rows, kDqCols) f32 per warp: warp q of a warpgroup rows 16q..
+  static_assert(kD == 64 || kD == 128, "dQ split: kD / 2 = 64 columns per warpgroup, or all 64 over its keys");
+  // The deterministic mode adds dQ with the sm_80 kernel's per-warp atomics (its warp grid must be ours).
+  static constexpr bool kDeterministicDq = !kDqSplitKeys && Base::kDqRows == 16 && Base::kDqCols == kDqCols &&
+                                           Base::kDqWarpsM == 4;
+  static_assert(kDqSplitKeys || kDeterministicDq, "dQ warp grid of the sm_80 row = the two warpgroups' column halves");
 };
 
 }  // namespace omniattn::detail::cuda
