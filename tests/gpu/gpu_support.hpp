@@ -17,31 +17,24 @@ namespace omniattn::testing {
     ASSERT_EQ(omni_status_, cudaSuccess) << #call << ": " << cudaGetErrorString(omni_status_); \
   } while (0)
 
-/// True when a device of compute capability >= 8.0 is present (GPU tests skip otherwise).
-inline bool have_sm80_gpu() {
+/// Compute capability major of device 0, or -1 without a CUDA device.
+inline int device0_major() {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();
-    return false;
+    return -1;
   }
   int major = 0;
   cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
-  return major >= 8;
+  return major;
 }
+/// True when a device of compute capability >= 8.0 is present (GPU tests skip otherwise).
+inline bool have_sm80_gpu() { return device0_major() >= 8; }
 #define OMNI_REQUIRE_GPU() \
   if (!have_sm80_gpu()) GTEST_SKIP() << "no CUDA device of compute capability >= 8.0"
 
 /// True when device 0 is a Hopper GPU (compute capability 9.x).
-inline bool have_hopper() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    cudaGetLastError();
-    return false;
-  }
-  int major = 0;
-  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
-  return major == 9;
-}
+inline bool have_hopper() { return device0_major() == 9; }
 #define OMNI_REQUIRE_HOPPER() \
   if (!have_hopper() || !OMNIATTN_WITH_SM90) GTEST_SKIP() << "no Hopper GPU or sm_90a not compiled"
 

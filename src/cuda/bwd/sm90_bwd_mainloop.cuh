@@ -59,22 +59,6 @@ struct Sm90BwdMainloop {
       WgmmaRS<Element, kN>::run(acc, a[kk], mnmajor_descriptor(b_tile + kk * 16 * 128, b_box_bytes), 1);
   }
 
-  /// Accumulator fragments of two adjacent n8 blocks are one k16 A fragment (as the forward's P).
-  static __device__ __forceinline__ void to_frags(const SAcc& s, RowFrags& a) {
-#pragma unroll
-    for (int kk = 0; kk < kBlockM / 16; ++kk) {
-      a[kk][0] = pack_pair<Element>(s.v[0][2 * kk][0], s.v[0][2 * kk][1]);
-      a[kk][1] = pack_pair<Element>(s.v[0][2 * kk][2], s.v[0][2 * kk][3]);
-      a[kk][2] = pack_pair<Element>(s.v[0][2 * kk + 1][0], s.v[0][2 * kk + 1][1]);
-      a[kk][3] = pack_pair<Element>(s.v[0][2 * kk + 1][2], s.v[0][2 * kk + 1][3]);
-    }
-  }
-  static __device__ __forceinline__ void hold(RowFrags& a) {
-#pragma unroll
-    for (int kk = 0; kk < kBlockM / 16; ++kk)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) asm volatile("" : "+r"(a[kk][i])::"memory");
-  }
 
   /// Stores a warp's dS^T (16 keys at key0, kBlockM rows) as 16-bit into the swizzled dS^T tile.
   static __device__ __forceinline__ void store_ds(uint8_t* tile, const SAcc& ds, int key0, int lane) {
@@ -248,7 +232,7 @@ struct Sm90BwdMainloop {
         wgmma_wait<0>();
         fence_registers<kSRegs>(&dpt.v[0][0][0]);
         gradients(p, dsum, lane, st, dpt);
-        to_frags(st, pa);
+        acc_to_a_fragments<Element>(st, pa);
         issue_dv();
       } else {  // softcap / ALiBi: dlogit/ddot needs the logit, so both in one pass after both GEMMs
         wgmma_wait<0>();
@@ -256,10 +240,10 @@ struct Sm90BwdMainloop {
         fence_registers<kSRegs>(&dpt.v[0][0][0]);
         Sm80::template scores_to_gradients<kLogits>(p, w, mask, step, hidden, t0, lse_log2, dsum, key0, 0, lane, st,
                                                     dpt);
-        to_frags(st, pa);
+        acc_to_a_fragments<Element>(st, pa);
         issue_dv();
       }
-      to_frags(dpt, dsa);
+      acc_to_a_fragments<Element>(dpt, dsa);
       store_ds(smem + T::kDsOffset, dpt, key0, lane);
       fence_registers<DkAcc::kN * 4>(&dk.v[0][0][0]);
       wgmma_fence();
@@ -280,8 +264,8 @@ struct Sm90BwdMainloop {
       }
       wgmma_commit();
       wgmma_wait<0>();
-      hold(pa);
-      hold(dsa);
+      hold_fragments(pa);
+      hold_fragments(dsa);
       fence_registers<DvAcc::kN * 4>(&dv.v[0][0][0]);
       fence_registers<DkAcc::kN * 4>(&dk.v[0][0][0]);
       fence_registers<DqAcc::kN * 4>(&dq.v[0][0][0]);

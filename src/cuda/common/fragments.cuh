@@ -42,6 +42,27 @@ struct AccTile {
   static __device__ __forceinline__ int col_of(int n, int e, int lane) { return 8 * n + 2 * (lane & 3) + (e & 1); }
 };
 
+/// A one-row-block accumulator (16 rows, kN*8 columns) as kN/2 k16 A fragments of a following GEMM (wgmma RS,
+/// mma.sync): the fragments of two adjacent n8 blocks are one k16 A fragment, packed to Element.
+template <class Element, int kN>
+__device__ __forceinline__ void acc_to_a_fragments(const AccTile<1, kN>& s, uint32_t (&a)[kN / 2][4]) {
+#pragma unroll
+  for (int kk = 0; kk < kN / 2; ++kk) {
+    a[kk][0] = pack_pair<Element>(s.v[0][2 * kk][0], s.v[0][2 * kk][1]);
+    a[kk][1] = pack_pair<Element>(s.v[0][2 * kk][2], s.v[0][2 * kk][3]);
+    a[kk][2] = pack_pair<Element>(s.v[0][2 * kk + 1][0], s.v[0][2 * kk + 1][1]);
+    a[kk][3] = pack_pair<Element>(s.v[0][2 * kk + 1][2], s.v[0][2 * kk + 1][3]);
+  }
+}
+/// Keeps A fragments' registers untouched until an asynchronous GEMM reading them has completed.
+template <int kK>
+__device__ __forceinline__ void hold_fragments(uint32_t (&a)[kK][4]) {
+#pragma unroll
+  for (int kk = 0; kk < kK; ++kk)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) asm volatile("" : "+r"(a[kk][i])::"memory");
+}
+
 /// S += Q K^T for one warp: Q rows from a shared (rows, kDepth) tile, K rows from a shared (keys, kDepth)
 /// tile. `q_lane` / `k_lane` are the tiles' shared addresses plus the lane offsets (a_lane_offset at the
 /// warp's first row; b_lane_offset).

@@ -61,23 +61,6 @@ struct Sm90Consumer {
     fence_registers<kORegs>(acc);
   }
 
-  /// P in Element: the accumulator fragments of two adjacent n8 blocks are one k16 A fragment.
-  static __device__ __forceinline__ void convert_p(const SAcc& s, PFrag& pa) {
-#pragma unroll
-    for (int kk = 0; kk < kBlockN / 16; ++kk) {
-      pa[kk][0] = pack_pair<Element>(s.v[0][2 * kk][0], s.v[0][2 * kk][1]);
-      pa[kk][1] = pack_pair<Element>(s.v[0][2 * kk][2], s.v[0][2 * kk][3]);
-      pa[kk][2] = pack_pair<Element>(s.v[0][2 * kk + 1][0], s.v[0][2 * kk + 1][1]);
-      pa[kk][3] = pack_pair<Element>(s.v[0][2 * kk + 1][2], s.v[0][2 * kk + 1][3]);
-    }
-  }
-  /// Keeps P's registers untouched until the wgmma reading them has completed.
-  static __device__ __forceinline__ void hold_p(PFrag& pa) {
-#pragma unroll
-    for (int kk = 0; kk < kBlockN / 16; ++kk)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) asm volatile("" : "+r"(pa[kk][i])::"memory");
-  }
 
   // Ping-pong turns: consumer c issues after barrier kTurnBarrier0 + c, then hands the turn to c + 1.
   static __device__ __forceinline__ void wait_turn(int consumer) {
@@ -182,7 +165,7 @@ struct Sm90Consumer {
       if (lane == 0) mbarrier_arrive(&bar.k_empty[stage]);
       if (count == 1) release_q();
       softmax_step(s, tile, visible, rescale);  // O is still zero: no rescale
-      convert_p(s, pa);
+      acc_to_a_fragments<Element>(s, pa);
     }
 
     for (int it = 1; it < count; ++it) {
@@ -201,11 +184,11 @@ struct Sm90Consumer {
       if (it == count - 1) release_q();
       softmax_step(s, tile, visible, rescale);
       wgmma_wait<0>();
-      hold_p(pa);
+      hold_fragments(pa);
       fence_registers<kORegs>(&o.v[0][0][0]);
       if (lane == 0) mbarrier_arrive(&bar.v_empty[prev]);
       o.scale_rows(rescale);
-      convert_p(s, pa);
+      acc_to_a_fragments<Element>(s, pa);
     }
 
     // The last tile's P V.
@@ -215,7 +198,7 @@ struct Sm90Consumer {
     issue_pv(o, pa, v_tile(last));
     pass_turn(consumer);
     wgmma_wait<0>();
-    hold_p(pa);
+    hold_fragments(pa);
     fence_registers<kORegs>(&o.v[0][0][0]);
     if (lane == 0) mbarrier_arrive(&bar.v_empty[last]);
     kv_iter += count;
