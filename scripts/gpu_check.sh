@@ -28,6 +28,7 @@
 #   BENCH_DIMS, BENCH_LENGTHS, BENCH_DTYPES, BENCH_BACKENDS (sm90,sm80), BENCH_REPS (20)
 #   BENCH_BWD=bwd,fwdbwd        ops of the backward run ("" skips it);  BENCH_ARGS: extra flags for our forward run
 #   BENCH_BWD_BACKENDS (auto)   backends of the backward run (e.g. sm90,sm80: rows of each)
+#   BENCH_BWD_DETERMINISTIC=1   the backward run again with --deterministic (raw.tgz: ours_bwd_deterministic.json)
 #   BENCH_FWD=0, PEERS_FWD=0    skip our forward run / the forward peers (a backward-only call)
 #   PEERS_BWD=auto|1|0          backward peers: when ours has bwd rows (auto), always, never
 #   PEERS_FLEX=1                FlexAttention rows (0: none)
@@ -162,6 +163,12 @@ if step bench; then
     timed "ours bwd" 120 $BENCH --backend "${BENCH_BWD_BACKENDS:-auto}" --ops "$BWD_OPS" --dims "$DIMS" --lengths "$LENGTHS" --dtypes bf16 \
       --no-gqa --reps 10 --commit "$COMMIT" --out "$RAW/ours_bwd.json" >>"$BENCH_LOG" 2>&1
     grep -E "^skip" "$BENCH_LOG" | grep -E " (bwd|fwd\+bwd):" | grep -v "same reason" | tail -5 | tee -a "$LOG"
+    if [ "${BENCH_BWD_DETERMINISTIC:-0}" = 1 ]; then  # the same rows in deterministic mode (raw JSON only)
+      say "ours: backward, deterministic mode"
+      timed "ours bwd deterministic" 120 $BENCH --backend "${BENCH_BWD_BACKENDS:-auto}" --ops "$BWD_OPS" --dims "$DIMS" \
+        --lengths "$LENGTHS" --dtypes bf16 --no-gqa --reps 10 --deterministic --commit "$COMMIT" \
+        --out "$RAW/ours_bwd_deterministic.json" >>"$BENCH_LOG" 2>&1
+    fi
   fi
 fi
 

@@ -93,8 +93,6 @@ class CudaSm90Backend final : public BackendImpl {
     if (!cuda::sm90_bwd_supports(static_cast<int>(p.d), static_cast<int>(p.dv)))
       return "backward on sm_90a supports (D, Dv) in {(64, 64), (128, 128)} (given (" + std::to_string(p.d) + ", " +
              std::to_string(p.dv) + "); cuda_sm80 runs the others)";
-    if (p.deterministic && !cuda::sm90_bwd_deterministic(static_cast<int>(p.d)))
-      return std::string("the deterministic backward on sm_90a needs D = 128 (cuda_sm80 runs it)");
     // Same work split, workspace and layout limits as the sm_80 backward row it shares.
     return nonempty(cuda::bwd_layout_refusal(p, cuda::bwd_tuning(static_cast<int>(p.d), static_cast<int>(p.dv))));
   }

@@ -108,8 +108,8 @@ TEST(Sm90Backward, SoftcapAlibiSinkLogitsStrides) {
 
 TEST(Sm90Backward, DeterministicIsBitwiseRepeatable) {
   OMNI_REQUIRE_HOPPER();
-  for (int mask = 0; mask < 3; ++mask) {
-    Sm80Case c = sm90_case(799, 799, mask == 1);
+  for (int mask = 0; mask < 4; ++mask) {  // D = 128: no mask, causal, window + sinks; D = 64 (two partial sums)
+    Sm80Case c = sm90_case(799, 799, mask == 1, mask == 3 ? 64 : 128);
     c.batch = 2;
     c.hq = 4;
     c.hkv = 2;
@@ -147,7 +147,7 @@ TEST(Sm90Backward, BlockMasks) {
   check_sm80_backward(c, true, &m);
 }
 
-// D = 64: dQ per warpgroup over its own keys (two partial sums); the same features, no deterministic mode.
+// D = 64: dQ per warpgroup over its own keys (two partial sums); the same features.
 TEST(Sm90Backward, HeadDim64) {
   OMNI_REQUIRE_HOPPER();
   for (DType dtype : {DType::bf16, DType::f16})
@@ -201,11 +201,6 @@ TEST(Sm90Backward, RefusesOtherHeadDims) {
   const auto why = sm90.can_run(p);
   ASSERT_TRUE(why.has_value());
   EXPECT_NE(why->find("(128, 128)"), std::string::npos) << *why;
-  p.d = p.dv = 64;
-  p.deterministic = true;
-  const auto det = sm90.can_run(p);
-  ASSERT_TRUE(det.has_value());
-  EXPECT_NE(det->find("deterministic"), std::string::npos) << *det;
 }
 
 TEST(Sm90BackwardSanitize, SmallCases) {
@@ -230,6 +225,7 @@ TEST(Sm90BackwardSanitize, SmallCases) {
   e.q_lens = {70, 0, 130};
   e.k_lens = {20, 50, 150};
   check_sm80_backward(e);
+  check_sm80_backward(e, /*deterministic=*/true);
 }
 
 }  // namespace

@@ -28,7 +28,5 @@ bool run_bwd_sm80(DType dtype, int d, int dv, const BwdParams& p, cudaStream_t s
 /// instantiation (sm90_bwd_supports says which do). Defined only in builds with sm_90a.
 bool run_bwd_sm90(DType dtype, int d, int dv, const BwdParams& p, cudaStream_t stream);
 constexpr bool sm90_bwd_supports(int d, int dv) { return d == dv && (d == 64 || d == 128); }
-/// The sm_90a backward's deterministic mode (the sm_80 atomics in turns) needs its dQ warp grid: D = 128 only.
-constexpr bool sm90_bwd_deterministic(int d) { return d == 128; }
 
 }  // namespace omniattn::detail::cuda

@@ -264,14 +264,7 @@ struct BwdMainloop {
                                                 int row0, int col0, int thread, int lane) {
     int rank = 0;
     if (p.deterministic) {
-      const KvTilesOfRows tiles =
-          KvTilesOfRows::of(mask, t0, min(t0 + kBlockM, static_cast<int>(mask.sq)), p.tile_keys);
-      if (p.block_sparse) {
-        if (thread < 32) rank = sparse_dq_rank(p, w, tiles, step.head, step.m, lane);  // warp 0
-      } else {
-        rank = tiles.rank_ascending(w.n);
-        if (p.dq_descending) rank = tiles.count() - 1 - rank;
-      }
+      if (thread < 32) rank = dq_turn(p, w, mask, step.head, step.m, t0, kBlockM, lane);  // warp 0 (thread 0's)
       if (thread == 0) semaphore_wait(p.semaphore + row_block, rank);
       __syncthreads();
     }

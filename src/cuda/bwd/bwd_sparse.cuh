@@ -145,4 +145,15 @@ __device__ __forceinline__ int sparse_dq_rank(const BwdParams& p, const BwdKvWor
   return warp_sum_small(before);
 }
 
+/// Deterministic mode: the turn of KV tile w.n in the semaphore of query tile `m` of head `head` (rows from t0):
+/// its rank among the KV tiles that add to that tile, in the order of BwdParams::dq_descending. Called by a whole
+/// warp (the block-sparse rank splits its list over the lanes); every lane gets the result.
+__device__ __forceinline__ int dq_turn(const BwdParams& p, const BwdKvWork& w, const SequenceMask& mask, int head,
+                                       int m, int t0, int block_m, int lane) {
+  const KvTilesOfRows tiles = KvTilesOfRows::of(mask, t0, min(t0 + block_m, static_cast<int>(mask.sq)), p.tile_keys);
+  if (p.block_sparse) return sparse_dq_rank(p, w, tiles, head, m, lane);
+  const int rank = tiles.rank_ascending(w.n);
+  return p.dq_descending ? tiles.count() - 1 - rank : rank;
+}
+
 }  // namespace omniattn::detail::cuda

@@ -1,7 +1,10 @@
 // The sm_90a backward (D = Dv = 64 and 128, bf16 and f16): the sm_80 backward's preprocess and postprocess kernels
-// around a wgmma main kernel (sm90_bwd_mainloop.cuh). Built for sm_90a alone.
+// around a warp-specialized wgmma main kernel: a loader warp (sm90_bwd_loader.cuh), a dQ writer warp
+// (sm90_bwd_dq_writer.cuh) and two consumer warpgroups (sm90_bwd_mainloop.cuh). Built for sm_90a alone.
 #include "cuda/bwd/bwd_epilogue.cuh"
 #include "cuda/bwd/bwd_launch.hpp"
+#include "cuda/bwd/sm90_bwd_dq_writer.cuh"
+#include "cuda/bwd/sm90_bwd_loader.cuh"
 #include "cuda/bwd/sm90_bwd_mainloop.cuh"
 #include "cuda/common/cuda_check.hpp"
 #include "cuda/common/kernel_setup.hpp"
@@ -12,21 +15,41 @@ template <class Traits>
 __global__ void __launch_bounds__(Traits::kThreads, 1) bwd_main_sm90_kernel(const __grid_constant__ BwdParams p) {
   BwdKvWork work;
   if (!make_kv_work<Traits::kBlockM>(p, work)) return;
+  uint8_t* smem = dynamic_smem();
+  auto& bar = *reinterpret_cast<Sm90BwdBarriers<Traits::kStages>*>(smem + Traits::kBarrierOffset);
+  if (threadIdx.x == 0) {
+    ::cuda::ptx::mbarrier_init(&bar.kv_full, 32);
+#pragma unroll
+    for (int s = 0; s < Traits::kStages; ++s) {
+      ::cuda::ptx::mbarrier_init(&bar.full[s], 32);
+      ::cuda::ptx::mbarrier_init(&bar.empty[s], Traits::kConsumerThreads / 32);
+    }
+    ::cuda::ptx::fence_mbarrier_init(::cuda::ptx::sem_release, ::cuda::ptx::scope_cluster);
+  }
+  __syncthreads();
+  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
+  if (warp < 4) {  // producer warpgroup: warp 0 loads, warp 1 writes dQ
+    release_registers<Traits::kLoaderRegs>();
+    if (warp == 0) Sm90BwdLoader<Traits>::run(p, work, smem, bar, lane);
+    if (warp == 1) Sm90BwdDqWriter<Traits>::run(p, work, smem, lane);
+    return;
+  }
+  claim_registers<Traits::kConsumerRegs>();
+  const int thread = static_cast<int>(threadIdx.x) - 128, consumer_warp = warp - 4;
   typename Traits::DkAcc dk;  // (16 keys, kD) f32 per warp, summed over every step
   typename Traits::DvAcc dv;  // (16 keys, kDv) f32 per warp
   dk.fill(0.f);
   dv.fill(0.f);
-  Sm90BwdMainloop<Traits>::run(p, work, dynamic_smem(), dk, dv);
+  Sm90BwdMainloop<Traits>::run(p, work, smem, bar, thread, dk, dv);
   // dK, dV of the warp's 16 keys, every column (rows past the stored keys are not written).
-  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
   using Epilogue = BwdEpilogue<typename Traits::Base>;
   using Element = typename Traits::Element;
   const int valid = min(work.seq.k_stored - work.j0, p.tile_keys);
   const int64_t token = work.seq.k_begin + work.j0;
   Element* dk_rows = static_cast<Element*>(p.dk) + work.batch * p.dk_batch + token * p.dk_token + work.kv_head * p.dk_head;
   Element* dv_rows = static_cast<Element*>(p.dv) + work.batch * p.dv_batch + token * p.dv_token + work.kv_head * p.dv_head;
-  Epilogue::store(dk_rows, p.dk_token, valid, dk, 16 * warp, 0, lane);
-  Epilogue::store(dv_rows, p.dv_token, valid, dv, 16 * warp, 0, lane);
+  Epilogue::store(dk_rows, p.dk_token, valid, dk, 16 * consumer_warp, 0, lane);
+  Epilogue::store(dv_rows, p.dv_token, valid, dv, 16 * consumer_warp, 0, lane);
 }
 
 template <class Element, int kD, int kDv>

@@ -1,19 +1,21 @@
 #pragma once
-// The sm_90a backward mainloop of one CTA: the sm_80 mainloop's steps (BwdWalk: every query head of the group
-// x every query tile that sees the KV tile, or the tiles a block mask lists) with warpgroup GEMMs. Warpgroup w
-// owns keys [64w, 64w + 64) of the tile; per step:
+// The sm_90a backward mainloop of the two consumer warpgroups of a CTA: the sm_80 mainloop's steps (BwdWalk:
+// every query head of the group x every query tile that sees the KV tile, or the tiles a block mask lists)
+// with warpgroup GEMMs. Consumer warpgroup w owns keys [64w, 64w + 64) of the tile; per step:
+//   wait full[stage] (the loader warp's cp.async of Q, dO, LSE, D)
 //   S^T_w = K_w Q^T, dP^T_w = V_w dO^T      wgmma m64 n64 (A, B K-major from shared memory), (64 keys, 64 rows)
-//   P^T, dS^T                                 BwdMainloop::scores_to_gradients (registers, the sm_80 code)
-//   dS^T_w -> shared memory (swizzled)        for dQ, which needs every key
+//   P^T, dS^T                                 registers (plain logits here; softcap / ALiBi: the sm_80 code)
+//   dS^T_w -> shared memory (swizzled, buffer step % 2)   for dQ, which needs every key
 //   dV_w += P^T_w dO, dK_w += dS^T_w Q        wgmma m64 n kDv / kD, A from registers (P^T, dS^T), B MN-major
-//   barrier (both halves of dS^T)
+//   named barrier (both halves of dS^T; kD = 64: the warpgroup's own half)
 //   dQ[:, w kD/2 ..] = dS K[:, w kD/2 ..]     wgmma m64 n64, A = dS (dS^T read MN-major), B = K MN-major
-//     (kD = 64: dQ_w = dS_w K_w over the warpgroup's own keys, two partial sums reduced)
-//   dQ -> the workspace's f32 block            one bulk reduction per row from shared memory (reduce_dq);
-//                                               deterministic mode: BwdMainloop::add_dq's atomics in turns
-// Loads are the sm_80 kernel's cp.async double buffer into 128-byte-swizzled tiles: the next step's Q / dO /
-// LSE / D load during this step. cp.async and st.shared are generic-proxy writes that wgmma (async proxy)
-// reads: each writer fences (fence.proxy.async) before the barrier that publishes them.
+//     (kD = 64: dQ_w = dS_w K_w over the warpgroup's own keys, two partial sums)
+//   release the stage (empty[stage]); dQ (f32) -> the staging buffer, handed to the dQ writer warp
+//     (sm90_bwd_dq_writer.cuh), which adds it into the workspace with bulk reductions
+// No CTA-wide barrier per step: the loader runs kStages - 1 steps ahead, the writer up to one step behind.
+// cp.async and st.shared are generic-proxy writes that wgmma (async proxy) reads: each st.shared writer fences
+// (fence.proxy.async) before the barrier that publishes its stores; for the loader's copies every consumer
+// thread fences after the mbarrier wait that acquires them.
 #include <cstdint>
 
 #include "cuda/bwd/bwd_mainloop.cuh"
@@ -26,13 +28,13 @@ template <class Traits>
 struct Sm90BwdMainloop {
   using Element = typename Traits::Element;
   using Base = typename Traits::Base;
-  using Sm80 = BwdMainloop<Base>;  // scores_to_gradients, add_dq
+  using Sm80 = BwdMainloop<Base>;  // scores_to_gradients (softcap / ALiBi)
   using SAcc = typename Traits::SAcc;
   using DkAcc = typename Traits::DkAcc;
   using DvAcc = typename Traits::DvAcc;
   using DqAcc = typename Traits::DqAcc;
   using T = Traits;
-  static constexpr int kBlockM = T::kBlockM, kBlockN = T::kBlockN, kThreads = T::kThreads;
+  static constexpr int kBlockM = T::kBlockM, kBlockN = T::kBlockN, kThreads = T::kConsumerThreads;
   static constexpr int kD = T::kD, kDv = T::kDv;
   static constexpr int kSRegs = SAcc::kN * 4;  // 32: (16 keys, 64 rows) / 32 lanes
   using RowFrags = uint32_t[kBlockM / 16][4];  // (16 keys, kBlockM rows) 16-bit, as kBlockM / 16 k16 A fragments
@@ -127,90 +129,55 @@ struct Sm90BwdMainloop {
       }
   }
 
-  /// Runs every step of `w` into dk / dv (zeroed by the caller). One copy of the loop per (logit path, block
-  /// mask or not), picked once per CTA: the general logits (softcap, ALiBi) and the element rule of partial mask
-  /// blocks then cost the plain dense loop no registers.
-  static __device__ __forceinline__ void run(const BwdParams& p, const BwdKvWork& w, uint8_t* smem, DkAcc& dk,
-                                             DvAcc& dv) {
+  /// Runs every step of `w` into dk / dv (zeroed by the caller); `thread` is the consumer thread (0..255). One
+  /// copy of the loop per (logit path, block mask or not), picked once per CTA: the general logits (softcap,
+  /// ALiBi) and the element rule of partial mask blocks then cost the plain dense loop no registers.
+  static __device__ __forceinline__ void run(const BwdParams& p, const BwdKvWork& w, uint8_t* smem,
+                                             Sm90BwdBarriers<T::kStages>& bar, int thread, DkAcc& dk, DvAcc& dv) {
     if (p.block_sparse) {
       if (p.general_logits)
-        run_steps<Sm80::kLogitsGeneral, true>(p, w, smem, dk, dv);
+        run_steps<Sm80::kLogitsGeneral, true>(p, w, smem, bar, thread, dk, dv);
       else
-        run_steps<Sm80::kLogitsPlain, true>(p, w, smem, dk, dv);
+        run_steps<Sm80::kLogitsPlain, true>(p, w, smem, bar, thread, dk, dv);
     } else {
       if (p.general_logits)
-        run_steps<Sm80::kLogitsGeneral, false>(p, w, smem, dk, dv);
+        run_steps<Sm80::kLogitsGeneral, false>(p, w, smem, bar, thread, dk, dv);
       else
-        run_steps<Sm80::kLogitsPlain, false>(p, w, smem, dk, dv);
+        run_steps<Sm80::kLogitsPlain, false>(p, w, smem, bar, thread, dk, dv);
     }
   }
 
   template <int kLogits, bool kSparse>
-  static __device__ __forceinline__ void run_steps(const BwdParams& p, const BwdKvWork& w, uint8_t* smem, DkAcc& dk,
+  static __device__ __forceinline__ void run_steps(const BwdParams& p, const BwdKvWork& w, uint8_t* smem,
+                                                   Sm90BwdBarriers<T::kStages>& bar, int thread, DkAcc& dk,
                                                    DvAcc& dv) {
-    const int thread = static_cast<int>(threadIdx.x), warp = thread / 32, lane = thread % 32;
+    const int warp = thread / 32, lane = thread % 32;
     const int wg = warp / 4;
     const int key0 = 16 * warp;                              // this warp's keys in S^T, dK, dV
     const int dq_row0 = 16 * (warp % 4), dq_col0 = T::kDqSplitKeys ? 0 : wg * (kD / 2);  // this warp's dQ slice
     const int dq_key0 = T::kDqSplitKeys ? 64 * wg : 0;  // first key of the dQ GEMM's depth
     const uint32_t dq_k_box = T::kDqSplitKeys ? 0 : wg * T::KTile::kBoxBytes;  // the K box of its columns
-    // The threads that issue (and wait for) the bulk reductions: row r of buffer `dq_buffer` is thread r of the
-    // first 64 threads of warpgroup 0 (kD = 128) or of each warpgroup (kD = 64, one partial sum each).
-    const int dq_buffer = T::kDqSplitKeys ? wg : 0;
-    const int dq_issue_row = T::kDqSplitKeys ? thread % 128 : thread;
-    const bool dq_issuer = dq_issue_row < kBlockM;
+    const int dq_buffer = T::kDqSplitKeys ? wg : 0;  // kD = 64: one partial sum per warpgroup
+    // kD = 128: both warpgroups' halves of dS^T; kD = 64: the warpgroup reads only its own.
+    const int ds_barrier = T::kDqSplitKeys ? T::kDsHalfBarrier0 + wg : T::kDsBarrier;
+    const int ds_threads = T::kDqSplitKeys ? 128 : kThreads;
     const uint32_t base = smem_address(smem);
     const uint32_t k_rows = base + T::kKOffset + 64 * wg * 128;  // this warpgroup's 64 keys of every K box
     const uint32_t v_rows = base + T::kVOffset + 64 * wg * 128;
-    const uint32_t ds_tile = base + T::kDsOffset;
     const SequenceMask mask = bwd_mask(p, w.seq);
 
-    auto row_block = [&](const BwdStep& step) {  // workspace row block (bwd_params.hpp)
-      return static_cast<int64_t>(w.seq.m_block0 + step.m) * p.hq + step.head;
-    };
-    auto load_kv = [&] {  // keys past k_len (or past the tile's keys) are zero-filled (and masked)
-      const Element* k = static_cast<const Element*>(p.k) + w.batch * p.k_batch +
-                         (w.seq.k_begin + w.j0) * p.k_token + w.kv_head * p.k_head;
-      const Element* v = static_cast<const Element*>(p.v) + w.batch * p.v_batch +
-                         (w.seq.k_begin + w.j0) * p.v_token + w.kv_head * p.v_head;
-      const int keys = min(w.seq.k_len - w.j0, p.tile_keys);
-      copy_rows_async<typename T::KTile, kThreads>(base + T::kKOffset, k, p.k_token, keys, thread);
-      copy_rows_async<typename T::VTile, kThreads>(base + T::kVOffset, v, p.v_token, keys, thread);
-    };
-    auto load_step = [&](const BwdStep& step, int stage) {  // rows past q_len zero-filled
-      const int h = step.head, t0 = step.m * kBlockM;
-      const uint32_t s = base + T::kStage0 + stage * T::kStageBytes;
-      const Element* q = static_cast<const Element*>(p.q) + w.batch * p.q_batch +
-                         (w.seq.q_begin + t0) * p.q_token + h * p.q_head;
-      const Element* d_o = static_cast<const Element*>(p.dout) + w.batch * p.do_batch +
-                           (w.seq.q_begin + t0) * p.do_token + h * p.do_head;
-      copy_rows_async<typename T::QTile, kThreads>(s + T::kQOffset, q, p.q_token, w.seq.q_len - t0, thread);
-      copy_rows_async<typename T::DoTile, kThreads>(s + T::kDoOffset, d_o, p.do_token, w.seq.q_len - t0, thread);
-      constexpr int kRowChunks = kBlockM / 4;  // 16-byte chunks of one f32 row vector
-      const int64_t rows = row_block(step) * kBlockM;
-      const uint32_t r = base + T::kRowsOffset + stage * T::kRowsBytes;
-      if (thread < kRowChunks)
-        cp_async_16(r + 16 * thread, p.lse_log2 + rows + 4 * thread, true);
-      else if (thread < 2 * kRowChunks)
-        cp_async_16(r + 4 * kBlockM + 16 * (thread - kRowChunks), p.dsum + rows + 4 * (thread - kRowChunks), true);
-    };
-
-    int64_t pending_block = 0;  // the staged dQ block not yet reduced (pending_rows > 0)
-    int pending_rows = 0;
-    auto reduce_pending = [&] {  // after a barrier that follows stage_dq
-      if (pending_rows > 0 && dq_issuer && dq_issue_row < pending_rows)
-        reduce_dq(p, smem + T::kDqOffset + dq_buffer * T::kDqBufferBytes, pending_block, dq_issue_row);
-      pending_rows = 0;
-    };
-    auto compute = [&](const BwdStep& step, int stage) {
-      const int t0 = step.m * kBlockM;
+    auto compute = [&](const BwdStep& step, int it) {
+      const int stage = it % T::kStages, t0 = step.m * kBlockM;
       const uint32_t q_tile = base + T::kStage0 + stage * T::kStageBytes + T::kQOffset;
       const uint32_t do_tile = base + T::kStage0 + stage * T::kStageBytes + T::kDoOffset;
+      const uint32_t ds_tile = base + T::kDsOffset + (it & 1) * T::DsTile::kBytes;
       const float* lse_log2 = reinterpret_cast<const float*>(smem + T::kRowsOffset + stage * T::kRowsBytes);
       const float* dsum = lse_log2 + kBlockM;
 
       const uint32_t hidden =
           kSparse && step.element ? element_hidden_bits<SAcc>(p, w, step.head, t0, key0, 0, lane) : 0u;
+      mbarrier_wait(&bar.full[stage], (it / T::kStages) & 1);
+      fence_async_shared();  // the loader's cp.async writes, before the wgmma that read them
       SAcc st, dpt;  // (16 keys, kBlockM rows) f32 per warp: S^T then P^T; dP^T then dS^T
       RowFrags pa, dsa;  // P^T, dS^T in Element
       wgmma_fence();
@@ -244,15 +211,20 @@ struct Sm90BwdMainloop {
         issue_dv();
       }
       acc_to_a_fragments<Element>(dpt, dsa);
-      store_ds(smem + T::kDsOffset, dpt, key0, lane);
+      store_ds(smem + T::kDsOffset + (it & 1) * T::DsTile::kBytes, dpt, key0, lane);
       fence_registers<DkAcc::kN * 4>(&dk.v[0][0][0]);
       wgmma_fence();
       issue_key_gradient<kD>(&dk.v[0][0][0], dsa, q_tile, T::QTile::kBoxBytes);
       wgmma_commit();
 
       fence_async_shared();  // this thread's dS^T stores, visible to the wgmma of both warpgroups
-      if (dq_issuer) bulk_wait_read();  // the previous step's dQ reduction has read the dQ buffer
-      __syncthreads();       // dS^T complete; the dQ buffer free
+      named_barrier_sync(ds_barrier, ds_threads);
+      // dV, dK done (they ran during the barrier): P^T / dS^T fragments and the stage are free before dQ.
+      wgmma_wait<0>();
+      hold_fragments(pa);
+      hold_fragments(dsa);
+      fence_registers<DvAcc::kN * 4>(&dv.v[0][0][0]);
+      fence_registers<DkAcc::kN * 4>(&dk.v[0][0][0]);
       DqAcc dq;  // (16 rows, kDqCols) f32 per warp
       wgmma_fence();
 #pragma unroll
@@ -263,57 +235,30 @@ struct Sm90BwdMainloop {
             mnmajor_descriptor(base + T::kKOffset + dq_k_box + key_rows, T::KTile::kBoxBytes), kk > 0);
       }
       wgmma_commit();
+      // The stage's last readers (the dK / dV GEMMs, the LSE / D loads) are done.
+      __syncwarp();
+      if (lane == 0) mbarrier_arrive(&bar.empty[stage]);
       wgmma_wait<0>();
-      hold_fragments(pa);
-      hold_fragments(dsa);
-      fence_registers<DvAcc::kN * 4>(&dv.v[0][0][0]);
-      fence_registers<DkAcc::kN * 4>(&dk.v[0][0][0]);
       fence_registers<DqAcc::kN * 4>(&dq.v[0][0][0]);
-      bool staged = true;
-      if constexpr (T::kDeterministicDq) {
-        if (p.deterministic) {  // per-element atomics in the semaphore's turn (bwd_mainloop.cuh)
-          Sm80::add_dq(p, w, mask, step, row_block(step), t0, dq, dq_row0, dq_col0, thread, lane);
-          staged = false;
-        }
-      }
-      if (staged) {
-        stage_dq(smem + T::kDqOffset + dq_buffer * T::kDqBufferBytes, dq, dq_row0, dq_col0, lane);
-        pending_block = row_block(step);
-        pending_rows = min(kBlockM, w.seq.q_len - t0);
-      }
+      named_barrier_sync(T::kDqEmptyBarrier, T::kDqHandoffThreads);  // the writer has read the last step's dQ
+      stage_dq(smem + T::kDqOffset + dq_buffer * T::kDqBufferBytes, dq, dq_row0, dq_col0, lane);
+      named_barrier_arrive(T::kDqFullBarrier, T::kDqHandoffThreads);
     };
 
     BwdWalk<kBlockM> walk;
     walk.init(p, w);
-    BwdStep step, next;
+    BwdStep step;
     bool more = walk.next(p, w, mask, step);
     if (!more) return;  // no query tile sees this KV tile: nothing loaded, dK = dV = 0
-    load_kv();
-    load_step(step, 0);
-    cp_async_commit();
+    mbarrier_wait(&bar.kv_full, 0);
     for (int it = 0; more; ++it) {
-      // Top of step it: its tiles landed; every warpgroup is done with step it - 1 (its wgmma waited), whose
-      // stage step it + 1 now overwrites, and with dS^T.
-      cp_async_wait<0>();
-      fence_async_shared();
-      __syncthreads();
-      more = walk.next(p, w, mask, next);
-      if (more) load_step(next, (it + 1) & 1);
-      cp_async_commit();
-      reduce_pending();  // the previous step's dQ (staged before this barrier)
-      compute(step, it & 1);
-      step = next;
+      compute(step, it);
+      more = walk.next(p, w, mask, step);
     }
-    __syncthreads();
-    reduce_pending();
-    if (dq_issuer) bulk_wait_all();  // the shared source must outlive the reductions
   }
 
-  /// dQ of one step into the workspace block, in two halves around a barrier the loop has anyway (the next step's
-  /// top, or the one after the last step): stage_dq writes the warps' fragments to the f32 shared buffer, then
-  /// reduce_dq has thread r (r < kBlockM) add row r with one bulk reduction (cp.reduce.async.bulk .add.f32, at
-  /// L2). Rows past q_len are not added. The buffer is written again only after bulk_wait_read (before the next
-  /// step's dS barrier).
+  /// dQ of one step (the warp's (16 rows, kDqCols) fragments) into the f32 staging buffer (kBlockM,
+  /// kDqRowFloats), fenced for the writer warp's bulk reductions (async proxy).
   static __device__ __forceinline__ void stage_dq(uint8_t* buffer_bytes, const DqAcc& dq, int row0, int col0,
                                                   int lane) {
     float* buffer = reinterpret_cast<float*>(buffer_bytes);  // (kBlockM, kDqRowFloats)
@@ -326,14 +271,6 @@ struct Sm90BwdMainloop {
             make_float2(dq.v[r / 2][n][2 * (r % 2)], dq.v[r / 2][n][2 * (r % 2) + 1]);
     }
     fence_async_shared();
-  }
-  /// After the barrier that follows stage_dq: row `row` of the staged block into workspace row block `row_block`.
-  static __device__ __forceinline__ void reduce_dq(const BwdParams& p, const uint8_t* buffer_bytes,
-                                                   int64_t row_block, int row) {
-    const float* buffer = reinterpret_cast<const float*>(buffer_bytes);
-    float* acc = p.dq_accum + (row_block * kBlockM + row) * kD;  // (kBlockM, kD) f32 block, row `row`
-    bulk_reduce_add_f32(acc, smem_address(buffer + row * T::kDqRowFloats), kD * 4);
-    bulk_commit();
   }
 };
 

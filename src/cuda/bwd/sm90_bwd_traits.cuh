@@ -1,13 +1,26 @@
 #pragma once
 // Compile-time shape of the sm_90a backward main kernel (wgmma). It keeps the sm_80 backward's work split and
 // workspace (same block_m x block_n, BwdTraits `Base`: the preprocess / postprocess kernels, the walk, the
-// score -> gradient math and the dQ adds are shared), and replaces the warp GEMMs by warpgroup GEMMs:
-// 2 warpgroups, warpgroup w owns keys [64w, 64w + 64) of the CTA's 128-key tile.
+// score -> gradient math and the dQ turns are shared), and replaces the warp GEMMs by warpgroup GEMMs: 2
+// consumer warpgroups, consumer warpgroup w owns keys [64w, 64w + 64) of the CTA's 128-key tile; a loader warp
+// and a dQ writer warp feed and drain them.
+#include <cstdint>
+
 #include "cuda/bwd/bwd_traits.cuh"
 #include "cuda/common/fragments.cuh"
 #include "cuda/common/swizzled_tile.cuh"
 
 namespace omniattn::detail::cuda {
+
+/// The pipeline's mbarriers, after the tiles. kv_full: K and V landed (32 loader arrivals, one per lane:
+/// cp.async.mbarrier.arrive.noinc). full[s]: stage s holds the next step's Q, dO, LSE, D (32 loader arrivals).
+/// empty[s]: every consumer warp is done with stage s (8 arrivals, lane 0 of each warp).
+template <int kStages>
+struct Sm90BwdBarriers {
+  uint64_t kv_full;
+  uint64_t full[kStages];
+  uint64_t empty[kStages];
+};
 
 template <class Element_, int kD_, int kDv_>
 struct Sm90BwdTraits {
@@ -16,14 +29,24 @@ struct Sm90BwdTraits {
   static constexpr int kD = kD_, kDv = kDv_;
   static constexpr int kBlockM = Base::kBlockM;  // query rows per step
   static constexpr int kBlockN = Base::kBlockN;  // keys per CTA
-  static constexpr int kThreads = 256;           // 2 warpgroups
-  static constexpr int kStages = 2;              // Q / dO / LSE / D of the next step load during this one
-  static_assert(kBlockM == 64 && kBlockN == 128 && Base::kThreads == kThreads,
+  // Warp roles: warpgroup 0 = warp 0 loads (cp.async into the stages), warp 1 adds dQ into the workspace (bulk
+  // reductions; the deterministic mode's turns), warps 2-3 idle; warpgroups 1-2 = the consumers (the GEMMs).
+  static constexpr int kConsumerThreads = 256;
+  static constexpr int kThreads = 128 + kConsumerThreads;
+  static constexpr int kLoaderRegs = 32, kConsumerRegs = 240;  // setmaxnreg: 128 * 32 + 256 * 240 <= 64 K
+  static constexpr int kStages = 2;  // Q / dO / LSE / D of the next step load during this one
+  static_assert(kBlockM == 64 && kBlockN == 128 && Base::kThreads == kConsumerThreads,
                 "the sm_90a backward reuses a 64 x 128, 8-warp row of the sm_80 table");
+  // Named barriers (0 is __syncthreads): the consumers' dS^T barrier (kD = 64: one per warpgroup, 4 + w); the
+  // dQ buffer's hand-over to the writer warp (full) and back (empty), consumers + writer.
+  static constexpr int kDsBarrier = 1, kDqFullBarrier = 2, kDqEmptyBarrier = 3, kDsHalfBarrier0 = 4;
+  static constexpr int kDqHandoffThreads = kConsumerThreads + 32;
 
   // Shared memory, every 16-bit tile 128-byte swizzled (SwizzledTile), boxes 1024-byte aligned:
-  //   K (kBlockN, kD) | V (kBlockN, kDv) | dS^T (kBlockN, kBlockM) | stage s: Q (kBlockM, kD), dO (kBlockM, kDv)
-  //   | stage s: LSE * log2e (kBlockM) f32, D (kBlockM) f32 | dQ (kBlockM, kD + 8) f32 x kDqBuffers
+  //   K (kBlockN, kD) | V (kBlockN, kDv) | dS^T (kBlockN, kBlockM) x 2 | stage s: Q (kBlockM, kD), dO (kBlockM,
+  //   kDv) | stage s: LSE * log2e (kBlockM) f32, D (kBlockM) f32 | dQ (kBlockM, kD + 8) f32 x kDqBuffers | mbarriers
+  // dS^T is double-buffered: without a CTA-wide barrier per step a warpgroup may write the next step's dS^T
+  // while the other still reads this one in its dQ GEMM.
   using KTile = SwizzledTile<kBlockN, kD>;
   using VTile = SwizzledTile<kBlockN, kDv>;
   using DsTile = SwizzledTile<kBlockN, kBlockM>;  // dS^T of one step: rows = keys, 64 query columns (one box)
@@ -31,8 +54,8 @@ struct Sm90BwdTraits {
   using DoTile = SwizzledTile<kBlockM, kDv>;
   static constexpr int kKOffset = 0;
   static constexpr int kVOffset = kKOffset + KTile::kBytes;
-  static constexpr int kDsOffset = kVOffset + VTile::kBytes;
-  static constexpr int kStage0 = kDsOffset + DsTile::kBytes;
+  static constexpr int kDsOffset = kVOffset + VTile::kBytes;  // + (step % 2) * DsTile::kBytes
+  static constexpr int kStage0 = kDsOffset + 2 * DsTile::kBytes;
   static constexpr int kStageBytes = QTile::kBytes + DoTile::kBytes;
   static constexpr int kQOffset = 0;                     // within a stage
   static constexpr int kDoOffset = QTile::kBytes;        // within a stage
@@ -51,26 +74,21 @@ struct Sm90BwdTraits {
   static constexpr int kDqRowFloats = kD + 8;
   static constexpr int kDqBufferBytes = kBlockM * kDqRowFloats * 4;
   static constexpr int kDqOffset = kRowsOffset + kStages * kRowsBytes;
-  static constexpr int kSmemBytes = kDqOffset + kDqBuffers * kDqBufferBytes;
+  static constexpr int kBarrierOffset = kDqOffset + kDqBuffers * kDqBufferBytes;
+  static constexpr int kSmemBytes = kBarrierOffset + static_cast<int>(sizeof(Sm90BwdBarriers<kStages>));
   static_assert(KTile::kBytes % 1024 == 0 && VTile::kBytes % 1024 == 0 && DsTile::kBytes % 1024 == 0 &&
                     QTile::kBytes % 1024 == 0 && DoTile::kBytes % 1024 == 0,
                 "swizzled boxes stay 1024-byte aligned");
-  static_assert(KTile::template kCopyKeepsSwizzle<kThreads> && VTile::template kCopyKeepsSwizzle<kThreads> &&
-                    QTile::template kCopyKeepsSwizzle<kThreads> && DoTile::template kCopyKeepsSwizzle<kThreads>,
-                "copy_rows_async's row step must keep the swizzle");
+  static_assert(kBarrierOffset % 8 == 0, "mbarriers are 8-byte aligned");
   static_assert(kSmemBytes <= 227 * 1024, "one CTA per SM on the H100");
 
-  // Register tiles of one warp (warp q of warpgroup w: keys 64w + 16q .. + 16).
+  // Register tiles of one consumer warp (warp q of consumer warpgroup w: keys 64w + 16q .. + 16).
   using SAcc = typename Base::SAcc;  // (16 keys, kBlockM rows) f32: S^T -> P^T, dP^T -> dS^T
   static_assert(SAcc::kM == 1 && SAcc::kN == kBlockM / 8, "S^T of a warp is the wgmma m64 n64 layout");
   using DkAcc = AccTile<1, kD / 8>;   // (16 keys, kD) f32 dK, summed over every step
   using DvAcc = AccTile<1, kDv / 8>;  // (16 keys, kDv) f32 dV
   using DqAcc = AccTile<1, kDqCols / 8>;  // (16 rows, kDqCols) f32 per warp: warp q of a warpgroup rows 16q..
   static_assert(kD == 64 || kD == 128, "dQ split: kD / 2 = 64 columns per warpgroup, or all 64 over its keys");
-  // The deterministic mode adds dQ with the sm_80 kernel's per-warp atomics (its warp grid must be ours).
-  static constexpr bool kDeterministicDq = !kDqSplitKeys && Base::kDqRows == 16 && Base::kDqCols == kDqCols &&
-                                           Base::kDqWarpsM == 4;
-  static_assert(kDqSplitKeys || kDeterministicDq, "dQ warp grid of the sm_80 row = the two warpgroups' column halves");
 };
 
 }  // namespace omniattn::detail::cuda

@@ -27,6 +27,9 @@ struct SmemTile {
   static_assert(kCols % 16 == 0, "ldmatrix and mma need columns in multiples of 16");
   static_assert(kRows % 16 == 0, "ldmatrix and mma need rows in multiples of 16");
   static_assert((kChunksPerRow + 1) % 2 == 1, "padded rows must span an odd number of 16-byte chunks");
+  /// Row r + kStep is kStep * kRowBytes after row r (copy_rows_async steps its destination by that).
+  template <int kStep>
+  static constexpr bool kRowStepLinear = true;
 
   /// Byte offset of element (row, col).
   static constexpr __host__ __device__ uint32_t offset(int row, int col) {
@@ -73,7 +76,11 @@ __device__ __forceinline__ void copy_rows_async(uint32_t smem_tile, const Elemen
 #pragma unroll
     for (int i = 0; i < kPasses; ++i) {
       const bool valid = row + i * kRowsPerPass < valid_rows;
-      cp_async_16(dst + i * kRowsPerPass * kTile::kRowBytes, valid ? src : row0, valid);
+      // A swizzled tile stepped by fewer than 8 rows permutes its chunks anew on every pass.
+      const uint32_t to = kTile::template kRowStepLinear<kRowsPerPass>
+                              ? dst + i * kRowsPerPass * kTile::kRowBytes
+                              : smem_tile + kTile::offset(row + i * kRowsPerPass, col);
+      cp_async_16(to, valid ? src : row0, valid);
       src += step;
     }
   } else {

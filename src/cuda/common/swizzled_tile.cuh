@@ -23,10 +23,10 @@ struct SwizzledTile {
     return static_cast<uint32_t>((col / 64) * kBoxBytes + row * kRowBytes + ((((col / 8) ^ row) & 7) << 4) +
                                  (col % 8) * 2);
   }
-  /// copy_rows_async moves whole rows per pass and steps a thread's destination by rows * kRowBytes; that keeps
-  /// the chunk permutation only when the step is a multiple of 8 rows.
-  template <int kThreads>
-  static constexpr bool kCopyKeepsSwizzle = kThreads % kChunksPerRow == 0 && (kThreads / kChunksPerRow) % 8 == 0;
+  /// Row r + kStep is kStep * kRowBytes after row r only when the step keeps the chunk permutation (a multiple
+  /// of 8 rows); copy_rows_async then steps its destination by that, otherwise it recomputes the offset.
+  template <int kStep>
+  static constexpr bool kRowStepLinear = kStep % 8 == 0;
 };
 
 }  // namespace omniattn::detail::cuda

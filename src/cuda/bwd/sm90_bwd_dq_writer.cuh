@@ -1,0 +1,87 @@
+#pragma once
+// The dQ writer warp of the sm_90a backward: it walks the CTA's steps (its own BwdWalk) and adds each step's dQ,
+// which the consumers staged in f32 in shared memory, into the workspace's (kBlockM, kD) f32 block with one
+// bulk reduction per row (cp.reduce.async.bulk .add.f32, performed at L2). The consumers hand the buffer over
+// on a named barrier (kDqFullBarrier) and get it back (kDqEmptyBarrier) once the reductions have read it, so
+// they run on while the reductions complete.
+//
+// Deterministic mode: the block's semaphore orders the KV tiles' additions (dq_turn). The writer waits for its
+// turn, adds, waits until the reductions have completed, and passes the turn on; the consumers only wait when
+// the writer is a whole step behind. With two partial sums (kD = 64) the writer first folds the second into the
+// first in shared memory, so that each row is one reduction in a fixed order.
+#include <cuda/ptx>
+
+#include "cuda/bwd/bwd_sparse.cuh"
+#include "cuda/bwd/bwd_sync.cuh"
+#include "cuda/bwd/sm90_bwd_traits.cuh"
+#include "cuda/common/warpgroup.cuh"
+
+namespace omniattn::detail::cuda {
+
+template <class Traits>
+struct Sm90BwdDqWriter {
+  using T = Traits;
+  static constexpr int kBlockM = T::kBlockM, kD = T::kD;
+
+  static __device__ __forceinline__ void run(const BwdParams& p, const BwdKvWork& w, uint8_t* smem, int lane) {
+    const SequenceMask mask = bwd_mask(p, w.seq);
+    BwdWalk<kBlockM> walk;
+    walk.init(p, w);
+    BwdStep step;
+    bool more = walk.next(p, w, mask, step);
+    if (!more) return;
+    float* buffer = reinterpret_cast<float*>(smem + T::kDqOffset);  // kDqBuffers x (kBlockM, kDqRowFloats)
+    named_barrier_arrive(T::kDqEmptyBarrier, T::kDqHandoffThreads);  // the buffer starts free
+    while (more) {
+      const int t0 = step.m * kBlockM;
+      const int rows = min(kBlockM, w.seq.q_len - t0);  // rows past q_len are not added
+      const int64_t row_block = static_cast<int64_t>(w.seq.m_block0 + step.m) * p.hq + step.head;
+      float* block = p.dq_accum + row_block * kBlockM * kD;  // (kBlockM, kD) f32
+      const int turn = p.deterministic ? dq_turn(p, w, mask, step.head, step.m, t0, kBlockM, lane) : 0;
+      more = walk.next(p, w, mask, step);  // (the turn and the walk read global lists: before the wait)
+      named_barrier_sync(T::kDqFullBarrier, T::kDqHandoffThreads);  // the consumers staged this step's dQ
+      if (p.deterministic) {
+        if constexpr (T::kDqBuffers == 2) fold_partial_sums(buffer, lane);
+        if (lane == 0) semaphore_wait(p.semaphore + row_block, turn);
+        __syncwarp();
+        ::cuda::ptx::fence_proxy_async();  // the previous turn's reductions, before ours (both at L2)
+      }
+      const int buffers = p.deterministic ? 1 : T::kDqBuffers;
+      for (int row = lane; row < rows; row += 32)
+        for (int b = 0; b < buffers; ++b)
+          bulk_reduce_add_f32(block + row * kD, smem_address(buffer + b * (T::kDqBufferBytes / 4) + row * T::kDqRowFloats),
+                              kD * 4);
+      bulk_commit();
+      if (p.deterministic) {
+        bulk_wait_all();                    // the additions are done at L2 ...
+        ::cuda::ptx::fence_proxy_async();   // ... ordered before the generic release below
+        __syncwarp();
+        if (lane == 0) {
+          thread_fence();
+          semaphore_release(p.semaphore + row_block, turn + 1);
+        }
+      } else {
+        bulk_wait_read();  // the buffer may be written again
+      }
+      if (more) named_barrier_arrive(T::kDqEmptyBarrier, T::kDqHandoffThreads);
+    }
+    bulk_wait_all();  // the shared source outlives the reductions
+  }
+
+  /// Deterministic kD = 64: buffer 0 += buffer 1 (both (kBlockM, kDqRowFloats) f32), by the warp; the sums are then
+  /// visible to the bulk reductions (async proxy) the warp issues next.
+  static __device__ __forceinline__ void fold_partial_sums(float* buffer, int lane) {
+    constexpr int kChunks = kBlockM * kD / 4;  // float4 chunks of the (kBlockM, kD) data
+    const float* second = buffer + T::kDqBufferBytes / 4;
+    for (int c = lane; c < kChunks; c += 32) {
+      const int row = c / (kD / 4), col = (c % (kD / 4)) * 4;
+      float4& a = *reinterpret_cast<float4*>(buffer + row * T::kDqRowFloats + col);
+      const float4 b = *reinterpret_cast<const float4*>(second + row * T::kDqRowFloats + col);
+      a = make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
+    }
+    fence_async_shared();
+    __syncwarp();
+  }
+};
+
+}  // namespace omniattn::detail::cuda

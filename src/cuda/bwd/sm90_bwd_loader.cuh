@@ -1,0 +1,84 @@
+#pragma once
+// The loader warp of the sm_90a backward: one warp of the producer warpgroup walks the CTA's steps (its own
+// BwdWalk, the same sequence the consumers and the dQ writer walk) and fills the shared-memory stages with
+// cp.async: K and V once, then per step Q, dO (128-byte swizzled, rows past the sequence zero-filled) and the
+// step's LSE * log2e and D rows. Completion reaches the consumers through mbarriers: each lane's
+// cp.async.mbarrier.arrive.noinc fires when its own copies have landed (32 arrivals per phase); a stage is
+// refilled once every consumer warp has released it (empty[s]).
+#include <cuda/ptx>
+
+#include "cuda/bwd/bwd_sparse.cuh"
+#include "cuda/bwd/sm90_bwd_traits.cuh"
+#include "cuda/common/ptx.cuh"
+#include "cuda/common/warpgroup.cuh"
+
+namespace omniattn::detail::cuda {
+
+template <class Traits>
+struct Sm90BwdLoader {
+  using Element = typename Traits::Element;
+  using T = Traits;
+  static constexpr int kBlockM = T::kBlockM, kStages = T::kStages;
+
+  /// A swizzled (Tile::kRows, Tile::kCols) tile from rows `row_stride` elements apart, by the warp: lane l copies
+  /// 16-byte chunk l % kChunksPerRow of rows l / kChunksPerRow + k * (32 / kChunksPerRow). Rows >= valid_rows
+  /// are zero-filled and not read. A rolled loop: the loader runs in kLoaderRegs registers.
+  template <class Tile>
+  static __device__ __forceinline__ void copy_tile(uint32_t tile, const Element* row0, int64_t row_stride,
+                                                   int valid_rows, int lane) {
+    constexpr int kChunksPerRow = Tile::kChunksPerRow, kRowsPerPass = 32 / kChunksPerRow;
+    static_assert(32 % kChunksPerRow == 0 && Tile::kRows % kRowsPerPass == 0, "whole rows per pass");
+    const int col = (lane % kChunksPerRow) * 8;
+#pragma unroll 4
+    for (int row = lane / kChunksPerRow; row < Tile::kRows; row += kRowsPerPass) {
+      const bool valid = row < valid_rows;
+      cp_async_16(tile + Tile::offset(row, col), valid ? row0 + row * row_stride + col : row0, valid);
+    }
+  }
+
+  static __device__ __forceinline__ void run(const BwdParams& p, const BwdKvWork& w, uint8_t* smem,
+                                             Sm90BwdBarriers<kStages>& bar, int lane) {
+    const uint32_t base = smem_address(smem);
+    const SequenceMask mask = bwd_mask(p, w.seq);
+    BwdWalk<kBlockM> walk;
+    walk.init(p, w);
+    BwdStep step;
+    bool more = walk.next(p, w, mask, step);
+    if (!more) return;  // no query tile sees this KV tile: nothing to load
+
+    {  // K, V: keys past k_len (or past the tile's keys) zero-filled, and masked by the consumers
+      const Element* k = static_cast<const Element*>(p.k) + w.batch * p.k_batch +
+                         (w.seq.k_begin + w.j0) * p.k_token + w.kv_head * p.k_head;
+      const Element* v = static_cast<const Element*>(p.v) + w.batch * p.v_batch +
+                         (w.seq.k_begin + w.j0) * p.v_token + w.kv_head * p.v_head;
+      const int keys = min(w.seq.k_len - w.j0, p.tile_keys);
+      copy_tile<typename T::KTile>(base + T::kKOffset, k, p.k_token, keys, lane);
+      copy_tile<typename T::VTile>(base + T::kVOffset, v, p.v_token, keys, lane);
+      ::cuda::ptx::cp_async_mbarrier_arrive_noinc(&bar.kv_full);
+    }
+    for (int it = 0; more; ++it) {
+      const int stage = it % kStages;
+      mbarrier_wait(&bar.empty[stage], ((it / kStages) & 1) ^ 1);  // a fresh barrier's "previous phase" is complete
+      const int h = step.head, t0 = step.m * kBlockM;
+      const uint32_t s = base + T::kStage0 + stage * T::kStageBytes;
+      const Element* q = static_cast<const Element*>(p.q) + w.batch * p.q_batch +
+                         (w.seq.q_begin + t0) * p.q_token + h * p.q_head;
+      const Element* d_o = static_cast<const Element*>(p.dout) + w.batch * p.do_batch +
+                           (w.seq.q_begin + t0) * p.do_token + h * p.do_head;
+      copy_tile<typename T::QTile>(s + T::kQOffset, q, p.q_token, w.seq.q_len - t0, lane);
+      copy_tile<typename T::DoTile>(s + T::kDoOffset, d_o, p.do_token, w.seq.q_len - t0, lane);
+      // LSE * log2e and D of the step's rows: kBlockM / 4 16-byte chunks each, one chunk per lane.
+      constexpr int kRowChunks = kBlockM / 4;
+      static_assert(2 * kRowChunks == 32, "one 16-byte row chunk per lane");
+      const int64_t rows = (static_cast<int64_t>(w.seq.m_block0 + step.m) * p.hq + h) * kBlockM;
+      const uint32_t r = base + T::kRowsOffset + stage * T::kRowsBytes;
+      const float* from = lane < kRowChunks ? p.lse_log2 + rows + 4 * lane : p.dsum + rows + 4 * (lane - kRowChunks);
+      cp_async_16(r + 16 * lane, from, true);
+      ::cuda::ptx::cp_async_mbarrier_arrive_noinc(&bar.full[stage]);
+      more = walk.next(p, w, mask, step);
+    }
+    asm volatile("cp.async.wait_all;\n" ::: "memory");  // no copy outlives its issuing thread
+  }
+};
+
+}  // namespace omniattn::detail::cuda
