@@ -33,6 +33,8 @@
 #   PEERS_BWD=auto|1|0          backward peers: when ours has bwd rows (auto), always, never
 #   PEERS_FLEX=1                FlexAttention rows (0: none)
 #   SANITIZE_FILTER="*Sanitize*"  gtest filter of the compute-sanitizer subset
+#   GPU_SMOKE_FILTER, GPU_SMOKE_TIMEOUT (30)  run these tests first; a failure or hang skips every later step
+#   GPU_TEST_TIMEOUT (120)      seconds per test suite process
 #   OMNIATTN_COMMIT=<sha>       recorded in the JSON (the device copy may have no .git)
 #   decode     omniattn_bench_decode + bench/gpu/peers_decode.py (SDPA cuDNN / flash), merged: ~2.5 min  cap 200 s
 #   python     the Python extension's pytest suite on the GPU machine (tests/python, CUDA tests included)  cap 150 s
@@ -120,6 +122,13 @@ if step build; then
 fi
 
 status=0
+if [ -n "${GPU_SMOKE_FILTER:-}" ] && step tests; then  # a hang or failure here skips every later step
+  say "smoke test: $GPU_SMOKE_FILTER"
+  if ! limited "${GPU_SMOKE_TIMEOUT:-30}" $BUILD/tests/omniattn_gpu_tests --gtest_filter="$GPU_SMOKE_FILTER" \
+      --gtest_brief=1 >>"$TEST_LOG" 2>&1; then
+    say "SMOKE TEST FAILED: later steps skipped"; tail -20 "$TEST_LOG" | tee -a "$LOG"; STEPS="" status=1
+  fi
+fi
 if step tests; then
   say "gpu tests"
   # One process per test suite (GPU_TEST_FILTER narrows them): a crash costs its suite, not the whole run.
@@ -129,7 +138,8 @@ if step tests; then
     awk '/^[^ ]/ {if (f) print f; s=$1; f=""; next} {sub(/^ +/, ""); sub(/ .*/, ""); f=f (f ? ":" : "") s $0} END {if (f) print f}')
   failed_suites=""
   for filter in $per_suite; do
-    limited 120 $GT --gtest_filter="$filter" --gtest_brief=1 >>"$TEST_LOG" 2>&1 || failed_suites+=" ${filter%%.*}"
+    limited "${GPU_TEST_TIMEOUT:-120}" $GT --gtest_filter="$filter" --gtest_brief=1 >>"$TEST_LOG" 2>&1 ||
+      failed_suites+=" ${filter%%.*}"
   done
   if [ -n "$failed_suites" ]; then status=1; say "GPU TESTS FAILED in:$failed_suites"; else say "every GPU test suite passed"; fi
   grep -E "^\[  FAILED|PASSED|Failure|rc [0-9]" "$TEST_LOG" | tail -25 | tee -a "$LOG"

@@ -33,7 +33,11 @@ struct Sm90BwdTraits {
   // reductions; the deterministic mode's turns), warps 2-3 idle; warpgroups 1-2 = the consumers (the GEMMs).
   static constexpr int kConsumerThreads = 256;
   static constexpr int kThreads = 128 + kConsumerThreads;
-  static constexpr int kLoaderRegs = 32, kConsumerRegs = 240;  // setmaxnreg: 128 * 32 + 256 * 240 <= 64 K
+  // setmaxnreg only moves registers within the CTA's launch allocation (kThreads x 168: 64 K / 384 rounded down
+  // to 8); claiming more than the producer released blocks the consumers forever.
+  static constexpr int kLoaderRegs = 24, kConsumerRegs = 240;
+  static_assert(128 * kLoaderRegs + kConsumerThreads * kConsumerRegs <= kThreads * (65536 / kThreads / 8 * 8),
+                "setmaxnreg within the launch allocation");
   static constexpr int kStages = 2;  // Q / dO / LSE / D of the next step load during this one
   static_assert(kBlockM == 64 && kBlockN == 128 && Base::kThreads == kConsumerThreads,
                 "the sm_90a backward reuses a 64 x 128, 8-warp row of the sm_80 table");

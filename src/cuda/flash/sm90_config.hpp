@@ -4,8 +4,9 @@
 //
 // A CTA is 1 producer warpgroup (one thread issues every TMA load) + `consumers` warpgroups, each owning 64
 // query rows: block_m = 64 * consumers. Per consumer thread (f32 accumulators): O = dv / 2 registers,
-// S = block_n / 2, P (16-bit) = block_n / 4. setmaxnreg moves the producer's registers to the consumers:
-// 128 * (producer_regs + consumers * consumer_regs) <= 65536.
+// S = block_n / 2, P (16-bit) = block_n / 4. setmaxnreg moves the producer's registers to the consumers within
+// the CTA's launch allocation: 128 * (producer_regs + consumers * consumer_regs) <= threads * (65536 / threads,
+// rounded down to 8) (a claim beyond what was released never returns).
 // Shared memory: Q (block_m x d) + stages x (K: block_n x d + V: block_n x dv), 16-bit, 128-byte swizzled
 // boxes of 64 columns.
 #include <cstdint>
@@ -60,7 +61,8 @@ constexpr bool sm90_tuning_is_valid(const Sm90Tuning& t) {
   return t.d % 64 == 0 && t.dv % 64 == 0 && t.dv <= t.d && t.d <= 256 &&
          (t.block_n == 64 || t.block_n == 128 || t.block_n == 256) && t.consumers >= 1 && t.consumers <= 3 &&
          t.stages >= 1 && t.producer_regs % 8 == 0 && t.consumer_regs % 8 == 0 &&
-         128 * (t.producer_regs + t.consumers * t.consumer_regs) <= 65536 && t.smem_bytes() <= 227 * 1024;
+         128 * (t.producer_regs + t.consumers * t.consumer_regs) <= t.threads() * (65536 / t.threads() / 8 * 8) &&
+         t.smem_bytes() <= 227 * 1024;
 }
 
 constexpr bool all_sm90_tunings_valid() {
