@@ -29,12 +29,11 @@ struct Sm90BwdDqWriter {
     walk.init(p, w);
     BwdStep step;
     bool more = walk.next(p, w, mask, step);
-    if (!more) return;
+    if (!more || p.sm90_variant == 2) return;
     float* buffer = reinterpret_cast<float*>(smem + T::kDqOffset);  // kDqBuffers x (kBlockM, kDqRowFloats)
     named_barrier_arrive(T::kDqEmptyBarrier, T::kDqHandoffThreads);  // the buffer starts free
     while (more) {
       const int t0 = step.m * kBlockM;
-      const int rows = min(kBlockM, w.seq.q_len - t0);  // rows past q_len are not added
       const int64_t row_block = static_cast<int64_t>(w.seq.m_block0 + step.m) * p.hq + step.head;
       float* block = p.dq_accum + row_block * kBlockM * kD;  // (kBlockM, kD) f32
       const int turn = p.deterministic ? dq_turn(p, w, mask, step.head, step.m, t0, kBlockM, lane) : 0;
@@ -46,12 +45,16 @@ struct Sm90BwdDqWriter {
         __syncwarp();
         ::cuda::ptx::fence_proxy_async();  // the previous turn's reductions, before ours (both at L2)
       }
-      const int buffers = p.deterministic ? 1 : T::kDqBuffers;
-      for (int row = lane; row < rows; row += 32)
+      // One bulk reduction per buffer, every row (rows past q_len add zeros: their P is 0; the postprocess skips
+      // them). Deterministic: the folded sum alone.
+      if (lane == 0 && p.sm90_variant != 1) {
+        const int buffers = p.deterministic ? 1 : T::kDqBuffers;
         for (int b = 0; b < buffers; ++b)
-          bulk_reduce_add_f32(block + row * kD, smem_address(buffer + b * (T::kDqBufferBytes / 4) + row * T::kDqRowFloats),
-                              kD * 4);
-      bulk_commit();
+          bulk_reduce_add_f32(block, smem_address(buffer + b * (T::kDqBufferBytes / 4)), T::kDqBufferBytes);
+        bulk_commit();
+      }
+      __syncwarp();
+
       if (p.deterministic) {
         bulk_wait_all();                    // the additions are done at L2 ...
         ::cuda::ptx::fence_proxy_async();   // ... ordered before the generic release below
@@ -63,6 +66,7 @@ struct Sm90BwdDqWriter {
       } else {
         bulk_wait_read();  // the buffer may be written again
       }
+      __syncwarp();  // bar.arrive is warp-aligned
       if (more) named_barrier_arrive(T::kDqEmptyBarrier, T::kDqHandoffThreads);
     }
     bulk_wait_all();  // the shared source outlives the reductions
@@ -71,13 +75,13 @@ struct Sm90BwdDqWriter {
   /// Deterministic kD = 64: buffer 0 += buffer 1 (both (kBlockM, kDqRowFloats) f32), by the warp; the sums are then
   /// visible to the bulk reductions (async proxy) the warp issues next.
   static __device__ __forceinline__ void fold_partial_sums(float* buffer, int lane) {
-    constexpr int kChunks = kBlockM * kD / 4;  // float4 chunks of the (kBlockM, kD) data
-    const float* second = buffer + T::kDqBufferBytes / 4;
+    static_assert(T::kDqRowFloats == kD, "unpadded buffers");
+    constexpr int kChunks = kBlockM * kD / 4;  // float4 chunks of one buffer
+    float4* first = reinterpret_cast<float4*>(buffer);
+    const float4* second = reinterpret_cast<const float4*>(buffer + T::kDqBufferBytes / 4);
     for (int c = lane; c < kChunks; c += 32) {
-      const int row = c / (kD / 4), col = (c % (kD / 4)) * 4;
-      float4& a = *reinterpret_cast<float4*>(buffer + row * T::kDqRowFloats + col);
-      const float4 b = *reinterpret_cast<const float4*>(second + row * T::kDqRowFloats + col);
-      a = make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
+      const float4 a = first[c], b = second[c];
+      first[c] = make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
     }
     fence_async_shared();
     __syncwarp();

@@ -1,6 +1,8 @@
 // The sm_90a backward (D = Dv = 64 and 128, bf16 and f16): the sm_80 backward's preprocess and postprocess kernels
 // around a warp-specialized wgmma main kernel: a loader warp (sm90_bwd_loader.cuh), a dQ writer warp
 // (sm90_bwd_dq_writer.cuh) and two consumer warpgroups (sm90_bwd_mainloop.cuh). Built for sm_90a alone.
+#include <cstdlib>
+
 #include "cuda/bwd/bwd_epilogue.cuh"
 #include "cuda/bwd/bwd_launch.hpp"
 #include "cuda/bwd/sm90_bwd_dq_writer.cuh"
@@ -66,7 +68,9 @@ void launch_bwd_sm90(const BwdParams& p, cudaStream_t stream) {
   launch_bwd_postprocess<Element, kD, kDv>(p, stream);
 }
 
-bool run_bwd_sm90(DType dtype, int d, int dv, const BwdParams& p, cudaStream_t stream) {
+bool run_bwd_sm90(DType dtype, int d, int dv, const BwdParams& p_in, cudaStream_t stream) {
+  BwdParams p = p_in;
+  if (const char* v = std::getenv("OMNIATTN_SM90_BWD_VARIANT")) p.sm90_variant = std::atoi(v);
   static_assert(sm90_bwd_supports(64, 64) && sm90_bwd_supports(128, 128));
   auto run = [&]<int kD>() {
     if (dtype == DType::bf16) launch_bwd_sm90<__nv_bfloat16, kD, kD>(p, stream);

@@ -240,9 +240,9 @@ struct Sm90BwdMainloop {
       if (lane == 0) mbarrier_arrive(&bar.empty[stage]);
       wgmma_wait<0>();
       fence_registers<DqAcc::kN * 4>(&dq.v[0][0][0]);
-      named_barrier_sync(T::kDqEmptyBarrier, T::kDqHandoffThreads);  // the writer has read the last step's dQ
+      if (p.sm90_variant != 2) named_barrier_sync(T::kDqEmptyBarrier, T::kDqHandoffThreads);  // the writer has read the last step's dQ
       stage_dq(smem + T::kDqOffset + dq_buffer * T::kDqBufferBytes, dq, dq_row0, dq_col0, lane);
-      named_barrier_arrive(T::kDqFullBarrier, T::kDqHandoffThreads);
+      if (p.sm90_variant != 2) named_barrier_arrive(T::kDqFullBarrier, T::kDqHandoffThreads);
     };
 
     BwdWalk<kBlockM> walk;

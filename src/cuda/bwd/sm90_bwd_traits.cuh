@@ -73,9 +73,10 @@ struct Sm90BwdTraits {
   static constexpr int kDqCols = kDqSplitKeys ? kD : kD / 2;   // per warpgroup
   static constexpr int kDqKeys = kDqSplitKeys ? 64 : kBlockN;  // the GEMM's depth
   static constexpr int kDqBuffers = kDqSplitKeys ? 2 : 1;
-  // f32 staging for the bulk reduction: (kBlockM, kD) rows padded by 8 floats, so the warps' float2 stores of
-  // accumulator fragments hit 32 distinct banks per 16 lanes; one buffer per partial sum.
-  static constexpr int kDqRowFloats = kD + 8;
+  // f32 staging for the bulk reduction: (kBlockM, kD) unpadded, the layout of the workspace block, so that one
+  // bulk reduction adds the whole buffer (one request per step: a reduction per row from one warp took ~5 us per
+  // step, log step 7); one buffer per partial sum.
+  static constexpr int kDqRowFloats = kD;
   static constexpr int kDqBufferBytes = kBlockM * kDqRowFloats * 4;
   static constexpr int kDqOffset = kRowsOffset + kStages * kRowsBytes;
   static constexpr int kBarrierOffset = kDqOffset + kDqBuffers * kDqBufferBytes;
