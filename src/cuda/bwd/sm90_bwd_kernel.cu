@@ -1,5 +1,5 @@
 // The sm_90a backward (D = Dv = 64 and 128, bf16 and f16): the sm_80 backward's preprocess and postprocess kernels
-// around a warp-specialized wgmma main kernel: a loader warp (sm90_bwd_loader.cuh), a dQ writer warp
+// around a warp-specialized wgmma main kernel: three loader warps (sm90_bwd_loader.cuh), a dQ writer warp
 // (sm90_bwd_dq_writer.cuh) and two consumer warpgroups (sm90_bwd_mainloop.cuh). Built for sm_90a alone.
 #include <cstdlib>
 
@@ -20,20 +20,22 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) bwd_main_sm90_kernel(cons
   uint8_t* smem = dynamic_smem();
   auto& bar = *reinterpret_cast<Sm90BwdBarriers<Traits::kStages>*>(smem + Traits::kBarrierOffset);
   if (threadIdx.x == 0) {
-    ::cuda::ptx::mbarrier_init(&bar.kv_full, 32);
+    ::cuda::ptx::mbarrier_init(&bar.kv_full, Traits::kLoaderThreads);
 #pragma unroll
     for (int s = 0; s < Traits::kStages; ++s) {
-      ::cuda::ptx::mbarrier_init(&bar.full[s], 32);
+      ::cuda::ptx::mbarrier_init(&bar.full[s], Traits::kLoaderThreads);
       ::cuda::ptx::mbarrier_init(&bar.empty[s], Traits::kConsumerThreads / 32);
     }
     ::cuda::ptx::fence_mbarrier_init(::cuda::ptx::sem_release, ::cuda::ptx::scope_cluster);
   }
   __syncthreads();
   const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
-  if (warp < 4) {  // producer warpgroup: warp 0 loads, warp 1 writes dQ
+  if (warp < 4) {  // producer warpgroup: warps 0, 2, 3 load, warp 1 writes dQ
     release_registers<Traits::kLoaderRegs>();
-    if (warp == 0) Sm90BwdLoader<Traits>::run(p, work, smem, bar, lane);
-    if (warp == 1) Sm90BwdDqWriter<Traits>::run(p, work, smem, lane);
+    if (warp == Traits::kWriterWarp)
+      Sm90BwdDqWriter<Traits>::run(p, work, smem, lane);
+    else
+      Sm90BwdLoader<Traits>::run(p, work, smem, bar, warp == 0 ? 0 : warp - 1, lane);
     return;
   }
   claim_registers<Traits::kConsumerRegs>();

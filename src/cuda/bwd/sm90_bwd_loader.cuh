@@ -1,10 +1,12 @@
 #pragma once
-// The loader warp of the sm_90a backward: one warp of the producer warpgroup walks the CTA's steps (its own
-// BwdWalk, the same sequence the consumers and the dQ writer walk) and fills the shared-memory stages with
-// cp.async: K and V once, then per step Q, dO (128-byte swizzled, rows past the sequence zero-filled) and the
-// step's LSE * log2e and D rows. Completion reaches the consumers through mbarriers: each lane's
-// cp.async.mbarrier.arrive.noinc fires when its own copies have landed (32 arrivals per phase); a stage is
-// refilled once every consumer warp has released it (empty[s]).
+// The loader warps of the sm_90a backward: warps 0, 2 and 3 of the producer warpgroup (one per SM sub-partition
+// other than the dQ writer's) each walk the CTA's steps (their own BwdWalk, the same sequence the consumers and
+// the writer walk) and fill the shared-memory stages with cp.async, each a third of every tile's rows: K and V
+// once, then per step Q, dO (128-byte swizzled, rows past the sequence zero-filled) and, from loader 0, the
+// step's LSE * log2e and D rows. One warp alone sustained ~32 KB per 5 us (log step 7): the copies in flight per
+// sub-partition are limited. Completion reaches the consumers through mbarriers: each loader thread's
+// cp.async.mbarrier.arrive.noinc fires when its own copies have landed (kLoaderThreads arrivals per phase); a
+// stage is refilled once every consumer warp has released it (empty[s]).
 #include <cuda/ptx>
 
 #include "cuda/bwd/bwd_sparse.cuh"
@@ -20,24 +22,24 @@ struct Sm90BwdLoader {
   using T = Traits;
   static constexpr int kBlockM = T::kBlockM, kStages = T::kStages;
 
-  /// A swizzled (Tile::kRows, Tile::kCols) tile from rows `row_stride` elements apart, by the warp: lane l copies
-  /// 16-byte chunk l % kChunksPerRow of rows l / kChunksPerRow + k * (32 / kChunksPerRow). Rows >= valid_rows
-  /// are zero-filled and not read. A rolled loop: the loader runs in kLoaderRegs registers.
+  /// Loader `loader`'s share of a swizzled (Tile::kRows, Tile::kCols) tile from rows `row_stride` elements apart:
+  /// lane l copies 16-byte chunk l % kChunksPerRow of every kLoaders-th group of 32 / kChunksPerRow rows. Rows >=
+  /// valid_rows are zero-filled and not read. A rolled loop: the loaders run in kLoaderRegs registers.
   template <class Tile>
   static __device__ __forceinline__ void copy_tile(uint32_t tile, const Element* row0, int64_t row_stride,
-                                                   int valid_rows, int lane) {
+                                                   int valid_rows, int loader, int lane) {
     constexpr int kChunksPerRow = Tile::kChunksPerRow, kRowsPerPass = 32 / kChunksPerRow;
-    static_assert(32 % kChunksPerRow == 0 && Tile::kRows % kRowsPerPass == 0, "whole rows per pass");
+    static_assert(32 % kChunksPerRow == 0, "whole rows per pass");
     const int col = (lane % kChunksPerRow) * 8;
 #pragma unroll 4
-    for (int row = lane / kChunksPerRow; row < Tile::kRows; row += kRowsPerPass) {
+    for (int row = loader * kRowsPerPass + lane / kChunksPerRow; row < Tile::kRows; row += T::kLoaders * kRowsPerPass) {
       const bool valid = row < valid_rows;
       cp_async_16(tile + Tile::offset(row, col), valid ? row0 + row * row_stride + col : row0, valid);
     }
   }
 
   static __device__ __forceinline__ void run(const BwdParams& p, const BwdKvWork& w, uint8_t* smem,
-                                             Sm90BwdBarriers<kStages>& bar, int lane) {
+                                             Sm90BwdBarriers<kStages>& bar, int loader, int lane) {
     const uint32_t base = smem_address(smem);
     const SequenceMask mask = bwd_mask(p, w.seq);
     BwdWalk<kBlockM> walk;
@@ -52,8 +54,8 @@ struct Sm90BwdLoader {
       const Element* v = static_cast<const Element*>(p.v) + w.batch * p.v_batch +
                          (w.seq.k_begin + w.j0) * p.v_token + w.kv_head * p.v_head;
       const int keys = min(w.seq.k_len - w.j0, p.tile_keys);
-      copy_tile<typename T::KTile>(base + T::kKOffset, k, p.k_token, keys, lane);
-      copy_tile<typename T::VTile>(base + T::kVOffset, v, p.v_token, keys, lane);
+      copy_tile<typename T::KTile>(base + T::kKOffset, k, p.k_token, keys, loader, lane);
+      copy_tile<typename T::VTile>(base + T::kVOffset, v, p.v_token, keys, loader, lane);
       ::cuda::ptx::cp_async_mbarrier_arrive_noinc(&bar.kv_full);
     }
     for (int it = 0; more; ++it) {
@@ -66,8 +68,8 @@ struct Sm90BwdLoader {
       const Element* d_o = static_cast<const Element*>(p.dout) + w.batch * p.do_batch +
                            (w.seq.q_begin + t0) * p.do_token + h * p.do_head;
       if (p.sm90_variant != 3 || it < 2) {
-      copy_tile<typename T::QTile>(s + T::kQOffset, q, p.q_token, w.seq.q_len - t0, lane);
-      copy_tile<typename T::DoTile>(s + T::kDoOffset, d_o, p.do_token, w.seq.q_len - t0, lane);
+      copy_tile<typename T::QTile>(s + T::kQOffset, q, p.q_token, w.seq.q_len - t0, loader, lane);
+      copy_tile<typename T::DoTile>(s + T::kDoOffset, d_o, p.do_token, w.seq.q_len - t0, loader, lane);
       }
       // LSE * log2e and D of the step's rows: kBlockM / 4 16-byte chunks each, one chunk per lane.
       constexpr int kRowChunks = kBlockM / 4;
@@ -75,7 +77,7 @@ struct Sm90BwdLoader {
       const int64_t rows = (static_cast<int64_t>(w.seq.m_block0 + step.m) * p.hq + h) * kBlockM;
       const uint32_t r = base + T::kRowsOffset + stage * T::kRowsBytes;
       const float* from = lane < kRowChunks ? p.lse_log2 + rows + 4 * lane : p.dsum + rows + 4 * (lane - kRowChunks);
-      cp_async_16(r + 16 * lane, from, true);
+      if (loader == 0) cp_async_16(r + 16 * lane, from, true);
       ::cuda::ptx::cp_async_mbarrier_arrive_noinc(&bar.full[stage]);
       more = walk.next(p, w, mask, step);
     }

@@ -12,8 +12,8 @@
 
 namespace omniattn::detail::cuda {
 
-/// The pipeline's mbarriers, after the tiles. kv_full: K and V landed (32 loader arrivals, one per lane:
-/// cp.async.mbarrier.arrive.noinc). full[s]: stage s holds the next step's Q, dO, LSE, D (32 loader arrivals).
+/// The pipeline's mbarriers, after the tiles. kv_full: K and V landed (one arrival per loader thread:
+/// cp.async.mbarrier.arrive.noinc). full[s]: stage s holds the next step's Q, dO, LSE, D (as many arrivals).
 /// empty[s]: every consumer warp is done with stage s (8 arrivals, lane 0 of each warp).
 template <int kStages>
 struct Sm90BwdBarriers {
@@ -29,8 +29,9 @@ struct Sm90BwdTraits {
   static constexpr int kD = kD_, kDv = kDv_;
   static constexpr int kBlockM = Base::kBlockM;  // query rows per step
   static constexpr int kBlockN = Base::kBlockN;  // keys per CTA
-  // Warp roles: warpgroup 0 = warp 0 loads (cp.async into the stages), warp 1 adds dQ into the workspace (bulk
-  // reductions; the deterministic mode's turns), warps 2-3 idle; warpgroups 1-2 = the consumers (the GEMMs).
+  // Warp roles: warpgroup 0 = warps 0, 2, 3 load (cp.async into the stages), warp 1 adds dQ into the workspace
+  // (bulk reductions; the deterministic mode's turns); warpgroups 1-2 = the consumers (the GEMMs).
+  static constexpr int kLoaders = 3, kLoaderThreads = 32 * kLoaders, kWriterWarp = 1;
   static constexpr int kConsumerThreads = 256;
   static constexpr int kThreads = 128 + kConsumerThreads;
   // setmaxnreg only moves registers within the CTA's launch allocation (kThreads x 168: 64 K / 384 rounded down
