@@ -78,7 +78,6 @@ struct BwdParams {
   // descending KV tile index when dq_descending (masks with a right bound: the tile nearest the diagonal
   // comes first), ascending otherwise; the main kernel's blockIdx.x follows the same order.
   bool deterministic = false;
-  int sm90_variant = 0;  // TEMPORARY experiment switch of the sm_90a kernel (OMNIATTN_SM90_BWD_VARIANT)
   bool dq_descending = false;
 
   // Block-sparse mask (options.block_mask, bwd_sparse.cuh): each CTA walks the query blocks that list its KV

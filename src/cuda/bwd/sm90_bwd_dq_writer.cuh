@@ -29,7 +29,7 @@ struct Sm90BwdDqWriter {
     walk.init(p, w);
     BwdStep step;
     bool more = walk.next(p, w, mask, step);
-    if (!more || p.sm90_variant == 2) return;
+    if (!more) return;
     float* buffer = reinterpret_cast<float*>(smem + T::kDqOffset);  // kDqBuffers x (kBlockM, kDqRowFloats)
     named_barrier_arrive(T::kDqEmptyBarrier, T::kDqHandoffThreads);  // the buffer starts free
     while (more) {
@@ -47,7 +47,7 @@ struct Sm90BwdDqWriter {
       }
       // One bulk reduction per buffer, every row (rows past q_len add zeros: their P is 0; the postprocess skips
       // them). Deterministic: the folded sum alone.
-      if (lane == 0 && p.sm90_variant != 1) {
+      if (lane == 0) {
         const int buffers = p.deterministic ? 1 : T::kDqBuffers;
         for (int b = 0; b < buffers; ++b)
           bulk_reduce_add_f32(block, smem_address(buffer + b * (T::kDqBufferBytes / 4)), T::kDqBufferBytes);

@@ -1,8 +1,6 @@
 // The sm_90a backward (D = Dv = 64 and 128, bf16 and f16): the sm_80 backward's preprocess and postprocess kernels
 // around a warp-specialized wgmma main kernel: three loader warps (sm90_bwd_loader.cuh), a dQ writer warp
 // (sm90_bwd_dq_writer.cuh) and two consumer warpgroups (sm90_bwd_mainloop.cuh). Built for sm_90a alone.
-#include <cstdlib>
-
 #include "cuda/bwd/bwd_epilogue.cuh"
 #include "cuda/bwd/bwd_launch.hpp"
 #include "cuda/bwd/sm90_bwd_dq_writer.cuh"
@@ -24,7 +22,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) bwd_main_sm90_kernel(cons
 #pragma unroll
     for (int s = 0; s < Traits::kStages; ++s) {
       ::cuda::ptx::mbarrier_init(&bar.full[s], Traits::kLoaderThreads);
-      ::cuda::ptx::mbarrier_init(&bar.empty[s], Traits::kConsumerThreads / 32);
+      ::cuda::ptx::mbarrier_init(&bar.empty[s], Traits::kConsumerThreads);
     }
     ::cuda::ptx::fence_mbarrier_init(::cuda::ptx::sem_release, ::cuda::ptx::scope_cluster);
   }
@@ -70,9 +68,7 @@ void launch_bwd_sm90(const BwdParams& p, cudaStream_t stream) {
   launch_bwd_postprocess<Element, kD, kDv>(p, stream);
 }
 
-bool run_bwd_sm90(DType dtype, int d, int dv, const BwdParams& p_in, cudaStream_t stream) {
-  BwdParams p = p_in;
-  if (const char* v = std::getenv("OMNIATTN_SM90_BWD_VARIANT")) p.sm90_variant = std::atoi(v);
+bool run_bwd_sm90(DType dtype, int d, int dv, const BwdParams& p, cudaStream_t stream) {
   static_assert(sm90_bwd_supports(64, 64) && sm90_bwd_supports(128, 128));
   auto run = [&]<int kD>() {
     if (dtype == DType::bf16) launch_bwd_sm90<__nv_bfloat16, kD, kD>(p, stream);

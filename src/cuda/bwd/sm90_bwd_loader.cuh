@@ -67,10 +67,8 @@ struct Sm90BwdLoader {
                          (w.seq.q_begin + t0) * p.q_token + h * p.q_head;
       const Element* d_o = static_cast<const Element*>(p.dout) + w.batch * p.do_batch +
                            (w.seq.q_begin + t0) * p.do_token + h * p.do_head;
-      if (p.sm90_variant != 3 || it < 2) {
       copy_tile<typename T::QTile>(s + T::kQOffset, q, p.q_token, w.seq.q_len - t0, loader, lane);
       copy_tile<typename T::DoTile>(s + T::kDoOffset, d_o, p.do_token, w.seq.q_len - t0, loader, lane);
-      }
       // LSE * log2e and D of the step's rows: kBlockM / 4 16-byte chunks each, one chunk per lane.
       constexpr int kRowChunks = kBlockM / 4;
       static_assert(2 * kRowChunks == 32, "one 16-byte row chunk per lane");

@@ -235,14 +235,15 @@ struct Sm90BwdMainloop {
             mnmajor_descriptor(base + T::kKOffset + dq_k_box + key_rows, T::KTile::kBoxBytes), kk > 0);
       }
       wgmma_commit();
-      // The stage's last readers (the dK / dV GEMMs, the LSE / D loads) are done.
-      __syncwarp();
-      if (lane == 0) mbarrier_arrive(&bar.empty[stage]);
+      // The stage's last readers (the dK / dV GEMMs, this thread's LSE / D loads) are done. Every thread arrives:
+      // an arrival releases only the arriving thread's own reads (lane 0 after __syncwarp is what racecheck flagged
+      // in the forward).
+      mbarrier_arrive(&bar.empty[stage]);
       wgmma_wait<0>();
       fence_registers<DqAcc::kN * 4>(&dq.v[0][0][0]);
-      if (p.sm90_variant != 2) named_barrier_sync(T::kDqEmptyBarrier, T::kDqHandoffThreads);  // the writer has read the last step's dQ
+      named_barrier_sync(T::kDqEmptyBarrier, T::kDqHandoffThreads);  // the writer has read the last step's dQ
       stage_dq(smem + T::kDqOffset + dq_buffer * T::kDqBufferBytes, dq, dq_row0, dq_col0, lane);
-      if (p.sm90_variant != 2) named_barrier_arrive(T::kDqFullBarrier, T::kDqHandoffThreads);
+      named_barrier_arrive(T::kDqFullBarrier, T::kDqHandoffThreads);
     };
 
     BwdWalk<kBlockM> walk;

@@ -14,7 +14,7 @@ namespace omniattn::detail::cuda {
 
 /// The pipeline's mbarriers, after the tiles. kv_full: K and V landed (one arrival per loader thread:
 /// cp.async.mbarrier.arrive.noinc). full[s]: stage s holds the next step's Q, dO, LSE, D (as many arrivals).
-/// empty[s]: every consumer warp is done with stage s (8 arrivals, lane 0 of each warp).
+/// empty[s]: every consumer thread is done with stage s (kConsumerThreads arrivals).
 template <int kStages>
 struct Sm90BwdBarriers {
   uint64_t kv_full;
