@@ -1,14 +1,14 @@
 #pragma once
 // The dQ writer warp of the sm_90a backward: it walks the CTA's steps (its own BwdWalk) and adds each step's dQ,
 // which the consumers staged in f32 in shared memory, into the workspace's (kBlockM, kD) f32 block with one
-// bulk reduction per row (cp.reduce.async.bulk .add.f32, performed at L2). The consumers hand the buffer over
+// with one bulk reduction of the whole block (cp.reduce.async.bulk .add.f32, performed at L2). The consumers hand the buffer over
 // on a named barrier (kDqFullBarrier) and get it back (kDqEmptyBarrier) once the reductions have read it, so
 // they run on while the reductions complete.
 //
 // Deterministic mode: the block's semaphore orders the KV tiles' additions (dq_turn). The writer waits for its
 // turn, adds, waits until the reductions have completed, and passes the turn on; the consumers only wait when
-// the writer is a whole step behind. With two partial sums (kD = 64) the writer first folds the second into the
-// first in shared memory, so that each row is one reduction in a fixed order.
+// the writer is a whole step behind. With two partial sums (kD = 64) the consumers fold the second into the first
+// before the hand-over (Sm90BwdMainloop::fold_partial_sums), so that every element gets one addition per KV tile.
 #include <cuda/ptx>
 
 #include "cuda/bwd/bwd_sparse.cuh"
@@ -40,7 +40,6 @@ struct Sm90BwdDqWriter {
       more = walk.next(p, w, mask, step);  // (the turn and the walk read global lists: before the wait)
       named_barrier_sync(T::kDqFullBarrier, T::kDqHandoffThreads);  // the consumers staged this step's dQ
       if (p.deterministic) {
-        if constexpr (T::kDqBuffers == 2) fold_partial_sums(buffer, lane);
         if (lane == 0) semaphore_wait(p.semaphore + row_block, turn);
         __syncwarp();
         ::cuda::ptx::fence_proxy_async();  // the previous turn's reductions, before ours (both at L2)
@@ -54,7 +53,6 @@ struct Sm90BwdDqWriter {
         bulk_commit();
       }
       __syncwarp();
-
       if (p.deterministic) {
         bulk_wait_all();                    // the additions are done at L2 ...
         ::cuda::ptx::fence_proxy_async();   // ... ordered before the generic release below
@@ -72,20 +70,6 @@ struct Sm90BwdDqWriter {
     bulk_wait_all();  // the shared source outlives the reductions
   }
 
-  /// Deterministic kD = 64: buffer 0 += buffer 1 (both (kBlockM, kDqRowFloats) f32), by the warp; the sums are then
-  /// visible to the bulk reductions (async proxy) the warp issues next.
-  static __device__ __forceinline__ void fold_partial_sums(float* buffer, int lane) {
-    static_assert(T::kDqRowFloats == kD, "unpadded buffers");
-    constexpr int kChunks = kBlockM * kD / 4;  // float4 chunks of one buffer
-    float4* first = reinterpret_cast<float4*>(buffer);
-    const float4* second = reinterpret_cast<const float4*>(buffer + T::kDqBufferBytes / 4);
-    for (int c = lane; c < kChunks; c += 32) {
-      const float4 a = first[c], b = second[c];
-      first[c] = make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
-    }
-    fence_async_shared();
-    __syncwarp();
-  }
 };
 
 }  // namespace omniattn::detail::cuda

@@ -243,6 +243,12 @@ struct Sm90BwdMainloop {
       fence_registers<DqAcc::kN * 4>(&dq.v[0][0][0]);
       named_barrier_sync(T::kDqEmptyBarrier, T::kDqHandoffThreads);  // the writer has read the last step's dQ
       stage_dq(smem + T::kDqOffset + dq_buffer * T::kDqBufferBytes, dq, dq_row0, dq_col0, lane);
+      if constexpr (T::kDqSplitKeys) {
+        if (p.deterministic) {  // one sum per element, added in the turn's fixed order
+          named_barrier_sync(T::kDsBarrier, kThreads);  // both partial sums staged (kDsBarrier is free at kD = 64)
+          fold_partial_sums(smem + T::kDqOffset, thread);
+        }
+      }
       named_barrier_arrive(T::kDqFullBarrier, T::kDqHandoffThreads);
     };
 
@@ -256,6 +262,22 @@ struct Sm90BwdMainloop {
       compute(step, it);
       more = walk.next(p, w, mask, step);
     }
+  }
+
+  /// Deterministic kD = 64: buffer 0 += buffer 1 (both (kBlockM, kD) f32), by the 256 consumer threads after both
+  /// are staged; fenced for the writer's bulk reduction of buffer 0. (Folded by the writer warp, its generic reads
+  /// were ordered before the next staging only by its bar.arrive, which racecheck does not count.)
+  static __device__ __forceinline__ void fold_partial_sums(uint8_t* buffers, int thread) {
+    static_assert(T::kDqRowFloats == kD && T::kDqBuffers == 2, "two unpadded buffers");
+    constexpr int kChunks = kBlockM * kD / 4;  // float4 chunks of one buffer
+    float4* first = reinterpret_cast<float4*>(buffers);
+    const float4* second = reinterpret_cast<const float4*>(buffers + T::kDqBufferBytes);
+#pragma unroll
+    for (int c = thread; c < kChunks; c += kThreads) {
+      const float4 a = first[c], b = second[c];
+      first[c] = make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
+    }
+    fence_async_shared();
   }
 
   /// dQ of one step (the warp's (16 rows, kDqCols) fragments) into the f32 staging buffer (kBlockM,
