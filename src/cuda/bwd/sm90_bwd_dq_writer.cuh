@@ -1,7 +1,7 @@
 #pragma once
 // The dQ writer warp of the sm_90a backward: it walks the CTA's steps (its own BwdWalk) and adds each step's dQ,
-// which the consumers staged in f32 in shared memory, into the workspace's (kBlockM, kD) f32 block with one
-// with one bulk reduction of the whole block (cp.reduce.async.bulk .add.f32, performed at L2). The consumers hand the buffer over
+// which the consumers staged in f32 in shared memory, into the workspace's (kBlockM, kD) f32 block with one bulk
+// reduction of the whole block (cp.reduce.async.bulk .add.f32, performed at L2). The consumers hand the buffer over
 // on a named barrier (kDqFullBarrier) and get it back (kDqEmptyBarrier) once the reductions have read it, so
 // they run on while the reductions complete.
 //
