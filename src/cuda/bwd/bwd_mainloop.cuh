@@ -73,35 +73,26 @@ struct BwdMainloop {
     const uint32_t ds_at = base + T::kDsOffset + T::DsasAt::block(dq_row0, 0) + T::DsasAt::a_lane(lane);
     const uint32_t k_bt = base + T::kKOffset + T::KasBt::block(dq_col0, 0) + T::KasBt::b_lane(lane);
 
-    auto row_block = [&](const BwdStep& step) {  // workspace row block (bwd_params.hpp)
-      return static_cast<int64_t>(w.seq.m_block0 + step.m) * p.hq + step.head;
-    };
     // Warps whose keys all lie past the tile's p.tile_keys (a half-filled tile) skip the GEMMs of those keys.
     const bool sdp_keys = sdp_key0 < p.tile_keys, dkv_keys = dkv_key0 < p.tile_keys;
 
     // K, V: (kBlockN, kD), (kBlockN, kDv); keys past k_len (or past the tile's keys) are zero-filled (and masked).
     auto load_kv = [&] {
-      const Element* k = static_cast<const Element*>(p.k) + w.batch * p.k_batch +
-                         (w.seq.k_begin + w.j0) * p.k_token + w.kv_head * p.k_head;
-      const Element* v = static_cast<const Element*>(p.v) + w.batch * p.v_batch +
-                         (w.seq.k_begin + w.j0) * p.v_token + w.kv_head * p.v_head;
       const int keys = min(w.seq.k_len - w.j0, p.tile_keys);
-      copy_rows_async<KTile, kThreads>(base + T::kKOffset, k, p.k_token, keys, thread);
-      copy_rows_async<VTile, kThreads>(base + T::kVOffset, v, p.v_token, keys, thread);
+      copy_rows_async<KTile, kThreads>(base + T::kKOffset, BwdRows<Element>::k(p, w), p.k_token, keys, thread);
+      copy_rows_async<VTile, kThreads>(base + T::kVOffset, BwdRows<Element>::v(p, w), p.v_token, keys, thread);
     };
     // Q, dO: (kBlockM, kD), (kBlockM, kDv) of one step, rows past q_len zero-filled; LSE * log2e and D:
     // (kBlockM) f32 each from the preprocess's padded workspace.
     auto load_step = [&](const BwdStep& step, int stage) {
       const int h = step.head, t0 = step.m * kBlockM;
       const uint32_t s = base + stage * kStageBytes;
-      const Element* q = static_cast<const Element*>(p.q) + w.batch * p.q_batch +
-                         (w.seq.q_begin + t0) * p.q_token + h * p.q_head;
-      const Element* d_o = static_cast<const Element*>(p.dout) + w.batch * p.do_batch +
-                           (w.seq.q_begin + t0) * p.do_token + h * p.do_head;
-      copy_rows_async<QTile, kThreads>(s + T::kQOffset, q, p.q_token, w.seq.q_len - t0, thread);
-      copy_rows_async<DoTile, kThreads>(s + T::kDoOffset, d_o, p.do_token, w.seq.q_len - t0, thread);
+      copy_rows_async<QTile, kThreads>(s + T::kQOffset, BwdRows<Element>::q(p, w, t0, h), p.q_token,
+                                       w.seq.q_len - t0, thread);
+      copy_rows_async<DoTile, kThreads>(s + T::kDoOffset, BwdRows<Element>::dout(p, w, t0, h), p.do_token,
+                                        w.seq.q_len - t0, thread);
       constexpr int kRowChunks = kBlockM / 4;  // 16-byte chunks of one f32 row vector
-      const int64_t rows = row_block(step) * kBlockM;
+      const int64_t rows = bwd_row_block(p, w, step) * kBlockM;
       if (thread < kRowChunks)
         cp_async_16(s + T::kLseOffset + 16 * thread, p.lse_log2 + rows + 4 * thread, true);
       else if (thread < 2 * kRowChunks)
@@ -136,7 +127,7 @@ struct BwdMainloop {
       DqAcc dq;  // (kDqRows, kDqCols) f32 per warp
       dq.fill(0.f);
       warp_gemm_smem<Element, typename T::DsasAt, typename T::KasBt, kBlockN>(dq, ds_at, k_bt);
-      add_dq(p, w, mask, step, row_block(step), t0, dq, dq_row0, dq_col0, thread, lane);
+      add_dq(p, w, mask, step, bwd_row_block(p, w, step), t0, dq, dq_row0, dq_col0, thread, lane);
     };
 
     BwdWalk<kBlockM> walk;

@@ -25,6 +25,31 @@ struct BwdStep {
   bool element = false;
 };
 
+/// The step's workspace row block (bwd_params.hpp): its LSE / D rows and its dQ accumulator block.
+__device__ __forceinline__ int64_t bwd_row_block(const BwdParams& p, const BwdKvWork& w, const BwdStep& step) {
+  return static_cast<int64_t>(w.seq.m_block0 + step.m) * p.hq + step.head;
+}
+/// Row 0 of the CTA's K and V tile, and of the step's Q and dO tile (rows `token` elements apart).
+template <class Element>
+struct BwdRows {
+  static __device__ __forceinline__ const Element* k(const BwdParams& p, const BwdKvWork& w) {
+    return static_cast<const Element*>(p.k) + w.batch * p.k_batch + (w.seq.k_begin + w.j0) * p.k_token +
+           w.kv_head * p.k_head;
+  }
+  static __device__ __forceinline__ const Element* v(const BwdParams& p, const BwdKvWork& w) {
+    return static_cast<const Element*>(p.v) + w.batch * p.v_batch + (w.seq.k_begin + w.j0) * p.v_token +
+           w.kv_head * p.v_head;
+  }
+  static __device__ __forceinline__ const Element* q(const BwdParams& p, const BwdKvWork& w, int t0, int head) {
+    return static_cast<const Element*>(p.q) + w.batch * p.q_batch + (w.seq.q_begin + t0) * p.q_token +
+           head * p.q_head;
+  }
+  static __device__ __forceinline__ const Element* dout(const BwdParams& p, const BwdKvWork& w, int t0, int head) {
+    return static_cast<const Element*>(p.dout) + w.batch * p.do_batch + (w.seq.q_begin + t0) * p.do_token +
+           head * p.do_head;
+  }
+};
+
 /// Cursor over the steps of one CTA, in order. Every thread of the CTA walks it identically (CTA-uniform).
 /// Plain ints only (the list base pointers stay in the kernel parameters): the cursor is live across every step
 /// of a kernel that already uses all 255 registers.

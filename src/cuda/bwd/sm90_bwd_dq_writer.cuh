@@ -34,7 +34,7 @@ struct Sm90BwdDqWriter {
     named_barrier_arrive(T::kDqEmptyBarrier, T::kDqHandoffThreads);  // the buffer starts free
     while (more) {
       const int t0 = step.m * kBlockM;
-      const int64_t row_block = static_cast<int64_t>(w.seq.m_block0 + step.m) * p.hq + step.head;
+      const int64_t row_block = bwd_row_block(p, w, step);
       float* block = p.dq_accum + row_block * kBlockM * kD;  // (kBlockM, kD) f32
       const int turn = p.deterministic ? dq_turn(p, w, mask, step.head, step.m, t0, kBlockM, lane) : 0;
       more = walk.next(p, w, mask, step);  // (the turn and the walk read global lists: before the wait)
@@ -69,7 +69,6 @@ struct Sm90BwdDqWriter {
     }
     bulk_wait_all();  // the shared source outlives the reductions
   }
-
 };
 
 }  // namespace omniattn::detail::cuda

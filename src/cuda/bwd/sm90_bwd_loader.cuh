@@ -49,13 +49,9 @@ struct Sm90BwdLoader {
     if (!more) return;  // no query tile sees this KV tile: nothing to load
 
     {  // K, V: keys past k_len (or past the tile's keys) zero-filled, and masked by the consumers
-      const Element* k = static_cast<const Element*>(p.k) + w.batch * p.k_batch +
-                         (w.seq.k_begin + w.j0) * p.k_token + w.kv_head * p.k_head;
-      const Element* v = static_cast<const Element*>(p.v) + w.batch * p.v_batch +
-                         (w.seq.k_begin + w.j0) * p.v_token + w.kv_head * p.v_head;
       const int keys = min(w.seq.k_len - w.j0, p.tile_keys);
-      copy_tile<typename T::KTile>(base + T::kKOffset, k, p.k_token, keys, loader, lane);
-      copy_tile<typename T::VTile>(base + T::kVOffset, v, p.v_token, keys, loader, lane);
+      copy_tile<typename T::KTile>(base + T::kKOffset, BwdRows<Element>::k(p, w), p.k_token, keys, loader, lane);
+      copy_tile<typename T::VTile>(base + T::kVOffset, BwdRows<Element>::v(p, w), p.v_token, keys, loader, lane);
       ::cuda::ptx::cp_async_mbarrier_arrive_noinc(&bar.kv_full);
     }
     for (int it = 0; more; ++it) {
@@ -63,16 +59,14 @@ struct Sm90BwdLoader {
       mbarrier_wait(&bar.empty[stage], ((it / kStages) & 1) ^ 1);  // a fresh barrier's "previous phase" is complete
       const int h = step.head, t0 = step.m * kBlockM;
       const uint32_t s = base + T::kStage0 + stage * T::kStageBytes;
-      const Element* q = static_cast<const Element*>(p.q) + w.batch * p.q_batch +
-                         (w.seq.q_begin + t0) * p.q_token + h * p.q_head;
-      const Element* d_o = static_cast<const Element*>(p.dout) + w.batch * p.do_batch +
-                           (w.seq.q_begin + t0) * p.do_token + h * p.do_head;
-      copy_tile<typename T::QTile>(s + T::kQOffset, q, p.q_token, w.seq.q_len - t0, loader, lane);
-      copy_tile<typename T::DoTile>(s + T::kDoOffset, d_o, p.do_token, w.seq.q_len - t0, loader, lane);
+      copy_tile<typename T::QTile>(s + T::kQOffset, BwdRows<Element>::q(p, w, t0, h), p.q_token, w.seq.q_len - t0,
+                                   loader, lane);
+      copy_tile<typename T::DoTile>(s + T::kDoOffset, BwdRows<Element>::dout(p, w, t0, h), p.do_token,
+                                    w.seq.q_len - t0, loader, lane);
       // LSE * log2e and D of the step's rows: kBlockM / 4 16-byte chunks each, one chunk per lane.
       constexpr int kRowChunks = kBlockM / 4;
       static_assert(2 * kRowChunks == 32, "one 16-byte row chunk per lane");
-      const int64_t rows = (static_cast<int64_t>(w.seq.m_block0 + step.m) * p.hq + h) * kBlockM;
+      const int64_t rows = bwd_row_block(p, w, step) * kBlockM;
       const uint32_t r = base + T::kRowsOffset + stage * T::kRowsBytes;
       const float* from = lane < kRowChunks ? p.lse_log2 + rows + 4 * lane : p.dsum + rows + 4 * (lane - kRowChunks);
       if (loader == 0) cp_async_16(r + 16 * lane, from, true);

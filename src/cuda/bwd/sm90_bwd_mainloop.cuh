@@ -170,7 +170,8 @@ struct Sm90BwdMainloop {
       const int stage = it % T::kStages, t0 = step.m * kBlockM;
       const uint32_t q_tile = base + T::kStage0 + stage * T::kStageBytes + T::kQOffset;
       const uint32_t do_tile = base + T::kStage0 + stage * T::kStageBytes + T::kDoOffset;
-      const uint32_t ds_tile = base + T::kDsOffset + (it & 1) * T::DsTile::kBytes;
+      const int ds_offset = T::kDsOffset + (it & 1) * T::DsTile::kBytes;  // this step's dS^T buffer
+      const uint32_t ds_tile = base + ds_offset;
       const float* lse_log2 = reinterpret_cast<const float*>(smem + T::kRowsOffset + stage * T::kRowsBytes);
       const float* dsum = lse_log2 + kBlockM;
 
@@ -211,7 +212,7 @@ struct Sm90BwdMainloop {
         issue_dv();
       }
       acc_to_a_fragments<Element>(dpt, dsa);
-      store_ds(smem + T::kDsOffset + (it & 1) * T::DsTile::kBytes, dpt, key0, lane);
+      store_ds(smem + ds_offset, dpt, key0, lane);
       fence_registers<DkAcc::kN * 4>(&dk.v[0][0][0]);
       wgmma_fence();
       issue_key_gradient<kD>(&dk.v[0][0][0], dsa, q_tile, T::QTile::kBoxBytes);

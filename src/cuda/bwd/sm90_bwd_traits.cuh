@@ -2,8 +2,8 @@
 // Compile-time shape of the sm_90a backward main kernel (wgmma). It keeps the sm_80 backward's work split and
 // workspace (same block_m x block_n, BwdTraits `Base`: the preprocess / postprocess kernels, the walk, the
 // score -> gradient math and the dQ turns are shared), and replaces the warp GEMMs by warpgroup GEMMs: 2
-// consumer warpgroups, consumer warpgroup w owns keys [64w, 64w + 64) of the CTA's 128-key tile; a loader warp
-// and a dQ writer warp feed and drain them.
+// consumer warpgroups, consumer warpgroup w owns keys [64w, 64w + 64) of the CTA's 128-key tile; three loader
+// warps and a dQ writer warp feed and drain them.
 #include <cstdint>
 
 #include "cuda/bwd/bwd_traits.cuh"
