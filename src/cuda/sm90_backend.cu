@@ -4,6 +4,8 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -16,6 +18,7 @@
 #include "cuda/common/device_info.hpp"
 #include "cuda/common/device_scratch.hpp"
 #include "cuda/common/tensor_map.hpp"
+#include "cuda/common/zeroed_counters.hpp"
 #include "cuda/flash/fwd_arguments.hpp"
 #include "cuda/flash/sm90_config.hpp"
 #include "cuda/flash/sm90_launch.hpp"
@@ -45,6 +48,38 @@ std::optional<std::string> nonempty(std::string why) {
 
 cuda::Operand4d operand(const Operand& o, int64_t batches, int64_t tokens, int64_t heads, int64_t dim) {
   return {o.data, batches, tokens, heads, dim, o.batch, o.token, o.head};
+}
+
+// How the forward's tiles reach CTAs (Sm90TileScheduler): dynamic persistent (one CTA per SM drawing tiles in order)
+// or one CTA per tile, and the scheduler's L2 sections.
+struct Sm90ScheduleChoice {
+  bool persistent = false;
+  int ctas = 0;     // persistent grid
+  int section = 1;  // (head, sequence) pairs per section
+};
+
+// Experiment override (environment, read once): OMNIATTN_SM90_L2_MB=<MB of K/V a section keeps in flight>.
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
+}
+
+Sm90ScheduleChoice sm90_schedule(const ForwardProblem& p, const cuda::Sm90Tuning& t, const cuda::FwdParams& params) {
+  static const int l2_mb = env_int("OMNIATTN_SM90_L2_MB", -1);
+  const int64_t l2_budget = int64_t{l2_mb >= 0 ? l2_mb : t.l2_section_mb} << 20;
+  const cuda::Sm90Schedule forced = cuda::sm90_schedule_override();
+  Sm90ScheduleChoice s;
+  const int64_t tiles = int64_t{params.m_blocks} * params.head_blocks * params.batch;  // Sm90TileScheduler::tiles
+  const int sms = cuda::device_multiprocessors(p.device.index);
+  s.persistent =
+      (forced == cuda::Sm90Schedule::table ? t.persistent : forced == cuda::Sm90Schedule::persistent) && sms > 0;
+  if (!s.persistent) return s;  // one CTA per tile: consecutive CTAs take the query tiles of one head, last first
+  s.ctas = static_cast<int>(std::min<int64_t>(tiles, sms));
+  // Sections: the K/V of the (head, sequence) pairs whose tiles run at the same time fit in the L2 budget; within
+  // a section, tiles go heaviest first over all its pairs (balances causal tiles).
+  const int64_t kv_bytes = std::max<int64_t>(1, p.max_k_len * (p.d + p.dv) * 2);
+  s.section = static_cast<int>(std::clamp<int64_t>(l2_budget / kv_bytes * p.group(), 1, p.hq * p.batch));
+  return s;
 }
 
 class CudaSm90Backend final : public BackendImpl {
@@ -117,16 +152,25 @@ class CudaSm90Backend final : public BackendImpl {
       params.k_map = cuda::make_tensor_map_4d(operand(p.k, p.batch, p.k_len[0], p.hkv, p.d), t.block_n, "k");
       params.v_map = cuda::make_tensor_map_4d(operand(p.v, p.batch, p.k_len[0], p.hkv, p.dv), t.block_n, "v");
     }
-    // Scheduler sections: the K/V of the (head, sequence) pairs one section keeps in flight share ~24 MB of L2.
-    constexpr int64_t kL2Budget = 24LL << 20;
-    const int64_t kv_bytes = std::max<int64_t>(1, k_len * (p.d + p.dv) * 2);
-    params.section = t.persistent
-                         ? static_cast<int>(std::clamp<int64_t>(kL2Budget / kv_bytes * p.group(), 1, p.hq * p.batch))
-                         : 1;  // one CTA per tile: consecutive CTAs take the query tiles of one head, last first
+    const Sm90ScheduleChoice schedule = sm90_schedule(p, t, launch.params);
+    params.section = schedule.section;
     const auto stream = static_cast<cudaStream_t>(p.stream);
     const int d = static_cast<int>(p.d), dv = static_cast<int>(p.dv);
-    if (launch.seqs.empty()) {
+    // The dynamic persistent schedule's counters: the lock is held until the kernel is enqueued (it orders a call on
+    // another stream after this one: the kernel leaves the counters zero for the next).
+    auto launch_kernel = [&] {
+      if (!schedule.persistent) {
+        cuda::run_fwd_sm90(p.dtype, d, dv, params, stream);
+        return;
+      }
+      cuda::ZeroedCounters& counters = cuda::ZeroedCounters::of_device(p.device.index);
+      const auto lock = counters.lock();
+      params.counters = reinterpret_cast<cuda::Sm90TileCounters*>(counters.get(2, stream));
+      params.ctas = schedule.ctas;
       cuda::run_fwd_sm90(p.dtype, d, dv, params, stream);
+    };
+    if (launch.seqs.empty()) {
+      launch_kernel();
       return;
     }
     // Varlen: per-sequence maps (exactly its tokens; at least 1, a map cannot be empty -- an empty sequence's
@@ -154,11 +198,25 @@ class CudaSm90Backend final : public BackendImpl {
         static_cast<const CUtensorMap*>(scratch.upload(blob.data(), blob.size() * sizeof(CUtensorMap), stream));
     params.seq_maps = device_blob;
     params.base.seqs = reinterpret_cast<const cuda::SeqInfo*>(device_blob + 3 * p.batch);
-    cuda::run_fwd_sm90(p.dtype, d, dv, params, stream);
+    launch_kernel();
   }
 };
 
 }  // namespace
+
+namespace cuda {
+namespace {
+std::atomic<Sm90Schedule> g_schedule{[] {
+  const char* v = std::getenv("OMNIATTN_SM90_SCHEDULE");
+  if (v == nullptr) return Sm90Schedule::table;
+  return std::strcmp(v, "persistent") == 0 ? Sm90Schedule::persistent
+         : std::strcmp(v, "per_tile") == 0 ? Sm90Schedule::per_tile
+                                            : Sm90Schedule::table;
+}()};
+}  // namespace
+void set_sm90_schedule(Sm90Schedule schedule) { g_schedule.store(schedule); }
+Sm90Schedule sm90_schedule_override() { return g_schedule.load(); }
+}  // namespace cuda
 
 const BackendImpl& cuda_sm90_backend() {
   static const CudaSm90Backend instance;

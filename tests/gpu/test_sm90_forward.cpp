@@ -2,6 +2,7 @@
 // Sq != Sk, every mask and score option, GQA, varlen and seqused_k, strided layouts, masked tiles never loaded,
 // reproducibility, and the refusals that send calls to cuda_sm80. Skipped without a Hopper GPU.
 #include "core/backend.hpp"
+#include "cuda/flash/sm90_config.hpp"
 #include "gpu/sm80_case.hpp"
 
 namespace omniattn::testing {
@@ -203,6 +204,65 @@ TEST(Sm90Forward, SameInputsSameBitsTwice) {
   }
 }
 
+// Both schedules on shapes with more tiles than SMs (so the dynamic one draws tickets): each run checked against
+// the reference (a ticket counter left non-zero by the previous launch would skip tiles: their poisoned rows fail),
+// and both schedules give the same bits (a tile computes the same whichever CTA runs it).
+class ScheduleOverride {
+ public:
+  explicit ScheduleOverride(detail::cuda::Sm90Schedule s) : saved_(detail::cuda::sm90_schedule_override()) {
+    detail::cuda::set_sm90_schedule(s);
+  }
+  ~ScheduleOverride() { detail::cuda::set_sm90_schedule(saved_); }
+
+ private:
+  detail::cuda::Sm90Schedule saved_;
+};
+
+TEST(Sm90Forward, PersistentAndPerTileSchedulesAgree) {
+  OMNI_REQUIRE_HOPPER();
+  for (int64_t d : {64, 128, 256})
+    for (bool causal : {false, true}) {
+      Sm80Case c = sm90_case();
+      c.d = d;
+      c.batch = 3;
+      c.hq = 8;
+      c.hkv = 2;
+      c.sq = c.sk = 1100;  // 288 (D = 128, 256) or 144 (D = 64) query tiles
+      c.causal = causal;
+      c.window_left = causal ? 700 : -1;
+      const Sm80Inputs in = make_inputs(c);
+      Sm80Result persistent[3], per_tile;
+      {
+        ScheduleOverride forced(detail::cuda::Sm90Schedule::persistent);
+        for (Sm80Result& r : persistent) r = run_sm80(c, in, /*check=*/true);
+      }
+      {
+        ScheduleOverride forced(detail::cuda::Sm90Schedule::per_tile);
+        per_tile = run_sm80(c, in, /*check=*/true);
+      }
+      for (const Sm80Result& r : persistent) {
+        EXPECT_TRUE(bitwise_equal(r.out, per_tile.out)) << "schedules give different outputs: " << c.describe();
+        EXPECT_TRUE(bitwise_equal(r.lse, per_tile.lse)) << "schedules give different LSE: " << c.describe();
+      }
+    }
+}
+
+// Varlen under the dynamic schedule: tiles past a short sequence's end are skipped by the producer alone.
+TEST(Sm90Features, PersistentVarlen) {
+  OMNI_REQUIRE_HOPPER();
+  ScheduleOverride forced(detail::cuda::Sm90Schedule::persistent);
+  for (bool causal : {false, true}) {
+    Sm80Case c = sm90_case();
+    c.d = 128;
+    c.hq = 16;
+    c.hkv = 4;
+    c.q_lens = {1500, 0, 17, 900, 129, 1};
+    c.k_lens = {1500, 40, 300, 900, 129, 1000};
+    c.causal = causal;
+    check_sm80(c);
+  }
+}
+
 // compute-sanitizer subset (scripts/gpu_check.sh filters "*Sanitize*").
 TEST(Sm90Sanitize, SmallShapes) {
   OMNI_REQUIRE_HOPPER();
@@ -226,6 +286,14 @@ TEST(Sm90Sanitize, SmallShapes) {
   v.k_lens = {5, 0, 70};
   v.causal = true;
   check_sm80(v);
+  ScheduleOverride forced(detail::cuda::Sm90Schedule::persistent);  // more tiles than SMs: tickets drawn
+  Sm80Case many = sm90_case();
+  many.d = 128;
+  many.hq = 68;
+  many.hkv = 4;
+  many.sq = many.sk = 200;
+  many.causal = true;
+  check_sm80(many);
 }
 
 // Varlen: each sequence gets its own tensor maps, so TMA zero-fills past its end (no read of the next one).

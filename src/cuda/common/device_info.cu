@@ -37,6 +37,11 @@ const std::vector<int>& device_majors() {
 
 int device_major(int device) { return at(device_majors(), device); }
 
+int device_multiprocessors(int device) {
+  static const std::vector<int> counts = query_every_device(cudaDevAttrMultiProcessorCount);
+  return at(counts, device);
+}
+
 int device_max_smem_optin(int device) {
   static const std::vector<int> limits = query_every_device(cudaDevAttrMaxSharedMemoryPerBlockOptin);
   return at(limits, device);

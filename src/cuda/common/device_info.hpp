@@ -8,6 +8,8 @@ namespace omniattn::detail::cuda {
 const std::vector<int>& device_majors();
 /// Major version of `device`, or 0 when there is no such device.
 int device_major(int device);
+/// Streaming multiprocessors of `device` (0 when unknown).
+int device_multiprocessors(int device);
 /// Largest dynamic shared memory a CTA may opt into on `device` (bytes; 0 when unknown).
 int device_max_smem_optin(int device);
 

@@ -22,7 +22,8 @@ struct Sm90Tuning {
   int producer_regs = 0;  // setmaxnreg of the producer warpgroup
   int consumer_regs = 0;  // setmaxnreg of each consumer warpgroup
   bool pingpong = false;  // consumers take turns issuing their GEMMs, so one's softmax hides under another's GEMMs
-  bool persistent = false;  // one CTA per SM walking the tiles (else one CTA per tile; see Sm90TileScheduler)
+  bool persistent = false;  // dynamic persistent schedule: one CTA per SM draws tiles (else one CTA per tile)
+  int l2_section_mb = 0;    // persistent: MB of K/V that the (head, sequence) pairs of one scheduler section share
 
   constexpr int block_m() const { return 64 * consumers; }
   constexpr int threads() const { return 128 * (consumers + 1); }
@@ -40,16 +41,27 @@ struct Sm90Tuning {
 //  - d = 128: 2 consumers x 64 rows, 128-key tiles: O 64 + S 64 + P 32 registers per thread, 2 stages
 //    (160 KB of shared memory).
 //  - d = 256: O alone is 128 registers, so 64-key tiles (S 32); 2 stages, 192 KB.
-//  - persistent: off. A static round-robin persistent schedule lost to one CTA per tile on an H200 (causal
-//    load imbalance, less L2 reuse; docs/kernels.md); it needs a dynamic (atomic counter) scheduler first.
+//  - producer_regs: the producer's loop (tile tickets, tile geometry, the K/V ring) spills at 24 registers
+//    (ptxas allocates the code after setmaxnreg within its limit); 40 (32 at d = 64) and 232 for the consumers
+//    compile without spills.
+//  - persistent: the dynamic schedule (atomic tickets, Sm90TileScheduler): the next tile's loads run under the
+//    current tile's epilogue and causal tiles balance themselves (a static round-robin schedule lost to one CTA
+//    per tile: docs/kernels.md, log steps 3-4). Sections of 8 MB of K/V: tiles of the heads whose K/V fit go
+//    heaviest first together; long sequences get one head per section (its tiles share K/V in L2).
 // clang-format off
 inline constexpr Sm90Tuning kSm90TuningTable[] = {
-    // d,  dv, block_n, consumers, stages, producer_regs, consumer_regs, pingpong, persistent
-    {  64,  64,   128,      3,        4,         24,           160,        true,     false},
-    { 128, 128,   128,      2,        2,         24,           240,        true,     false},
-    { 256, 256,    64,      2,        2,         24,           240,        true,     false},
+    // d,  dv, block_n, consumers, stages, producer_regs, consumer_regs, pingpong, persistent, l2_section_mb
+    {  64,  64,   128,      3,        4,         32,           160,        true,     true,       8},
+    { 128, 128,   128,      2,        2,         40,           232,        true,     true,       8},
+    { 256, 256,    64,      2,        2,         40,           232,        true,     true,       8},
 };
 // clang-format on
+
+/// Which schedule the forward uses: the tuning table's (`table`), or one forced process-wide (tests, experiments;
+/// the environment variable OMNIATTN_SM90_SCHEDULE=persistent|per_tile sets the initial value).
+enum class Sm90Schedule { table, per_tile, persistent };
+void set_sm90_schedule(Sm90Schedule schedule);
+Sm90Schedule sm90_schedule_override();
 
 constexpr Sm90Tuning sm90_tuning(int d, int dv) {
   for (const Sm90Tuning& t : kSm90TuningTable)

@@ -70,25 +70,34 @@ struct Sm90Consumer {
     if constexpr (Traits::kPingpong) named_barrier_arrive(kTurnBarrier0 + (consumer + 1) % kConsumers, 256);
   }
 
-  /// One tile: every KV tile of `w` into `o` (unnormalized) and `softmax`. `kv_iter` is the position in the
-  /// producer's K/V ring (advanced by the tile's KV count); Q is released to the producer after the last S = Q K^T.
+  /// The index of the tile whose Q is in (call after q_full, before releasing Q), -1 when the schedule is over.
+  /// Lane 0 reads and shuffles it: it is the lane that later releases Q (see kv_tile in run_tiles).
+  static __device__ __forceinline__ int handed_tile(const Sm90Barriers<kStages>& bar) {
+    int32_t t = 0;
+    if (threadIdx.x % 32 == 0) t = *reinterpret_cast<const volatile int32_t*>(&bar.tile);
+    return __shfl_sync(0xffffffffu, t, 0);
+  }
+
+  /// One tile whose Q has landed (q_full waited): every KV tile of `w` into `o` (unnormalized) and `softmax`.
+  /// `kv_iter` is the position in the producer's K/V ring (advanced by the tile's KV count); Q is released to the
+  /// producer after the last S = Q K^T.
   /// Block-sparse or dense: one copy of the loop each (a runtime branch per tile; the dense loop keeps its code).
   static __device__ __forceinline__ void run(const Sm90Params& p, const CtaWork& w, uint8_t* smem,
-                                             Sm90Barriers<kStages>& bar, int consumer, int& kv_iter, int tile_iter,
-                                             OAcc& o, OnlineSoftmax<2>& softmax) {
+                                             Sm90Barriers<kStages>& bar, int consumer, int& kv_iter, OAcc& o,
+                                             OnlineSoftmax<2>& softmax) {
     if constexpr (Traits::kBlockSparse) {
       if (p.base.is_sparse()) {
-        run_tiles<true>(p, w, smem, bar, consumer, kv_iter, tile_iter, o, softmax);
+        run_tiles<true>(p, w, smem, bar, consumer, kv_iter, o, softmax);
         return;
       }
     }
-    run_tiles<false>(p, w, smem, bar, consumer, kv_iter, tile_iter, o, softmax);
+    run_tiles<false>(p, w, smem, bar, consumer, kv_iter, o, softmax);
   }
 
   template <bool kSparse>
   static __device__ __forceinline__ void run_tiles(const Sm90Params& p, const CtaWork& w, uint8_t* smem,
                                                    Sm90Barriers<kStages>& bar, int consumer, int& kv_iter,
-                                                   int tile_iter, OAcc& o, OnlineSoftmax<2>& softmax) {
+                                                   OAcc& o, OnlineSoftmax<2>& softmax) {
     const int thread = static_cast<int>(threadIdx.x) % 128, warp = thread / 32, lane = thread % 32;
     const int warp_row0 = 64 * consumer + 16 * warp;
     const uint32_t base = smem_address(smem);
@@ -133,7 +142,6 @@ struct Sm90Consumer {
       if (lane == 0) mbarrier_arrive(&bar.q_empty);
     };
 
-    mbarrier_wait(&bar.q_full, tile_iter & 1);
     int count = w.kv.count;
     if constexpr (kSparse) {  // the producer's walk (written before q_full completed); read by lane 0, which
       // releases Q later (see kv_tile), and shuffled to the warp

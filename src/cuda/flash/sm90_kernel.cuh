@@ -1,5 +1,5 @@
 #pragma once
-// The sm_90a forward kernel: persistent (one CTA per SM walks its tiles, Sm90TileScheduler), warp-specialized
+// The sm_90a forward kernel: one CTA per tile or dynamic persistent (Sm90TileScheduler), warp-specialized
 // (producer warpgroup 0 issues TMA loads; consumer warpgroups 1..kConsumers compute), and its launch. Included only by the per-head-dim instantiation files
 // (sm90_instantiate_d*.cu), which are compiled for sm_90a alone.
 #include "cuda/common/cuda_check.hpp"
@@ -45,34 +45,23 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_fwd_sm90_kernel(con
     using Consumer = Sm90Consumer<Traits>;
     const int consumer = warpgroup - 1;
     if (consumer == Traits::kConsumers - 1) Consumer::pass_turn(consumer);  // consumer 0 issues first
-    const int tiles = static_cast<int>(Sm90TileScheduler::tiles(p.base));
-    int kv_iter = 0, tile_iter = 0;
-    for (int t = static_cast<int>(blockIdx.x); t < tiles; t += static_cast<int>(gridDim.x)) {
-      CtaWork work;
-      if (!make_cta_work<Traits::kBlockM, Traits::kBlockN>(p.base, Sm90TileScheduler::tile(p.base, p.section, t), work)) continue;
+    int kv_iter = 0;
+    for (int tile_iter = 0;; ++tile_iter) {  // the producer's tiles, each handed over with its Q
+      mbarrier_wait(&bar.q_full, tile_iter & 1);
+      const int t = Consumer::handed_tile(bar);
+      if (t < 0) break;
+      CtaWork work;  // the producer hands valid tiles only
+      make_cta_work<Traits::kBlockM, Traits::kBlockN>(p.base, Sm90TileScheduler::tile(p.base, p.section, t), work);
       typename Traits::OAcc o;  // (16 rows, kDv) f32 per warp
       o.fill(0.f);
       OnlineSoftmax<2> softmax;
       softmax.init();
-      Consumer::run(p, work, smem, bar, consumer, kv_iter, tile_iter, o, softmax);
+      Consumer::run(p, work, smem, bar, consumer, kv_iter, o, softmax);
       Sm90Epilogue<Traits>::store(p, work, consumer, o, softmax);
-      ++tile_iter;
     }
     if (consumer == 0) Consumer::wait_turn(consumer);  // takes the opening turn's extra arrival: the ring ends balanced
   }
 #endif
-}
-
-// Persistent: one CTA per SM (fewer when there are fewer tiles); otherwise one CTA per tile.
-inline unsigned sm90_grid(const FwdParams& p, bool persistent) {
-  const int64_t tiles = Sm90TileScheduler::tiles(p);
-  if (!persistent) return static_cast<unsigned>(tiles);
-  static int sms[64] = {};
-  int device = 0;
-  check(cudaGetDevice(&device), "cudaGetDevice");
-  int& count = sms[device < 64 ? device : 63];
-  if (count == 0) check(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device), "multiprocessor count");
-  return static_cast<unsigned>(tiles < count ? tiles : count);
 }
 
 template <class Traits>
@@ -85,7 +74,8 @@ template <class Element, int kD, int kDv>
 void launch_fwd_sm90(const Sm90Params& p, cudaStream_t stream) {
   using Traits = Sm90Traits<Element, kD, kDv>;
   configure_sm90_kernel_once<Traits>();
-  const unsigned grid = sm90_grid(p.base, Traits::kTune.persistent);
+  // Dynamic persistent schedule: p.ctas CTAs; otherwise one CTA per tile.
+  const auto grid = static_cast<unsigned>(p.counters != nullptr ? p.ctas : Sm90TileScheduler::tiles(p.base));
   if (grid == 0) return;
   flash_fwd_sm90_kernel<Traits><<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(p);
   check_launch("launch of the sm90 forward kernel");

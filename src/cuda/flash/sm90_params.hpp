@@ -7,12 +7,22 @@
 
 namespace omniattn::detail::cuda {
 
+/// Device counters of the dynamic persistent schedule, zero between launches (Sm90TileScheduler::next).
+struct Sm90TileCounters {
+  int32_t ticket;     // tiles handed out beyond the first gridDim.x
+  int32_t exhausted;  // CTAs that have drawn past the last tile
+};
+
 struct Sm90Params {
   FwdParams base;  // base.seqs: per-sequence geometry of varlen batches (device), else null
   // Varlen batches: per sequence b, maps seq_maps[3b + {0, 1, 2}] of its Q, K, V alone (batch 1, exactly its
   // tokens, so TMA zero-fills past each sequence's end and never reads the next one). Null: the maps below.
   const CUtensorMap* seq_maps = nullptr;
   int section = 1;    // (head, sequence) pairs per scheduler section (Sm90TileScheduler)
+  // Dynamic persistent schedule: `ctas` CTAs (one per SM, at most one per tile) draw tiles from these counters.
+  // Null: one CTA per tile.
+  Sm90TileCounters* counters = nullptr;
+  int ctas = 0;
   CUtensorMap q_map;  // box (64, block_m) of [batch, q_len, hq, d]
   CUtensorMap k_map;  // box (64, block_n) of [batch, k_len, hkv, d]
   CUtensorMap v_map;  // box (64, block_n) of [batch, k_len, hkv, dv]

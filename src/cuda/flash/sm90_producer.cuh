@@ -1,6 +1,6 @@
 #pragma once
-// The producer of the sm_90a forward: one thread of the producer warpgroup issues every TMA load of the CTA.
-// For each tile of the persistent schedule: Q (once the consumers have released the previous tile's Q), then K
+// The producer of the sm_90a forward: one thread of the producer warpgroup draws the CTA's tiles from the scheduler
+// and issues every TMA load. For each tile: Q (once the consumers have released the previous tile's Q), then K
 // and V of each KV tile into a ring of kStages buffers, each buffer reused once every consumer warp has
 // released it (k_empty / v_empty). The ring's position runs on across tiles, so the next tile's first K/V
 // tiles load while the consumers finish the current one. K and V complete on separate barriers so that
@@ -21,23 +21,27 @@ struct Sm90Producer {
     const int tiles = static_cast<int>(Sm90TileScheduler::tiles(p.base));
     int kv_iter = 0;  // position in the K/V ring, across tiles
     int tile_iter = 0;
-    for (int t = static_cast<int>(blockIdx.x); t < tiles; t += static_cast<int>(gridDim.x)) {
+    for (int t = static_cast<int>(blockIdx.x); t < tiles; t = Sm90TileScheduler::next(p.counters, tiles)) {
       CtaWork w;
       if (!make_cta_work<Traits::kBlockM, Traits::kBlockN>(p.base, Sm90TileScheduler::tile(p.base, p.section, t), w)) continue;
       if constexpr (Traits::kBlockSparse) {
         if (p.base.is_sparse()) {  // the walk's loads run while the consumers still work on the previous tile
-          load_tile(p, w, make_cta_sparse_walk<Traits::kBlockN>(p.base, w), smem, bar, kv_iter, tile_iter);
+          load_tile(p, w, make_cta_sparse_walk<Traits::kBlockN>(p.base, w), t, smem, bar, kv_iter, tile_iter);
           continue;
         }
       }
-      load_tile(p, w, w.kv, smem, bar, kv_iter, tile_iter);
+      load_tile(p, w, w.kv, t, smem, bar, kv_iter, tile_iter);
     }
+    // The end of the schedule: once the last tile's Q is released, a bare arrival completes q_full with tile -1.
+    mbarrier_wait(&bar.q_empty, (tile_iter & 1) ^ 1);
+    *reinterpret_cast<volatile int32_t*>(&bar.tile) = -1;
+    mbarrier_arrive(&bar.q_full);
   }
 
   /// Q, then the K/V tiles of `tiles` (KvRange, or SparseKvWalk whose steps are handed to the consumers).
   template <class Tiles>
   static __device__ __forceinline__ void load_tile(const Sm90Params& p, const CtaWork& w, const Tiles& tiles,
-                                                   uint8_t* smem, Sm90Barriers<kStages>& bar, int& kv_iter,
+                                                   int tile_index, uint8_t* smem, Sm90Barriers<kStages>& bar, int& kv_iter,
                                                    int& tile_iter) {
     const int head = w.head_block;  // GQA packing is off on this path: one query head per tile
     const int kv_head = head / p.base.group;
@@ -49,8 +53,9 @@ struct Sm90Producer {
     const int batch = own ? 0 : w.batch;
 
     mbarrier_wait(&bar.q_empty, (tile_iter & 1) ^ 1);  // a fresh barrier's "previous phase" is complete
-    // Every consumer warp read the previous tile's count before releasing its Q; this count is published by
-    // the release of the arrive below and read after q_full.
+    // Every consumer warp read the previous tile's index and count before releasing its Q; these are published
+    // by the release of the arrive below and read after q_full.
+    *reinterpret_cast<volatile int32_t*>(&bar.tile) = tile_index;
     if constexpr (Tiles::kSparse) *reinterpret_cast<volatile int32_t*>(&bar.kv_count) = tiles.count;
     mbarrier_expect_bytes(&bar.q_full, Traits::kQBytes);
 #pragma unroll

@@ -1,13 +1,18 @@
 #pragma once
-// Tile scheduler of the sm_90a forward: a CTA walks the tiles blockIdx.x, + gridDim.x, ... (one CTA per tile when
-// the grid has as many CTAs as tiles; persistent with one CTA per SM).
-// The (head, sequence) pairs are cut into sections of `section` pairs whose K and V fit in L2 together; a
-// section's tiles are ordered heaviest first -- the last query tile of every pair, then the one before -- so
-// that under a causal mask the long tiles spread over the CTAs and the short ones fill in behind, while the
-// CTAs running at the same time read the K/V of a few heads only (hits in L2, not HBM).
-// The producer and the consumers of a CTA walk the same sequence, so the producer loads the next tile's Q, K and
-// V while the consumers still finish the current one.
+// Tile scheduler of the sm_90a forward. Tiles are numbered in the order they should start:
+//  - the (head, sequence) pairs are cut into sections of `section` pairs whose K and V fit in L2 together;
+//  - within a section, heaviest first: the last query tile of every pair, then the one before, ... so that under a
+//    causal mask the long tiles start first and the short ones fill in behind, while the CTAs running at the same
+//    time read the K/V of a few heads only (hits in L2, not HBM).
+// Two ways to hand tiles to CTAs, one code path:
+//  - one CTA per tile (grid = tiles, no counter): CTA b runs tile b;
+//  - dynamic persistent (one CTA per SM, `counters` set): CTA b starts with tile b, and each next tile is
+//    gridDim.x + an atomic ticket. A CTA that finishes early takes the next tile in order, so causal tiles of very
+//    different lengths balance themselves and one tile's loads run under the previous tile's epilogue.
+// Only the producer thread asks for tiles; it hands each index to its consumers with the tile's Q (Sm90Barriers).
+// The counters reset themselves: the last CTA to run out of tiles zeroes them, so no launch needs a memset.
 #include "cuda/flash/fwd_scheduler.cuh"
+#include "cuda/flash/sm90_params.hpp"
 
 namespace omniattn::detail::cuda {
 
@@ -15,7 +20,7 @@ struct Sm90TileScheduler {
   static __host__ __device__ __forceinline__ int64_t tiles(const FwdParams& p) {
     return int64_t{p.m_blocks} * p.head_blocks * p.batch;
   }
-  /// `section`: (head, sequence) pairs per section (>= 1).
+  /// Tile `t` of the order above; `section`: (head, sequence) pairs per section (>= 1).
   static __device__ __forceinline__ WorkTile tile(const FwdParams& p, int section, int t) {
     const int pairs = p.head_blocks * p.batch;
     const int per_section = section * p.m_blocks;
@@ -24,6 +29,26 @@ struct Sm90TileScheduler {
     const int i = t % per_section;
     const int pair = first_pair + i % in_section, level = i / in_section;
     return {p.m_blocks - 1 - level, pair % p.head_blocks, pair / p.head_blocks};
+  }
+  /// The CTA's next tile after the current one (>= tiles: none left). Producer thread only.
+  static __device__ __forceinline__ int next(Sm90TileCounters* counters, int tiles) {
+    if (counters == nullptr) return tiles;  // one CTA per tile
+    const int64_t t = int64_t{gridDim.x} + atomicAdd(&counters->ticket, 1);  // tickets stay below `tiles`
+    if (t < tiles) return static_cast<int>(t);
+    exhausted(counters);
+    return tiles;
+  }
+
+  /// This CTA draws no more. The last CTA to get here resets the counters for the next launch: every other CTA has
+  /// drawn its last ticket before counting itself exhausted (the fences order the two atomics). Out of line: it runs
+  /// once per CTA, and inlined it cost the producer (24 registers) spills.
+  static __device__ __noinline__ void exhausted(Sm90TileCounters* counters) {
+    __threadfence();
+    if (atomicAdd(&counters->exhausted, 1) == static_cast<int>(gridDim.x) - 1) {
+      __threadfence();
+      atomicExch(&counters->ticket, 0);
+      atomicExch(&counters->exhausted, 0);
+    }
   }
 };
 

@@ -51,8 +51,10 @@ struct Sm90KvTile {
   int32_t partial;  // 1: the tile lies in a partial mask block (the element mask decides its pairs)
 };
 
-/// The pipeline's mbarriers, in shared memory after the tiles, and the block-sparse hand-off: only the producer
-/// walks a tile's block lists (SparseKvWalk); it writes the tile's KV count before Q's barrier completes and
+/// The pipeline's mbarriers, in shared memory after the tiles, and the producer's hand-offs. Only the producer asks
+/// the scheduler for tiles: it writes each tile's index before the tile's Q barrier completes (-1 with a bare
+/// arrival when the schedule is over). Only the producer walks a tile's block lists (SparseKvWalk); it writes the
+/// tile's KV count before Q's barrier completes and
 /// each KV tile's (j0, partial) before its K barrier does, so the consumers' walk is the producer's by
 /// construction (and the mbarrier and ping-pong rings stay balanced, zero listed tiles included).
 template <int kStages>
@@ -64,7 +66,7 @@ struct Sm90Barriers {
   uint64_t k_empty[kStages];  // every consumer warp is done reading K stage
   uint64_t v_empty[kStages];  // every consumer warp is done reading V stage
   int32_t kv_count;           // block-sparse: KV tiles of the tile whose Q is in flight (read after q_full)
-  int32_t unused;
+  int32_t tile;               // the schedule's index of the tile whose Q is in flight, -1: no more (after q_full)
   Sm90KvTile kv_tile[kStages];  // block-sparse: the KV tile in each stage (read after k_full)
 };
 
