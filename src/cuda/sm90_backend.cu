@@ -145,13 +145,18 @@ class CudaSm90Backend final : public BackendImpl {
     if (launch.empty()) return;  // no query rows: nothing to write
     cuda::Sm90Params params{};
     params.base = launch.params;
-    const int64_t k_len = p.max_k_len;
     if (launch.seqs.empty()) {  // one geometry: one map per operand, indexed by batch
       const int64_t q_len = p.q_len[0];
       params.q_map = cuda::make_tensor_map_4d(operand(p.q, p.batch, q_len, p.hq, p.d), t.block_m(), "q");
       params.k_map = cuda::make_tensor_map_4d(operand(p.k, p.batch, p.k_len[0], p.hkv, p.d), t.block_n, "k");
       params.v_map = cuda::make_tensor_map_4d(operand(p.v, p.batch, p.k_len[0], p.hkv, p.dv), t.block_n, "v");
+      params.o_map = cuda::make_tensor_map_4d(operand(p.out, p.batch, q_len, p.hq, p.dv), 64, "out");
     }
+    static const bool o_from_registers = [] {  // experiment override: OMNIATTN_SM90_O_STORE=registers
+      const char* v = std::getenv("OMNIATTN_SM90_O_STORE");
+      return v != nullptr && std::strcmp(v, "registers") == 0;
+    }();
+    params.o_by_tma = t.o_through_smem && !o_from_registers;
     const Sm90ScheduleChoice schedule = sm90_schedule(p, t, launch.params);
     params.section = schedule.section;
     const auto stream = static_cast<cudaStream_t>(p.stream);
@@ -175,7 +180,8 @@ class CudaSm90Backend final : public BackendImpl {
     }
     // Varlen: per-sequence maps (exactly its tokens; at least 1, a map cannot be empty -- an empty sequence's
     // tiles are never visited) and the sequence geometry, uploaded together: maps first (64-byte aligned).
-    std::vector<CUtensorMap> blob(3 * static_cast<size_t>(p.batch) +
+    constexpr int64_t kMaps = cuda::Sm90Params::kMapsPerSequence;
+    std::vector<CUtensorMap> blob(kMaps * static_cast<size_t>(p.batch) +
                                   (launch.seqs.size() * sizeof(cuda::SeqInfo) + sizeof(CUtensorMap) - 1) /
                                       sizeof(CUtensorMap));
     for (int64_t b = 0; b < p.batch; ++b) {
@@ -185,19 +191,19 @@ class CudaSm90Backend final : public BackendImpl {
         return s;
       };
       const int64_t q_len = std::max<int64_t>(1, p.q_len[b]), kv_len = std::max<int64_t>(1, p.k_len[b]);
-      blob[3 * b] = cuda::make_tensor_map_4d(operand(rows_of(p.q, p.q_begin[b]), 1, q_len, p.hq, p.d), t.block_m(), "q");
-      blob[3 * b + 1] =
-          cuda::make_tensor_map_4d(operand(rows_of(p.k, p.k_begin[b]), 1, kv_len, p.hkv, p.d), t.block_n, "k");
-      blob[3 * b + 2] =
-          cuda::make_tensor_map_4d(operand(rows_of(p.v, p.k_begin[b]), 1, kv_len, p.hkv, p.dv), t.block_n, "v");
+      CUtensorMap* maps = &blob[kMaps * b];  // Q, K, V, O
+      maps[0] = cuda::make_tensor_map_4d(operand(rows_of(p.q, p.q_begin[b]), 1, q_len, p.hq, p.d), t.block_m(), "q");
+      maps[1] = cuda::make_tensor_map_4d(operand(rows_of(p.k, p.k_begin[b]), 1, kv_len, p.hkv, p.d), t.block_n, "k");
+      maps[2] = cuda::make_tensor_map_4d(operand(rows_of(p.v, p.k_begin[b]), 1, kv_len, p.hkv, p.dv), t.block_n, "v");
+      maps[3] = cuda::make_tensor_map_4d(operand(rows_of(p.out, p.q_begin[b]), 1, q_len, p.hq, p.dv), 64, "out");
     }
-    std::memcpy(blob.data() + 3 * p.batch, launch.seqs.data(), launch.seqs.size() * sizeof(cuda::SeqInfo));
+    std::memcpy(blob.data() + kMaps * p.batch, launch.seqs.data(), launch.seqs.size() * sizeof(cuda::SeqInfo));
     cuda::DeviceScratch& scratch = cuda::DeviceScratch::of_device(p.device.index);
     const auto lock = scratch.lock();  // held until the kernel that reads the metadata is enqueued
     const auto* device_blob =
         static_cast<const CUtensorMap*>(scratch.upload(blob.data(), blob.size() * sizeof(CUtensorMap), stream));
     params.seq_maps = device_blob;
-    params.base.seqs = reinterpret_cast<const cuda::SeqInfo*>(device_blob + 3 * p.batch);
+    params.base.seqs = reinterpret_cast<const cuda::SeqInfo*>(device_blob + kMaps * p.batch);
     launch_kernel();
   }
 };

@@ -7,8 +7,8 @@
 // S = block_n / 2, P (16-bit) = block_n / 4. setmaxnreg moves the producer's registers to the consumers within
 // the CTA's launch allocation: 128 * (producer_regs + consumers * consumer_regs) <= threads * (65536 / threads,
 // rounded down to 8) (a claim beyond what was released never returns).
-// Shared memory: Q (block_m x d) + stages x (K: block_n x d + V: block_n x dv), 16-bit, 128-byte swizzled
-// boxes of 64 columns.
+// Shared memory: Q (block_m x d) + stages x (K: block_n x d + V: block_n x dv) [+ O: block_m x dv], 16-bit,
+// 128-byte swizzled boxes of 64 columns.
 #include <cstdint>
 
 namespace omniattn::detail::cuda {
@@ -24,11 +24,13 @@ struct Sm90Tuning {
   bool pingpong = false;  // consumers take turns issuing their GEMMs, so one's softmax hides under another's GEMMs
   bool persistent = false;  // dynamic persistent schedule: one CTA per SM draws tiles (else one CTA per tile)
   int l2_section_mb = 0;    // persistent: MB of K/V that the (head, sequence) pairs of one scheduler section share
+  bool o_through_smem = false;  // epilogue: O staged in shared memory and written by TMA stores (else from registers)
 
   constexpr int block_m() const { return 64 * consumers; }
   constexpr int threads() const { return 128 * (consumers + 1); }
-  constexpr int64_t tile_bytes() const {  // Q + K/V stages
-    return 2LL * (block_m() * d + stages * block_n * (d + dv));
+  constexpr int64_t o_bytes() const { return o_through_smem ? 2LL * block_m() * dv : 0; }
+  constexpr int64_t tile_bytes() const {  // Q + K/V stages + O staging
+    return 2LL * (block_m() * d + stages * block_n * (d + dv)) + o_bytes();
   }
   // mbarriers (q_full, q_empty, 4 per stage), then the block-sparse hand-off: a tile's KV count + one
   // (key, partial) pair per stage (Sm90Barriers).
@@ -44,16 +46,19 @@ struct Sm90Tuning {
 //  - producer_regs: the producer's loop (tile tickets, tile geometry, the K/V ring) spills at 24 registers
 //    (ptxas allocates the code after setmaxnreg within its limit); 40 (32 at d = 64) and 232 for the consumers
 //    compile without spills.
+//  - o_through_smem: the epilogue writes O into shared memory and one thread per consumer stores it with TMA (whole
+//    128-byte lines, asynchronous: the consumer goes on to its next tile). d = 256 has no room for it (192 KB of
+//    tiles + 64 KB of O): O goes from registers; at d = 64 the consumers (160 registers) spilled 44 B with it.
 //  - persistent: the dynamic schedule (atomic tickets, Sm90TileScheduler): the next tile's loads run under the
 //    current tile's epilogue and causal tiles balance themselves (a static round-robin schedule lost to one CTA
 //    per tile: docs/kernels.md, log steps 3-4). Sections of 8 MB of K/V: tiles of the heads whose K/V fit go
 //    heaviest first together; long sequences get one head per section (its tiles share K/V in L2).
 // clang-format off
 inline constexpr Sm90Tuning kSm90TuningTable[] = {
-    // d,  dv, block_n, consumers, stages, producer_regs, consumer_regs, pingpong, persistent, l2_section_mb
-    {  64,  64,   128,      3,        4,         32,           160,        true,     true,       8},
-    { 128, 128,   128,      2,        2,         40,           232,        true,     true,       8},
-    { 256, 256,    64,      2,        2,         40,           232,        true,     true,       8},
+    // d,  dv, block_n, consumers, stages, producer_regs, consumer_regs, pingpong, persistent, l2_section_mb, o_through_smem
+    {  64,  64,   128,      3,        4,         32,           160,        true,     true,       8,            false},
+    { 128, 128,   128,      2,        2,         40,           232,        true,     true,       8,            true},
+    { 256, 256,    64,      2,        2,         40,           232,        true,     true,       8,            false},
 };
 // clang-format on
 

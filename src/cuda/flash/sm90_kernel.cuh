@@ -57,8 +57,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_fwd_sm90_kernel(con
       OnlineSoftmax<2> softmax;
       softmax.init();
       Consumer::run(p, work, smem, bar, consumer, kv_iter, o, softmax);
-      Sm90Epilogue<Traits>::store(p, work, consumer, o, softmax);
+      Sm90Epilogue<Traits>::store(p, work, consumer, o, softmax, smem);
     }
+    Sm90Epilogue<Traits>::drain();
     if (consumer == 0) Consumer::wait_turn(consumer);  // takes the opening turn's extra arrival: the ring ends balanced
   }
 #endif

@@ -15,8 +15,10 @@ struct Sm90TileCounters {
 
 struct Sm90Params {
   FwdParams base;  // base.seqs: per-sequence geometry of varlen batches (device), else null
-  // Varlen batches: per sequence b, maps seq_maps[3b + {0, 1, 2}] of its Q, K, V alone (batch 1, exactly its
-  // tokens, so TMA zero-fills past each sequence's end and never reads the next one). Null: the maps below.
+  // Varlen batches: per sequence b, maps seq_maps[kMapsPerSequence * b + {0, 1, 2, 3}] of its Q, K, V, O alone
+  // (batch 1, exactly its tokens, so TMA zero-fills past each sequence's end, never reads the next one, and stores
+  // no row past it). Null: the maps below.
+  static constexpr int kMapsPerSequence = 4;
   const CUtensorMap* seq_maps = nullptr;
   int section = 1;    // (head, sequence) pairs per scheduler section (Sm90TileScheduler)
   // Dynamic persistent schedule: `ctas` CTAs (one per SM, at most one per tile) draw tiles from these counters.
@@ -26,6 +28,8 @@ struct Sm90Params {
   CUtensorMap q_map;  // box (64, block_m) of [batch, q_len, hq, d]
   CUtensorMap k_map;  // box (64, block_n) of [batch, k_len, hkv, d]
   CUtensorMap v_map;  // box (64, block_n) of [batch, k_len, hkv, dv]
+  CUtensorMap o_map;  // box (64, 64) of [batch, q_len, hq, dv] (epilogue with o_through_smem)
+  bool o_by_tma = false;  // o_through_smem instantiations: store O with TMA (false: from registers, experiments)
 };
 
 }  // namespace omniattn::detail::cuda

@@ -47,9 +47,9 @@ struct Sm90Producer {
     const int kv_head = head / p.base.group;
     // Uniform batches: one map per operand, batch coordinate b. Varlen: the sequence's own maps, batch 0.
     const bool own = p.seq_maps != nullptr;
-    const CUtensorMap* q_map = own ? &p.seq_maps[3 * w.batch] : &p.q_map;
-    const CUtensorMap* k_map = own ? &p.seq_maps[3 * w.batch + 1] : &p.k_map;
-    const CUtensorMap* v_map = own ? &p.seq_maps[3 * w.batch + 2] : &p.v_map;
+    const CUtensorMap* q_map = own ? &p.seq_maps[Sm90Params::kMapsPerSequence * w.batch] : &p.q_map;
+    const CUtensorMap* k_map = own ? &p.seq_maps[Sm90Params::kMapsPerSequence * w.batch + 1] : &p.k_map;
+    const CUtensorMap* v_map = own ? &p.seq_maps[Sm90Params::kMapsPerSequence * w.batch + 2] : &p.v_map;
     const int batch = own ? 0 : w.batch;
 
     mbarrier_wait(&bar.q_empty, (tile_iter & 1) ^ 1);  // a fresh barrier's "previous phase" is complete

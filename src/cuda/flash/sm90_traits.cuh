@@ -28,7 +28,8 @@ struct Sm90Traits {
   static constexpr bool kBlockSparse = 128 % kBlockM == 0;
 
   // Shared memory, in 128-byte-swizzled boxes of 64 columns (TMA boxes; 1024-byte aligned):
-  //   Q: kD/64 boxes of (kBlockM rows, 64)   K stage s: kD/64 boxes of (kBlockN, 64)   V stage s: kDv/64 boxes.
+  //   Q: kD/64 boxes of (kBlockM rows, 64)   K stage s: kD/64 boxes of (kBlockN, 64)   V stage s: kDv/64 boxes
+  //   [O of consumer c: kDv/64 boxes of (64 rows, 64)].
   static constexpr int kQBoxBytes = kBlockM * 128;
   static constexpr int kKvBoxBytes = kBlockN * 128;
   static constexpr int kQBytes = kD / 64 * kQBoxBytes;
@@ -37,7 +38,12 @@ struct Sm90Traits {
   static constexpr int kQOffset = 0;
   static constexpr int kKOffset = kQOffset + kQBytes;                  // + stage * kKBytes
   static constexpr int kVOffset = kKOffset + kStages * kKBytes;        // + stage * kVBytes
-  static constexpr int kBarrierOffset = kVOffset + kStages * kVBytes;  // uint64 mbarriers, see Sm90Barriers
+  // O staging (o_through_smem): consumer c's 64 rows, kDv/64 boxes of (64 rows, 64) at kOOffset + c * kOConsumerBytes.
+  static constexpr bool kOThroughSmem = kTune.o_through_smem;
+  static constexpr int kOBoxBytes = 64 * 128;
+  static constexpr int kOConsumerBytes = kOThroughSmem ? kDv / 64 * kOBoxBytes : 0;
+  static constexpr int kOOffset = kVOffset + kStages * kVBytes;
+  static constexpr int kBarrierOffset = kOOffset + kConsumers * kOConsumerBytes;  // uint64 mbarriers, Sm90Barriers
   static constexpr int kSmemBytes = static_cast<int>(kTune.smem_bytes());
   static_assert(kBarrierOffset == kTune.tile_bytes(), "shared memory layout and tuning table disagree");
 
