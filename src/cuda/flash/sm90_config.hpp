@@ -56,7 +56,7 @@ struct Sm90Tuning {
 // clang-format off
 inline constexpr Sm90Tuning kSm90TuningTable[] = {
     // d,  dv, block_n, consumers, stages, producer_regs, consumer_regs, pingpong, persistent, l2_section_mb, o_through_smem
-    {  64,  64,   128,      3,        4,         32,           160,        true,     true,       8,            false},
+    {  64,  64,   128,      3,        4,         32,           160,        true,     true,       8,            true},
     { 128, 128,   128,      2,        2,         40,           232,        true,     true,       8,            true},
     { 256, 256,    64,      2,        2,         40,           232,        true,     true,       8,            false},
 };
