@@ -1,0 +1,22 @@
+# TFLOP/s of the forward rows of every JSON in a folder (results schema), one column per file (peers_fwd.json: one per
+# peer), one line per (D, mask, MHA/GQA, N): the short table printed at the end of a device call (scripts/sm90_runtime_ab.sh).
+import json, glob, os, sys, collections
+R = sys.argv[1]
+tab = collections.defaultdict(dict)
+cols = []
+for f in sorted(glob.glob(os.path.join(R, "*.json"))):
+    name = os.path.basename(f)[:-5].replace("ours_", "").replace("peers_fwd", "peer")
+    try:
+        rows = json.load(open(f))["rows"]
+    except Exception as e:
+        print("bad", f, e); continue
+    for r in rows:
+        if r.get("op") != "fwd" or r.get("dtype", "bf16") != "bf16": continue
+        gqa = r.get("Hq") != r.get("Hkv")
+        impl = r["impl"] if name == "peer" else name
+        if impl not in cols: cols.append(impl)
+        key = (r["D"], r["mask"], "gqa" if gqa else "mha", r["Sq"])
+        tab[key][impl] = r.get("tflops", 0)
+print("D mask kind N | " + " | ".join(cols))
+for key in sorted(tab):
+    print(*key, "|", " | ".join("%4.0f" % tab[key].get(c, 0) for c in cols))
