@@ -45,10 +45,11 @@ struct Sm90Tuning {
 //  - d = 256: O alone is 128 registers, so 64-key tiles (S 32); 2 stages, 192 KB.
 //  - producer_regs: the producer's loop (tile tickets, tile geometry, the K/V ring) spills at 24 registers
 //    (ptxas allocates the code after setmaxnreg within its limit); 40 (32 at d = 64) and 232 for the consumers
-//    compile without spills.
+//    compile without spills at d = 64 and 128 (d = 256: 60 B at 232, against 320 B in the producer at 24).
 //  - o_through_smem: the epilogue writes O into shared memory and one thread per consumer stores it with TMA (whole
 //    128-byte lines, asynchronous: the consumer goes on to its next tile). d = 256 has no room for it (192 KB of
-//    tiles + 64 KB of O): O goes from registers; at d = 64 the consumers (160 registers) spilled 44 B with it.
+//    tiles + 64 KB of O): O goes from registers. d = 128 measured +2-15% with it (docs/kernels.md, step 9);
+//    d = 64 compiles with it (32 B of spills with both paths) but was not measured yet: off until it is.
 //  - persistent: the dynamic schedule (atomic tickets, Sm90TileScheduler): the next tile's loads run under the
 //    current tile's epilogue and causal tiles balance themselves (a static round-robin schedule lost to one CTA
 //    per tile: docs/kernels.md, log steps 3-4). Sections of 8 MB of K/V: tiles of the heads whose K/V fit go
@@ -56,7 +57,7 @@ struct Sm90Tuning {
 // clang-format off
 inline constexpr Sm90Tuning kSm90TuningTable[] = {
     // d,  dv, block_n, consumers, stages, producer_regs, consumer_regs, pingpong, persistent, l2_section_mb, o_through_smem
-    {  64,  64,   128,      3,        4,         32,           160,        true,     true,       8,            true},
+    {  64,  64,   128,      3,        4,         32,           160,        true,     true,       8,            false},
     { 128, 128,   128,      2,        2,         40,           232,        true,     true,       8,            true},
     { 256, 256,    64,      2,        2,         40,           232,        true,     true,       8,            false},
 };
