@@ -13,7 +13,7 @@ cd /tmp/w || exit 1
 R=/tmp/ab && rm -rf $R && mkdir -p $R
 B=build/gpu/bench/gpu/omniattn_bench_gpu
 while IFS='|' read -r name schedule l2 ostore flags; do
-  [ -z "$name" ] && continue
+  case "$name" in "" | "#"*) continue ;; esac
   # shellcheck disable=SC2086  # flags: several words
   OMNIATTN_SM90_SCHEDULE=$schedule OMNIATTN_SM90_L2_MB=$l2 OMNIATTN_SM90_O_STORE=$ostore timeout 60 $B --backend sm90 \
     --ops fwd --dtypes bf16 --reps 10 --commit "${OMNIATTN_COMMIT:-unknown}" $flags --out "$R/ours_$name.json" \
