@@ -220,6 +220,11 @@ inline int atomicAdd(int* address, int value) {
   *address = old + value;
   return old;
 }
+inline int atomicExch(int* address, int value) {
+  const int old = *address;
+  *address = value;
+  return old;
+}
 template <class T>
 inline T __ldcg(const T* address) {
   return *address;

@@ -21,7 +21,8 @@ struct Sm90Producer {
     const int tiles = static_cast<int>(Sm90TileScheduler::tiles(p.base));
     int kv_iter = 0;  // position in the K/V ring, across tiles
     int tile_iter = 0;
-    for (int t = static_cast<int>(blockIdx.x); t < tiles; t = Sm90TileScheduler::next(p.counters, tiles)) {
+    const int ctas = static_cast<int>(gridDim.x);
+    for (int t = static_cast<int>(blockIdx.x); t < tiles; t = Sm90TileScheduler::next(p.counters, tiles, ctas)) {
       CtaWork w;
       if (!make_cta_work<Traits::kBlockM, Traits::kBlockN>(p.base, Sm90TileScheduler::tile(p.base, p.section, t), w)) continue;
       if constexpr (Traits::kBlockSparse) {

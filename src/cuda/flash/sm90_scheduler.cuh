@@ -14,6 +14,13 @@
 #include "cuda/flash/fwd_scheduler.cuh"
 #include "cuda/flash/sm90_params.hpp"
 
+// Out of line on the GPU (see exhausted); the host emulation (tests) has no such attribute to spell.
+#if defined(OMNIATTN_CUDA_EMULATION)
+#define OMNIATTN_OUT_OF_LINE
+#else
+#define OMNIATTN_OUT_OF_LINE __noinline__
+#endif
+
 namespace omniattn::detail::cuda {
 
 struct Sm90TileScheduler {
@@ -30,21 +37,22 @@ struct Sm90TileScheduler {
     const int pair = first_pair + i % in_section, level = i / in_section;
     return {p.m_blocks - 1 - level, pair % p.head_blocks, pair / p.head_blocks};
   }
-  /// The CTA's next tile after the current one (>= tiles: none left). Producer thread only.
-  static __device__ __forceinline__ int next(Sm90TileCounters* counters, int tiles) {
+  /// The CTA's next tile after the current one (>= tiles: none left), in a grid of `ctas` CTAs (gridDim.x; a
+  /// parameter so that host tests can play many CTAs). Producer thread only.
+  static __device__ __forceinline__ int next(Sm90TileCounters* counters, int tiles, int ctas) {
     if (counters == nullptr) return tiles;  // one CTA per tile
-    const int64_t t = int64_t{gridDim.x} + atomicAdd(&counters->ticket, 1);  // tickets stay below `tiles`
+    const int64_t t = int64_t{ctas} + atomicAdd(&counters->ticket, 1);  // tickets stay below `tiles`
     if (t < tiles) return static_cast<int>(t);
-    exhausted(counters);
+    exhausted(counters, ctas);
     return tiles;
   }
 
   /// This CTA draws no more. The last CTA to get here resets the counters for the next launch: every other CTA has
   /// drawn its last ticket before counting itself exhausted (the fences order the two atomics). Out of line: it runs
   /// once per CTA, and inlined it cost the producer (24 registers) spills.
-  static __device__ __noinline__ void exhausted(Sm90TileCounters* counters) {
+  static __device__ OMNIATTN_OUT_OF_LINE void exhausted(Sm90TileCounters* counters, int ctas) {
     __threadfence();
-    if (atomicAdd(&counters->exhausted, 1) == static_cast<int>(gridDim.x) - 1) {
+    if (atomicAdd(&counters->exhausted, 1) == ctas - 1) {
       __threadfence();
       atomicExch(&counters->ticket, 0);
       atomicExch(&counters->exhausted, 0);
