@@ -42,8 +42,8 @@ struct Sm90Producer {
   /// Q, then the K/V tiles of `tiles` (KvRange, or SparseKvWalk whose steps are handed to the consumers).
   template <class Tiles>
   static __device__ __forceinline__ void load_tile(const Sm90Params& p, const CtaWork& w, const Tiles& tiles,
-                                                   int tile_index, uint8_t* smem, Sm90Barriers<kStages>& bar, int& kv_iter,
-                                                   int& tile_iter) {
+                                                   int tile_index, uint8_t* smem, Sm90Barriers<kStages>& bar,
+                                                   int& kv_iter, int& tile_iter) {
     const int head = w.head_block;  // GQA packing is off on this path: one query head per tile
     const int kv_head = head / p.base.group;
     // Uniform batches: one map per operand, batch coordinate b. Varlen: the sequence's own maps, batch 0.
