@@ -53,15 +53,19 @@ cuda::Operand4d operand(const Operand& o, int64_t batches, int64_t tokens, int64
 // How the forward's tiles reach CTAs (Sm90TileScheduler): dynamic persistent (one CTA per SM drawing tiles in order)
 // or one CTA per tile, and the scheduler's L2 sections.
 struct Sm90ScheduleChoice {
-  bool persistent = false;
-  int ctas = 0;     // persistent grid
+  int ctas = 0;     // the persistent grid; 0: one CTA per tile
   int section = 1;  // (head, sequence) pairs per section
 };
 
-// Experiment override (environment, read once): OMNIATTN_SM90_L2_MB=<MB of K/V a section keeps in flight>.
+// Experiment overrides (environment, read once per process): OMNIATTN_SM90_SCHEDULE=persistent|per_tile,
+// OMNIATTN_SM90_L2_MB=<MB of K/V a section keeps in flight>, OMNIATTN_SM90_O_STORE=registers.
 int env_int(const char* name, int fallback) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
+}
+bool env_is(const char* name, const char* value) {
+  const char* v = std::getenv(name);
+  return v != nullptr && std::strcmp(v, value) == 0;
 }
 
 Sm90ScheduleChoice sm90_schedule(const ForwardProblem& p, const cuda::Sm90Tuning& t, const cuda::FwdParams& params) {
@@ -71,9 +75,8 @@ Sm90ScheduleChoice sm90_schedule(const ForwardProblem& p, const cuda::Sm90Tuning
   Sm90ScheduleChoice s;
   const int64_t tiles = int64_t{params.m_blocks} * params.head_blocks * params.batch;  // Sm90TileScheduler::tiles
   const int sms = cuda::device_multiprocessors(p.device.index);
-  s.persistent =
-      (forced == cuda::Sm90Schedule::table ? t.persistent : forced == cuda::Sm90Schedule::persistent) && sms > 0;
-  if (!s.persistent) return s;  // one CTA per tile: consecutive CTAs take the query tiles of one head, last first
+  const bool persistent = forced == cuda::Sm90Schedule::table ? t.persistent : forced == cuda::Sm90Schedule::persistent;
+  if (!persistent || sms <= 0) return s;  // one CTA per tile: consecutive CTAs take one head's tiles, last first
   s.ctas = static_cast<int>(std::min<int64_t>(tiles, sms));
   // Sections: the K/V of the (head, sequence) pairs whose tiles run at the same time fit in the L2 budget; within
   // a section, tiles go heaviest first over all its pairs (balances causal tiles).
@@ -152,10 +155,7 @@ class CudaSm90Backend final : public BackendImpl {
       params.v_map = cuda::make_tensor_map_4d(operand(p.v, p.batch, p.k_len[0], p.hkv, p.dv), t.block_n, "v");
       params.o_map = cuda::make_tensor_map_4d(operand(p.out, p.batch, q_len, p.hq, p.dv), 64, "out");
     }
-    static const bool o_from_registers = [] {  // experiment override: OMNIATTN_SM90_O_STORE=registers
-      const char* v = std::getenv("OMNIATTN_SM90_O_STORE");
-      return v != nullptr && std::strcmp(v, "registers") == 0;
-    }();
+    static const bool o_from_registers = env_is("OMNIATTN_SM90_O_STORE", "registers");
     params.o_by_tma = t.o_through_smem && !o_from_registers;
     const Sm90ScheduleChoice schedule = sm90_schedule(p, t, launch.params);
     params.section = schedule.section;
@@ -164,7 +164,7 @@ class CudaSm90Backend final : public BackendImpl {
     // The dynamic persistent schedule's counters: the lock is held until the kernel is enqueued (it orders a call on
     // another stream after this one: the kernel leaves the counters zero for the next).
     auto launch_kernel = [&] {
-      if (!schedule.persistent) {
+      if (schedule.ctas == 0) {
         cuda::run_fwd_sm90(p.dtype, d, dv, params, stream);
         return;
       }
@@ -212,13 +212,9 @@ class CudaSm90Backend final : public BackendImpl {
 
 namespace cuda {
 namespace {
-std::atomic<Sm90Schedule> g_schedule{[] {
-  const char* v = std::getenv("OMNIATTN_SM90_SCHEDULE");
-  if (v == nullptr) return Sm90Schedule::table;
-  return std::strcmp(v, "persistent") == 0 ? Sm90Schedule::persistent
-         : std::strcmp(v, "per_tile") == 0 ? Sm90Schedule::per_tile
-                                            : Sm90Schedule::table;
-}()};
+std::atomic<Sm90Schedule> g_schedule{env_is("OMNIATTN_SM90_SCHEDULE", "persistent") ? Sm90Schedule::persistent
+                                     : env_is("OMNIATTN_SM90_SCHEDULE", "per_tile") ? Sm90Schedule::per_tile
+                                                                                     : Sm90Schedule::table};
 }  // namespace
 void set_sm90_schedule(Sm90Schedule schedule) { g_schedule.store(schedule); }
 Sm90Schedule sm90_schedule_override() { return g_schedule.load(); }

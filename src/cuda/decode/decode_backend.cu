@@ -38,9 +38,10 @@ auto with_head_dim(int d, F&& f) {
   }
 }
 
+// Multiprocessors of `device`, queried once per process (device_info).
 int sm_count(int device) {
-  int n = 0;
-  cuda::check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
+  const int n = cuda::device_multiprocessors(device);
+  if (n <= 0) throw Error("device", "a CUDA device whose multiprocessor count can be queried", std::to_string(device));
   return n;
 }
 

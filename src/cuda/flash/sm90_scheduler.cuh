@@ -49,7 +49,7 @@ struct Sm90TileScheduler {
 
   /// This CTA draws no more. The last CTA to get here resets the counters for the next launch: every other CTA has
   /// drawn its last ticket before counting itself exhausted (the fences order the two atomics). Out of line: it runs
-  /// once per CTA, and inlined it cost the producer (24 registers) spills.
+  /// once per CTA and stays out of the producer's loop.
   static __device__ OMNIATTN_OUT_OF_LINE void exhausted(Sm90TileCounters* counters, int ctas) {
     __threadfence();
     if (atomicAdd(&counters->exhausted, 1) == ctas - 1) {
