@@ -127,7 +127,8 @@ class CudaSm80Backend final : public BackendImpl {
 
   void backward(const BackwardProblem& p) const override {
     if (auto why = can_run(p)) throw Error("options.backend", "a call that cuda_sm80 supports", *why);
-    cuda::enqueue_bwd(p, cuda::bwd_tuning(static_cast<int>(p.d), static_cast<int>(p.dv)), &cuda::run_bwd_sm80);
+    cuda::enqueue_bwd(p, cuda::bwd_tuning(static_cast<int>(p.d), static_cast<int>(p.dv)),
+                      cuda::BwdMainKernel{&cuda::run_bwd_sm80});
   }
 };
 

@@ -50,6 +50,29 @@ cuda::Operand4d operand(const Operand& o, int64_t batches, int64_t tokens, int64
   return {o.data, batches, tokens, heads, dim, o.batch, o.token, o.head};
 }
 
+// The backward's TMA maps of Q and dO, boxes of (64 columns, block_m rows): one per operand indexed by batch, or per
+// sequence (exactly its query tokens, at least 1: a map cannot be empty; an empty sequence's steps never run).
+void backward_maps(const BackwardProblem& p, bool varlen, cuda::BwdTmaMaps& maps) {
+  const int box_rows = static_cast<int>(cuda::bwd_tuning(static_cast<int>(p.d), static_cast<int>(p.dv)).block_m);
+  if (!varlen) {
+    maps.q = cuda::make_tensor_map_4d(operand(p.q, p.batch, p.q_len[0], p.hq, p.d), box_rows, "q");
+    maps.dout = cuda::make_tensor_map_4d(operand(p.dout, p.batch, p.q_len[0], p.hq, p.dv), box_rows, "grad_out");
+    return;
+  }
+  maps.per_sequence.resize(2 * static_cast<size_t>(p.batch));
+  for (int64_t b = 0; b < p.batch; ++b) {
+    auto rows_of = [&](const Operand& o) {
+      Operand s = o;
+      s.data = static_cast<char*>(o.data) + (b * o.batch + p.q_begin[b] * o.token) * 2;  // 16-bit elements
+      return s;
+    };
+    const int64_t q_len = std::max<int64_t>(1, p.q_len[b]);
+    maps.per_sequence[2 * b] = cuda::make_tensor_map_4d(operand(rows_of(p.q), 1, q_len, p.hq, p.d), box_rows, "q");
+    maps.per_sequence[2 * b + 1] =
+        cuda::make_tensor_map_4d(operand(rows_of(p.dout), 1, q_len, p.hq, p.dv), box_rows, "grad_out");
+  }
+}
+
 // How the forward's tiles reach CTAs (Sm90TileScheduler): dynamic persistent (one CTA per SM drawing tiles in order)
 // or one CTA per tile, and the scheduler's L2 sections.
 struct Sm90ScheduleChoice {
@@ -137,7 +160,8 @@ class CudaSm90Backend final : public BackendImpl {
 
   void backward(const BackwardProblem& p) const override {
     if (auto why = can_run(p)) throw Error("options.backend", "a call that cuda_sm90 supports", *why);
-    cuda::enqueue_bwd(p, cuda::bwd_tuning(static_cast<int>(p.d), static_cast<int>(p.dv)), &cuda::run_bwd_sm90);
+    cuda::enqueue_bwd(p, cuda::bwd_tuning(static_cast<int>(p.d), static_cast<int>(p.dv)),
+                      cuda::BwdMainKernel{&cuda::run_bwd_sm90, &backward_maps});
   }
 
   void forward(const ForwardProblem& p) const override {

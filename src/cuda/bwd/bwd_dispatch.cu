@@ -5,9 +5,9 @@
 
 namespace omniattn::detail::cuda {
 
-bool run_bwd_sm80(DType dtype, int d, int dv, const BwdParams& p, cudaStream_t stream) {
-  return dispatch_head_dims<kBwdTuningTable>(dtype, d, dv,
-                                             [&]<class E, int kD, int kDv>() { launch_bwd_sm80<E, kD, kDv>(p, stream); });
+bool run_bwd_sm80(DType dtype, int d, int dv, const BwdParams& p, const BwdTmaMaps&, cudaStream_t stream) {
+  return dispatch_head_dims<kBwdTuningTable>(
+      dtype, d, dv, [&]<class E, int kD, int kDv>() { launch_bwd_sm80<E, kD, kDv>(p, stream); });
 }
 
 }  // namespace omniattn::detail::cuda

@@ -5,6 +5,7 @@
 #include <cuda_runtime_api.h>
 
 #include "cuda/bwd/bwd_params.hpp"
+#include "cuda/bwd/bwd_tma_maps.hpp"
 #include "omniattn/tensor.hpp"
 
 namespace omniattn::detail::cuda {
@@ -21,12 +22,14 @@ void launch_bwd_preprocess(const BwdParams& p, cudaStream_t stream);
 template <class Element, int kD, int kDv>
 void launch_bwd_postprocess(const BwdParams& p, cudaStream_t stream);
 
-/// Launches the kernels for (dtype, d, dv); false when no instantiation exists (can_run refuses those).
-bool run_bwd_sm80(DType dtype, int d, int dv, const BwdParams& p, cudaStream_t stream);
+/// Launches the kernels for (dtype, d, dv); false when no instantiation exists (can_run refuses those). The
+/// sm_80 kernels load with cp.async: `maps` is unused (the BwdMainKernel signature).
+bool run_bwd_sm80(DType dtype, int d, int dv, const BwdParams& p, const BwdTmaMaps& maps, cudaStream_t stream);
 
 /// The sm_90a backward (wgmma main kernel, the sm_80 row kernels); false when (dtype, d, dv) has no sm_90a
-/// instantiation (sm90_bwd_supports says which do). Defined only in builds with sm_90a.
-bool run_bwd_sm90(DType dtype, int d, int dv, const BwdParams& p, cudaStream_t stream);
+/// instantiation (sm90_bwd_supports says which do). Q and dO load through `maps` (make_bwd_maps_sm90). Defined
+/// only in builds with sm_90a.
+bool run_bwd_sm90(DType dtype, int d, int dv, const BwdParams& p, const BwdTmaMaps& maps, cudaStream_t stream);
 constexpr bool sm90_bwd_supports(int d, int dv) { return d == dv && (d == 64 || d == 128); }
 
 }  // namespace omniattn::detail::cuda

@@ -1,6 +1,7 @@
 // The sm_90a backward (D = Dv = 64 and 128, bf16 and f16): the sm_80 backward's preprocess and postprocess kernels
-// around a warp-specialized wgmma main kernel: three loader warps (sm90_bwd_loader.cuh), a dQ writer warp
-// (sm90_bwd_dq_writer.cuh) and two consumer warpgroups (sm90_bwd_mainloop.cuh). Built for sm_90a alone.
+// around a warp-specialized wgmma main kernel: three loader warps (K, V by cp.async; per step one thread issues the
+// TMA loads: sm90_bwd_loader.cuh), a dQ writer warp (sm90_bwd_dq_writer.cuh) and two consumer warpgroups
+// (sm90_bwd_mainloop.cuh). Built for sm_90a alone.
 #include "cuda/bwd/bwd_epilogue.cuh"
 #include "cuda/bwd/bwd_launch.hpp"
 #include "cuda/bwd/sm90_bwd_dq_writer.cuh"
@@ -8,11 +9,13 @@
 #include "cuda/bwd/sm90_bwd_mainloop.cuh"
 #include "cuda/common/cuda_check.hpp"
 #include "cuda/common/kernel_setup.hpp"
+#include "omniattn/error.hpp"
 
 namespace omniattn::detail::cuda {
 
 template <class Traits>
-__global__ void __launch_bounds__(Traits::kThreads, 1) bwd_main_sm90_kernel(const __grid_constant__ BwdParams p) {
+__global__ void __launch_bounds__(Traits::kThreads, 1) bwd_main_sm90_kernel(const __grid_constant__ Sm90BwdParams sp) {
+  const BwdParams& p = sp.base;
   BwdKvWork work;
   if (!make_kv_work<Traits::kBlockM>(p, work)) return;
   uint8_t* smem = dynamic_smem();
@@ -21,7 +24,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) bwd_main_sm90_kernel(cons
     ::cuda::ptx::mbarrier_init(&bar.kv_full, Traits::kLoaderThreads);
 #pragma unroll
     for (int s = 0; s < Traits::kStages; ++s) {
-      ::cuda::ptx::mbarrier_init(&bar.full[s], Traits::kLoaderThreads);
+      ::cuda::ptx::mbarrier_init(&bar.full[s], 1);  // the TMA thread's arrive.expect_tx
       ::cuda::ptx::mbarrier_init(&bar.empty[s], Traits::kConsumerThreads);
     }
     ::cuda::ptx::fence_mbarrier_init(::cuda::ptx::sem_release, ::cuda::ptx::scope_cluster);
@@ -33,7 +36,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) bwd_main_sm90_kernel(cons
     if (warp == Traits::kWriterWarp)
       Sm90BwdDqWriter<Traits>::run(p, work, smem, lane);
     else
-      Sm90BwdLoader<Traits>::run(p, work, smem, bar, warp == 0 ? 0 : warp - 1, lane);
+      Sm90BwdLoader<Traits>::run(sp, work, smem, bar, warp == 0 ? 0 : warp - 1, lane);
     return;
   }
   claim_registers<Traits::kConsumerRegs>();
@@ -55,24 +58,32 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) bwd_main_sm90_kernel(cons
 }
 
 template <class Element, int kD, int kDv>
-void launch_bwd_sm90(const BwdParams& p, cudaStream_t stream) {
+void launch_bwd_sm90(const Sm90BwdParams& sp, cudaStream_t stream) {
+  const BwdParams& p = sp.base;
   using Traits = Sm90BwdTraits<Element, kD, kDv>;
   // Carveout left to the driver: 146 KB of shared memory leaves ~90 KB of L1 for the spilled registers.
   configure_kernel_once<&bwd_main_sm90_kernel<Traits>>(Traits::kSmemBytes, /*max_shared_carveout=*/false,
                                                         "cudaFuncSetAttribute (sm90 backward kernel)");
   launch_bwd_preprocess<Element, kD, kDv>(p, stream);
   if (p.n_blocks > 0) {
-    bwd_main_sm90_kernel<Traits><<<BwdKvScheduler::grid(p), Traits::kThreads, Traits::kSmemBytes, stream>>>(p);
+    bwd_main_sm90_kernel<Traits><<<BwdKvScheduler::grid(p), Traits::kThreads, Traits::kSmemBytes, stream>>>(sp);
     check_launch("launch of the sm90 backward kernel");
   }
   launch_bwd_postprocess<Element, kD, kDv>(p, stream);
 }
 
-bool run_bwd_sm90(DType dtype, int d, int dv, const BwdParams& p, cudaStream_t stream) {
+bool run_bwd_sm90(DType dtype, int d, int dv, const BwdParams& p, const BwdTmaMaps& maps, cudaStream_t stream) {
   static_assert(sm90_bwd_supports(64, 64) && sm90_bwd_supports(128, 128));
+  Sm90BwdParams sp{};
+  sp.base = p;
+  sp.q_map = maps.q;
+  sp.do_map = maps.dout;
+  sp.seq_maps = maps.device_per_sequence;
+  if ((p.seqs != nullptr) != (sp.seq_maps != nullptr))
+    throw Error("backward tensor maps", "per-sequence maps exactly for varlen batches", "a mismatch (internal)");
   auto run = [&]<int kD>() {
-    if (dtype == DType::bf16) launch_bwd_sm90<__nv_bfloat16, kD, kD>(p, stream);
-    if (dtype == DType::f16) launch_bwd_sm90<__half, kD, kD>(p, stream);
+    if (dtype == DType::bf16) launch_bwd_sm90<__nv_bfloat16, kD, kD>(sp, stream);
+    if (dtype == DType::f16) launch_bwd_sm90<__half, kD, kD>(sp, stream);
     return dtype == DType::bf16 || dtype == DType::f16;
   };
   if (d != dv) return false;

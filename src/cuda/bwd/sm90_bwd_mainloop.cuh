@@ -2,7 +2,7 @@
 // The sm_90a backward mainloop of the two consumer warpgroups of a CTA: the sm_80 mainloop's steps (BwdWalk:
 // every query head of the group x every query tile that sees the KV tile, or the tiles a block mask lists)
 // with warpgroup GEMMs. Consumer warpgroup w owns keys [64w, 64w + 64) of the tile; per step:
-//   wait full[stage] (the loader warp's cp.async of Q, dO, LSE, D)
+//   wait full[stage] (the TMA loads of Q, dO, LSE, D)
 //   S^T_w = K_w Q^T, dP^T_w = V_w dO^T      wgmma m64 n64 (A, B K-major from shared memory), (64 keys, 64 rows)
 //   P^T, dS^T                                 registers (plain logits here; softcap / ALiBi: the sm_80 code)
 //   dS^T_w -> shared memory (swizzled, buffer step % 2)   for dQ, which needs every key
@@ -14,8 +14,8 @@
 //     (sm90_bwd_dq_writer.cuh), which adds it into the workspace with bulk reductions
 // No CTA-wide barrier per step: the loader runs kStages - 1 steps ahead, the writer up to one step behind.
 // cp.async and st.shared are generic-proxy writes that wgmma (async proxy) reads: each st.shared writer fences
-// (fence.proxy.async) before the barrier that publishes its stores; for the loader's copies every consumer
-// thread fences after the mbarrier wait that acquires them.
+// (fence.proxy.async) before the barrier that publishes its stores; for the loaders' cp.async of K and V every
+// consumer thread fences after the mbarrier wait that acquires them (the per-step TMA loads are async-proxy writes).
 #include <cstdint>
 
 #include "cuda/bwd/bwd_mainloop.cuh"
@@ -178,7 +178,6 @@ struct Sm90BwdMainloop {
       const uint32_t hidden =
           kSparse && step.element ? element_hidden_bits<SAcc>(p, w, step.head, t0, key0, 0, lane) : 0u;
       mbarrier_wait(&bar.full[stage], (it / T::kStages) & 1);
-      fence_async_shared();  // the loader's cp.async writes, before the wgmma that read them
       SAcc st, dpt;  // (16 keys, kBlockM rows) f32 per warp: S^T then P^T; dP^T then dS^T
       RowFrags pa, dsa;  // P^T, dS^T in Element
       wgmma_fence();
@@ -259,6 +258,7 @@ struct Sm90BwdMainloop {
     bool more = walk.next(p, w, mask, step);
     if (!more) return;  // no query tile sees this KV tile: nothing loaded, dK = dV = 0
     mbarrier_wait(&bar.kv_full, 0);
+    fence_async_shared();  // the loaders' cp.async writes of K and V, before the wgmma that read them
     for (int it = 0; more; ++it) {
       compute(step, it);
       more = walk.next(p, w, mask, step);

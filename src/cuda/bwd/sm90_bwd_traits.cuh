@@ -13,7 +13,8 @@
 namespace omniattn::detail::cuda {
 
 /// The pipeline's mbarriers, after the tiles. kv_full: K and V landed (one arrival per loader thread:
-/// cp.async.mbarrier.arrive.noinc). full[s]: stage s holds the next step's Q, dO, LSE, D (as many arrivals).
+/// cp.async.mbarrier.arrive.noinc). full[s]: stage s holds the next step's Q, dO, LSE, D (one arrive.expect_tx,
+/// then the TMA loads' bytes).
 /// empty[s]: every consumer thread is done with stage s (kConsumerThreads arrivals).
 template <int kStages>
 struct Sm90BwdBarriers {
@@ -29,8 +30,8 @@ struct Sm90BwdTraits {
   static constexpr int kD = kD_, kDv = kDv_;
   static constexpr int kBlockM = Base::kBlockM;  // query rows per step
   static constexpr int kBlockN = Base::kBlockN;  // keys per CTA
-  // Warp roles: warpgroup 0 = warps 0, 2, 3 load (cp.async into the stages), warp 1 adds dQ into the workspace
-  // (bulk reductions; the deterministic mode's turns); warpgroups 1-2 = the consumers (the GEMMs).
+  // Warp roles: warpgroup 0 = warps 0, 2, 3 load (K, V by cp.async; thread 0 the steps' TMA loads), warp 1 adds
+  // dQ into the workspace (bulk reductions; the deterministic mode's turns); warpgroups 1-2 = the consumers.
   static constexpr int kLoaders = 3, kLoaderThreads = 32 * kLoaders, kWriterWarp = 1;
   static constexpr int kConsumerThreads = 256;
   static constexpr int kThreads = 128 + kConsumerThreads;

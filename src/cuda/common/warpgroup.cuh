@@ -95,6 +95,11 @@ __device__ __forceinline__ void tma_load_4d(void* smem_dst, const void* tensor_m
   ::cuda::ptx::cp_async_bulk_tensor(::cuda::ptx::space_cluster, ::cuda::ptx::space_global, smem_dst, tensor_map,
                                     coords, bar);
 }
+/// Copies `bytes` (a multiple of 16, both addresses 16-byte aligned) from global to shared memory with the TMA unit;
+/// completes on `bar` (count the bytes in its expect_tx).
+__device__ __forceinline__ void bulk_load(void* smem_dst, const void* global_src, uint32_t bytes, uint64_t* bar) {
+  ::cuda::ptx::cp_async_bulk(::cuda::ptx::space_cluster, ::cuda::ptx::space_global, smem_dst, global_src, bytes, bar);
+}
 /// *global += *shared, element-wise over `bytes` of f32 (16-byte aligned, a multiple of 16), done by the TMA
 /// unit at L2 (one bulk reduction instead of one atomic per element); the shared source must stay untouched until
 /// bulk_wait_read says it has been read. Groups: bulk_commit closes the thread's pending bulk operations.
