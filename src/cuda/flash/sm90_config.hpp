@@ -49,7 +49,7 @@ struct Sm90Tuning {
 //  - o_through_smem: the epilogue writes O into shared memory and one thread per consumer stores it with TMA (whole
 //    128-byte lines, asynchronous: the consumer goes on to its next tile). d = 256 has no room for it (192 KB of
 //    tiles + 64 KB of O): O goes from registers. d = 128 measured +2-15% with it (docs/kernels.md, step 9);
-//    d = 64 compiles with it (32 B of spills with both paths) but was not measured yet: off until it is.
+//    d = 64 compiles with it (32 B of spills with both paths); on for log step 10's A/B (OMNIATTN_SM90_O_STORE).
 //  - persistent: the dynamic schedule (atomic tickets, Sm90TileScheduler): the next tile's loads run under the
 //    current tile's epilogue and causal tiles balance themselves (a static round-robin schedule lost to one CTA
 //    per tile: docs/kernels.md, log steps 3-4). Sections of 8 MB of K/V: tiles of the heads whose K/V fit go
@@ -57,7 +57,7 @@ struct Sm90Tuning {
 // clang-format off
 inline constexpr Sm90Tuning kSm90TuningTable[] = {
     // d,  dv, block_n, consumers, stages, producer_regs, consumer_regs, pingpong, persistent, l2_section_mb, o_through_smem
-    {  64,  64,   128,      3,        4,         32,           160,        true,     true,       8,            false},
+    {  64,  64,   128,      3,        4,         32,           160,        true,     true,       8,            true},
     { 128, 128,   128,      2,        2,         40,           232,        true,     true,       8,            true},
     { 256, 256,    64,      2,        2,         40,           232,        true,     true,       8,            false},
 };
