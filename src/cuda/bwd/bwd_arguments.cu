@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -124,6 +126,12 @@ BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& t) {
   // A right-bounded mask (causal, window_right >= 0): the KV tile nearest the diagonal reaches a query block
   // first, so the deterministic order is descending (no CTA waits in the ideal schedule); else ascending.
   f.dq_descending = p.deterministic && p.window_right >= 0;
+  // OMNIATTN_BWD_ROTATE=0: the unrotated sweep (experiments; read once per process).
+  static const bool rotate_allowed = [] {
+    const char* v = std::getenv("OMNIATTN_BWD_ROTATE");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  f.rotate_steps = rotate_allowed && !p.deterministic && p.window_right < 0 && !p.sparse;
   if (p.sparse) {
     f.block_sparse = true;
     f.sparse = make_sparse_params(*p.sparse);

@@ -79,6 +79,10 @@ struct BwdParams {
   // comes first), ascending otherwise; the main kernel's blockIdx.x follows the same order.
   bool deterministic = false;
   bool dq_descending = false;
+  // Dense, no right bound, not deterministic: KV tile n starts its sweep of the query tiles at n mod (its tiles) and
+  // wraps around, so that the CTAs of a head add their dQ into different blocks at a time instead of all into
+  // the same one (which the L2 serializes). The deterministic order needs every CTA on one sweep direction.
+  bool rotate_steps = false;
 
   // Block-sparse mask (options.block_mask, bwd_sparse.cuh): each CTA walks the query blocks that list its KV
   // block; a mask query block is q_tiles_per_block query tiles, a mask KV block k_tiles_per_block KV tiles.

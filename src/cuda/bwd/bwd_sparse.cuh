@@ -57,6 +57,7 @@ template <int kBlockM>
 struct BwdWalk {
   int g = 0;              // query head within the KV head's group
   int m = 0, m_end = 0;   // next query tile and the end of the current range (dense: the interval)
+  int m_start = 0;        // dense: where each head's sweep starts and ends (BwdParams::rotate_steps)
   int ip = 0, ip_end = 0; // sparse: next / end entry of q_indices[0] (partial) for the current head
   int jf = 0, jf_end = 0; // sparse: the same in q_indices[1] (full)
   bool element = false;   // sparse: the current mask query block is partial
@@ -75,9 +76,10 @@ struct BwdWalk {
     if (p.block_sparse) {
       load_row(p, w);
     } else {
-      m = w.blocks.first;
       m_end = w.blocks.last;
-      if (m >= m_end) g = p.group;  // no query tile sees the tile
+      const int blocks = m_end - w.blocks.first;
+      if (blocks <= 0) g = p.group;  // no query tile sees the tile
+      m = m_start = w.blocks.first + (p.rotate_steps && blocks > 0 ? w.n % blocks : 0);
     }
   }
 
@@ -88,7 +90,8 @@ struct BwdWalk {
       s.head = w.kv_head * p.group + g;
       s.m = m;
       s.element = false;
-      if (++m == m_end) m = w.blocks.first, ++g;
+      if (++m == m_end) m = w.blocks.first;  // the sweep wraps around to its start
+      if (m == m_start) ++g;
       return true;
     }
     for (;;) {
