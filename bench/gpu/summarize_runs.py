@@ -1,7 +1,9 @@
-# TFLOP/s of the forward rows of every JSON in a folder (results schema), one column per file (peers_fwd.json: one per
-# peer), one line per (D, mask, MHA/GQA, N): the short table printed at the end of a device call (scripts/sm90_runtime_ab.sh).
+# TFLOP/s of the forward rows (or the op given as the second argument: bwd, fwd+bwd) of every JSON in a folder (results
+# schema), one column per file (peers_fwd.json: one per peer), one line per (D, mask, MHA/GQA, N): the short table
+# printed at the end of a device call (scripts/sm90_runtime_ab.sh).
 import json, glob, os, sys, collections
 R = sys.argv[1]
+OP = sys.argv[2] if len(sys.argv) > 2 else "fwd"
 tab = collections.defaultdict(dict)
 cols = []
 for f in sorted(glob.glob(os.path.join(R, "*.json"))):
@@ -11,7 +13,7 @@ for f in sorted(glob.glob(os.path.join(R, "*.json"))):
     except Exception as e:
         print("bad", f, e); continue
     for r in rows:
-        if r.get("op") != "fwd" or r.get("dtype", "bf16") != "bf16": continue
+        if r.get("op") != OP or r.get("dtype", "bf16") != "bf16": continue
         gqa = r.get("Hq") != r.get("Hkv")
         impl = r["impl"] if name == "peer" else name
         if impl not in cols: cols.append(impl)
