@@ -193,6 +193,34 @@ TEST(ElementMask, WindowRuleIsTheAttentionOptionsRule) {
   }
 }
 
+// row_ranges (the per-row form the generators and forward kernels use) against visible, key by key; windows,
+// sinks and prefixes past the sequence included (huge ones are unbounded: visible's sum would overflow).
+TEST(ElementMask, RowRangesAreTheWindowSinksPrefixRule) {
+  constexpr int64_t kHuge = INT64_MAX;
+  std::uniform_int_distribution<int64_t> len(1, 90), win(-1, 100), small(0, 12), pick(0, 5);
+  auto huge_or = [&](int64_t x) { return pick(rng()) == 0 ? kHuge : x; };
+  for (int trial = 0; trial < 2000; ++trial) {
+    ElementMask e;
+    e.window_left = huge_or(win(rng()));
+    e.window_right = huge_or(win(rng()));
+    e.sinks = huge_or(small(rng()));
+    e.prefix = pick(rng()) < 3 ? 0 : huge_or(small(rng()));
+    std::vector<int32_t> windows = {static_cast<int32_t>(win(rng())), INT32_MAX, 3};
+    if (pick(rng()) == 0) e.head_windows = {windows.data(), 3};
+    ElementMask ref = e;  // visible() with the huge windows as unbounded
+    if (ref.window_left == kHuge) ref.window_left = -1;
+    if (ref.window_right == kHuge) ref.window_right = -1;
+    const int64_t sq = len(rng()), sk = len(rng());
+    for (int64_t i = 0; i < sq; ++i) {
+      const ElementMask::RowRanges r = e.row_ranges(0, i, sq, sk);
+      ASSERT_TRUE(0 <= r.front && r.front <= sk && 0 <= r.begin && r.begin <= sk && 0 <= r.end && r.end <= sk);
+      for (int64_t j = 0; j < sk; ++j)
+        ASSERT_EQ(j < r.front || (r.begin <= j && j < r.end), ref.visible(0, i, j, sq, sk))
+            << "trial " << trial << " i=" << i << " j=" << j;
+    }
+  }
+}
+
 TEST(ElementMask, NeighborhoodAxisMatchesTheClassicDefinition) {
   for (int64_t L : {1, 7, 16, 23})
     for (int64_t k = 1; k <= L; ++k)

@@ -117,8 +117,40 @@ struct ElementMask {
   /// used by `grid` for both queries and keys.
   I32Array token_order;
 
+  /// visible()'s window / sinks / prefix part for query i (0 <= i < sq) as key ranges within [0, sk]: key j < sk
+  /// passes it iff j < front or begin <= j < end. For rules evaluated per row (generators, forward kernels).
+  struct RowRanges {
+    int64_t front;       ///< [0, front): sinks (bounded by the window's end) and the prefix
+    int64_t begin, end;  ///< the window
+  };
+  OMNIATTN_HD RowRanges row_ranges(int64_t head, int64_t i, int64_t sq, int64_t sk) const {
+    int64_t left = window_left, right = window_right, sink = sinks;
+    if (!head_windows.empty()) {
+      left = head_windows.data[3 * head];
+      right = head_windows.data[3 * head + 1];
+      sink = head_windows.data[3 * head + 2];
+    }
+    const int64_t d = i + sk - sq;  // < sk; windows past [0, sk] are cut before any sum (no overflow)
+    const int64_t end = right < 0 || right >= sk - d ? sk : (d + right + 1 > 0 ? d + right + 1 : 0);
+    const int64_t begin = left < 0 || left >= d ? 0 : d - left;
+    const int64_t sink_end = sink < end ? sink : end, prefix_end = prefix < sk ? prefix : sk;
+    return {sink_end > prefix_end ? sink_end : prefix_end, begin, end};
+  }
+  /// Whether the rule has parts beyond row_ranges (documents, grids), and those parts for the pair (i, j).
+  OMNIATTN_HD bool has_pair_rule() const { return !q_document.empty() || grid.kind != GridMask::Kind::none; }
+  OMNIATTN_HD bool pair_visible(int64_t i, int64_t j) const {
+    if (!q_document.empty() && q_document.data[i] != k_document.data[j]) return false;
+    if (grid.kind != GridMask::Kind::none) {
+      const int64_t gi = token_order.empty() ? i : token_order.data[i];
+      const int64_t gj = token_order.empty() ? j : token_order.data[j];
+      if (!grid.visible(gi, gj)) return false;
+    }
+    return true;
+  }
+
   /// Whether key j is visible to query i (sequence-local) of mask head `head`, in a sequence of sq queries
-  /// and sk keys.
+  /// and sk keys. Not written with the helpers above on purpose: the sm_80 backward inlines it at its register
+  /// limit, and the rewrite made it spill (docs/sparse.md).
   OMNIATTN_HD bool visible(int64_t head, int64_t i, int64_t j, int64_t sq, int64_t sk) const {
     int64_t left = window_left, right = window_right, sink = sinks;
     if (!head_windows.empty()) {

@@ -53,17 +53,8 @@ BlockMask build_block_mask(const BlockMask::Geometry& g, const ElementMask& elem
 
 void window_keys(const ElementMask& e, int64_t head, int64_t i, int64_t sq, int64_t sk, int64_t lo, int64_t hi,
                  Intervals& out) {
-  int64_t left = e.window_left, right = e.window_right, sinks = e.sinks;
-  if (!e.head_windows.empty()) {
-    left = e.head_windows.data[3 * head];
-    right = e.head_windows.data[3 * head + 1];
-    sinks = e.head_windows.data[3 * head + 2];
-  }
-  const int64_t d = i + sk - sq;
-  const int64_t w_end = right >= 0 ? std::clamp<int64_t>(d + right + 1, 0, sk) : sk;
-  const int64_t w_begin = left >= 0 ? std::clamp<int64_t>(d - left, 0, sk) : 0;
-  // [0, head) holds the sinks (bounded by the window's end) and the prefix; then the window.
-  const int64_t head_end = std::max(std::min(sinks, w_end), std::min(e.prefix, sk));
+  const ElementMask::RowRanges keys = e.row_ranges(head, i, sq, sk);
+  const int64_t head_end = keys.front, w_begin = keys.begin, w_end = keys.end;  // [0, head_end) and the window
   auto add = [&](int64_t a, int64_t b) {
     a = std::max(a, lo);
     b = std::min(b, hi);

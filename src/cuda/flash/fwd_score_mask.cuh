@@ -15,33 +15,60 @@ namespace omniattn::detail::cuda {
 #define OMNIATTN_NOINLINE __attribute__((noinline))
 #endif
 
+/// How many of a lane's kCols score columns hold keys below `key`: column c is key col0 + 8 (c / 2) + c % 2
+/// (increasing in c), so with t = key - col0 that is 2 (t / 8) + min(t % 8, 2), for t clamped to [0, 4 kCols].
+/// key and col0 are in [0, 2^31): the difference does not overflow.
+template <int kCols>
+__device__ __forceinline__ int columns_below(int key, int col0) {
+  int t = key - col0;
+  t = t < 0 ? 0 : (t > 4 * kCols ? 4 * kCols : t);
+  return 2 * (t >> 3) + min(t & 7, 2);
+}
+
+/// Bits [0, n) of a row, n <= 32.
+__device__ __forceinline__ uint64_t low_bits(int n) { return (uint64_t{1} << n) - 1; }
+
 /// The element rule (ElementMask::visible: windows, documents, grids) on one lane's scores: bit r * kCols + c for
 /// row slot r (packed query row row_lane + 16 (r / 2) + 8 (r % 2), the accumulator layout) and column c (key
-/// col0 + 8 (c / 2) + c % 2). Rolled loops: the rule is large. Rows past the sequence and keys past k_len count as
-/// hidden (the rule's arrays end there; those scores are masked or unused).
+/// col0 + 8 (c / 2) + c % 2). Rows past the sequence and keys past k_len count as hidden (the rule's arrays end
+/// there; those scores are masked or unused).
+/// Per row, the window / sinks / prefix part is two key ranges (ElementMask::row_ranges), each a run of columns:
+/// a few integer ops per row instead of the rule per score. Documents and grids are then tested on the scores still
+/// visible, in one rolled loop over the lane's scores (the rule is large). That shape spills least (ptxas): the pair
+/// test inside the row loop cost the sm_80 D = 96 kernel 32 B of spills instead of 4, nested row and column loops
+/// the sm_90a D = 256 one 64 B instead of 56.
 template <int kRowSlots, int kCols>
 __device__ __forceinline__ uint64_t element_rule_bits(const FwdParams& p, int row_lane, int rows, int head_block,
                                                       int q_len, int k_len, int col0) {
-  static_assert(kRowSlots * kCols <= 64, "one bit per score of the lane");
+  static_assert(kRowSlots * kCols <= 64 && kCols <= 32, "one bit per score of the lane");
   const ElementMask& rule = p.sparse.element;
   uint64_t visible = 0;
 #pragma unroll 1
   for (int r = 0; r < kRowSlots; ++r) {
     const int row = row_lane + 16 * (r >> 1) + 8 * (r & 1);
     if (row >= rows) continue;
-    const int64_t i = row / p.pack;
     const int32_t head = p.sparse.mask_head(head_block * p.pack + row % p.pack);
+    const ElementMask::RowRanges keys = rule.row_ranges(head, row / p.pack, q_len, k_len);  // within [0, k_len]
+    const int front = columns_below<kCols>(static_cast<int>(keys.front), col0);
+    const int begin = columns_below<kCols>(static_cast<int>(keys.begin), col0);
+    const int end = columns_below<kCols>(static_cast<int>(keys.end), col0);
+    visible |= (low_bits(front) | (low_bits(end) & ~low_bits(begin))) << (r * kCols);
+  }
+  if (rule.has_pair_rule()) {
+    int i = 0;
 #pragma unroll 1
-    for (int c = 0; c < kCols; ++c) {
-      const int64_t j = col0 + 8 * (c >> 1) + (c & 1);
-      if (j < k_len && rule.visible(head, i, j, q_len, k_len)) visible |= uint64_t{1} << (r * kCols + c);
+    for (int b = 0; b < kRowSlots * kCols; ++b) {
+      const int r = b / kCols, c = b % kCols;
+      if (c == 0) i = (row_lane + 16 * (r >> 1) + 8 * (r & 1)) / p.pack;  // rows past the sequence have no bit set
+      if (((visible >> b) & 1) && !rule.pair_visible(i, col0 + 8 * (c >> 1) + (c & 1))) visible &= ~(uint64_t{1} << b);
     }
   }
   return visible;
 }
 
-/// The same, out of line. Measured with ptxas at D = 128: the sm_80 block-sparse kernel spills less with the call
-/// (100 B of spill stores instead of 248), the sm_90a consumers less without it (0 B instead of 84).
+/// The same, out of line (the sm_80 kernel). Measured with ptxas (sm_80 builds): inlined, the block-sparse kernel
+/// spills 96 B instead of 4 at D = 96 (80 B instead of 100 at D = 128), and the grid rule's local arrays enter the
+/// KV loop. The sm_90a consumers inline it: an outlined pair loop took D = 256 from 60 B of spills to 180.
 template <int kRowSlots, int kCols>
 __device__ OMNIATTN_NOINLINE uint64_t element_rule_bits_outlined(const FwdParams& p, int row_lane, int rows,
                                                                  int head_block, int q_len, int k_len, int col0) {
