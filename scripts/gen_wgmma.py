@@ -4,7 +4,7 @@ bf16/f16 inputs) for the N the sm_90a kernels use. A wgmma names every accumulat
 so each N is spelled out; generating the list keeps the header free of hand-typed operand numbers.
 Run: python3 scripts/gen_wgmma.py > src/cuda/common/wgmma_ops.cuh
 """
-NS = (64, 128, 256)
+NS = (64, 80, 128, 256)
 NS_MN = (64,)  # both operands MN-major
 TYPES = (("__nv_bfloat16", "bf16"), ("__half", "f16"))
 

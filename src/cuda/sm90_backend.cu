@@ -29,7 +29,7 @@ namespace {
 std::string supported_head_dims() {
   std::string s;
   for (const cuda::Sm90Tuning& t : cuda::kSm90TuningTable)
-    s += (s.empty() ? "" : ", ") + std::string("(") + std::to_string(t.d) + ", " + std::to_string(t.dv) + ")";
+    if (!t.sparse_row) s += (s.empty() ? "" : ", ") + std::string("(") + std::to_string(t.d) + ", " + std::to_string(t.dv) + ")";
   return s;
 }
 
@@ -134,7 +134,7 @@ class CudaSm90Backend final : public BackendImpl {
       return "needs a Hopper GPU (compute capability 9.x; " + to_string(p.device) + " is not)";
     if (p.dtype != DType::bf16 && p.dtype != DType::f16)
       return "supports bf16 and f16 inputs only (given " + to_string(p.dtype) + ")";
-    const cuda::Sm90Tuning t = cuda::sm90_tuning(static_cast<int>(p.d), static_cast<int>(p.dv));
+    const cuda::Sm90Tuning t = cuda::sm90_tuning(static_cast<int>(p.d), static_cast<int>(p.dv), p.sparse.has_value());
     if (t.d == 0)
       return "supports head dims (D, Dv) in {" + supported_head_dims() + "} (given (" + std::to_string(p.d) + ", " +
              std::to_string(p.dv) + "))";
@@ -167,7 +167,7 @@ class CudaSm90Backend final : public BackendImpl {
   void forward(const ForwardProblem& p) const override {
     if (auto why = can_run(p)) throw Error("options.backend", "a call that cuda_sm90 supports", *why);
     cuda::DeviceGuard guard(p.device.index);
-    const cuda::Sm90Tuning t = cuda::sm90_tuning(static_cast<int>(p.d), static_cast<int>(p.dv));
+    const cuda::Sm90Tuning t = cuda::sm90_tuning(static_cast<int>(p.d), static_cast<int>(p.dv), p.sparse.has_value());
     cuda::FwdLaunch launch = cuda::make_fwd_launch(p, portable_geometry(t), cuda::GqaPacking::never);
     if (launch.empty()) return;  // no query rows: nothing to write
     cuda::Sm90Params params{};

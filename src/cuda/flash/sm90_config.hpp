@@ -25,6 +25,9 @@ struct Sm90Tuning {
   bool persistent = false;  // dynamic persistent schedule: one CTA per SM draws tiles (else one CTA per tile)
   int l2_section_mb = 0;    // persistent: MB of K/V that the (head, sequence) pairs of one scheduler section share
   bool o_through_smem = false;  // epilogue: O staged in shared memory and written by TMA stores (else from registers)
+  // A row that serves the block-sparse calls of its (d, dv) and only those (the other row then serves only dense
+  // calls): its KV tile divides the 64- and 128-key mask blocks where the dense row's does not.
+  bool sparse_row = false;
 
   constexpr int block_m() const { return 64 * consumers; }
   constexpr int threads() const { return 128 * (consumers + 1); }
@@ -42,7 +45,9 @@ struct Sm90Tuning {
 //  - d = 64: 3 consumers (192 rows): S and O are small, more rows amortize each K/V tile; 4 stages.
 //  - d = 128: 2 consumers x 64 rows, 128-key tiles: O 64 + S 64 + P 32 registers per thread, 2 stages
 //    (160 KB of shared memory).
-//  - d = 256: O alone is 128 registers, so 64-key tiles (S 32); 2 stages, 192 KB.
+//  - d = 256: O alone is 128 registers, so narrow KV tiles: 80 keys (S 40, P 20 registers; FlashAttention-3's
+//    choice), 2 stages, 224 KB. 80 divides no mask block: block-sparse calls take the 64-key row (S 32; 192 KB),
+//    whose kernel is instantiated apart (sm90_instantiate_d256_sparse.cu).
 //  - producer_regs: the producer's loop (tile tickets, tile geometry, the K/V ring) spills at 24 registers
 //    (ptxas allocates the code after setmaxnreg within its limit); 40 (32 at d = 64) and 232 for the consumers
 //    compile without spills at d = 64 and 128 (d = 256: 60 B at 232, against 320 B in the producer at 24).
@@ -56,10 +61,11 @@ struct Sm90Tuning {
 //    heaviest first together; long sequences get one head per section (its tiles share K/V in L2).
 // clang-format off
 inline constexpr Sm90Tuning kSm90TuningTable[] = {
-    // d,  dv, block_n, consumers, stages, producer_regs, consumer_regs, pingpong, persistent, l2_section_mb, o_through_smem
-    {  64,  64,   128,      3,        4,         32,           160,        true,     true,       8,            true},
-    { 128, 128,   128,      2,        2,         40,           232,        true,     true,       8,            true},
-    { 256, 256,    64,      2,        2,         40,           232,        true,     true,       8,            false},
+    // d,  dv, block_n, consumers, stages, producer_regs, consumer_regs, pingpong, persistent, l2_section_mb, o_through_smem, sparse_row
+    {  64,  64,   128,      3,        4,         32,           160,        true,     true,       8,            true,           false},
+    { 128, 128,   128,      2,        2,         40,           232,        true,     true,       8,            true,           false},
+    { 256, 256,    80,      2,        2,         40,           232,        true,     true,       8,            false,          false},
+    { 256, 256,    64,      2,        2,         40,           232,        true,     true,       8,            false,          true},
 };
 // clang-format on
 
@@ -69,15 +75,25 @@ enum class Sm90Schedule { table, per_tile, persistent };
 void set_sm90_schedule(Sm90Schedule schedule);
 Sm90Schedule sm90_schedule_override();
 
-constexpr Sm90Tuning sm90_tuning(int d, int dv) {
+/// Whether block-sparse calls of (d, dv) have their own row (instantiated apart from the dense one).
+constexpr bool sm90_has_sparse_row(int d, int dv) {
   for (const Sm90Tuning& t : kSm90TuningTable)
-    if (t.d == d && t.dv == dv) return t;
+    if (t.d == d && t.dv == dv && t.sparse_row) return true;
+  return false;
+}
+
+/// The row of (d, dv) for block-sparse calls (`sparse`) or dense ones; d == 0 when there is none.
+constexpr Sm90Tuning sm90_tuning(int d, int dv, bool sparse = false) {
+  const bool want_sparse_row = sparse && sm90_has_sparse_row(d, dv);
+  for (const Sm90Tuning& t : kSm90TuningTable)
+    if (t.d == d && t.dv == dv && t.sparse_row == want_sparse_row) return t;
   return Sm90Tuning{};
 }
 
 constexpr bool sm90_tuning_is_valid(const Sm90Tuning& t) {
   return t.d % 64 == 0 && t.dv % 64 == 0 && t.dv <= t.d && t.d <= 256 &&
-         (t.block_n == 64 || t.block_n == 128 || t.block_n == 256) && t.consumers >= 1 && t.consumers <= 3 &&
+         (t.block_n == 64 || t.block_n == 80 || t.block_n == 128 || t.block_n == 256) &&
+         (!t.sparse_row || t.block_n == 64) && t.consumers >= 1 && t.consumers <= 3 &&
          t.stages >= 1 && t.producer_regs % 8 == 0 && t.consumer_regs % 8 == 0 &&
          128 * (t.producer_regs + t.consumers * t.consumer_regs) <= t.threads() * (65536 / t.threads() / 8 * 8) &&
          t.smem_bytes() <= 227 * 1024;

@@ -2,8 +2,8 @@
 #include "cuda/flash/sm90_kernel.cuh"
 
 namespace omniattn::detail::cuda {
-template void launch_fwd_sm90<__nv_bfloat16, 128, 128>(const Sm90Params&, cudaStream_t);
-template void launch_fwd_sm90<__half, 128, 128>(const Sm90Params&, cudaStream_t);
-template FwdKernelInfo fwd_sm90_kernel_info<__nv_bfloat16, 128, 128>();
-template FwdKernelInfo fwd_sm90_kernel_info<__half, 128, 128>();
+template void launch_fwd_sm90_row<__nv_bfloat16, 128, 128, false>(const Sm90Params&, cudaStream_t);
+template void launch_fwd_sm90_row<__half, 128, 128, false>(const Sm90Params&, cudaStream_t);
+template FwdKernelInfo fwd_sm90_kernel_info_row<__nv_bfloat16, 128, 128, false>();
+template FwdKernelInfo fwd_sm90_kernel_info_row<__half, 128, 128, false>();
 }  // namespace omniattn::detail::cuda

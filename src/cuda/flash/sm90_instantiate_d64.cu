@@ -2,8 +2,8 @@
 #include "cuda/flash/sm90_kernel.cuh"
 
 namespace omniattn::detail::cuda {
-template void launch_fwd_sm90<__nv_bfloat16, 64, 64>(const Sm90Params&, cudaStream_t);
-template void launch_fwd_sm90<__half, 64, 64>(const Sm90Params&, cudaStream_t);
-template FwdKernelInfo fwd_sm90_kernel_info<__nv_bfloat16, 64, 64>();
-template FwdKernelInfo fwd_sm90_kernel_info<__half, 64, 64>();
+template void launch_fwd_sm90_row<__nv_bfloat16, 64, 64, false>(const Sm90Params&, cudaStream_t);
+template void launch_fwd_sm90_row<__half, 64, 64, false>(const Sm90Params&, cudaStream_t);
+template FwdKernelInfo fwd_sm90_kernel_info_row<__nv_bfloat16, 64, 64, false>();
+template FwdKernelInfo fwd_sm90_kernel_info_row<__half, 64, 64, false>();
 }  // namespace omniattn::detail::cuda

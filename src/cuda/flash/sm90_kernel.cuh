@@ -1,7 +1,7 @@
 #pragma once
 // The sm_90a forward kernel: one CTA per tile or dynamic persistent (Sm90TileScheduler), warp-specialized
-// (producer warpgroup 0 issues TMA loads; consumer warpgroups 1..kConsumers compute), and its launch. Included only by the per-head-dim instantiation files
-// (sm90_instantiate_d*.cu), which are compiled for sm_90a alone.
+// (producer warpgroup 0 issues TMA loads; consumer warpgroups 1..kConsumers compute), and its launch. Included only
+// by the per-row instantiation files (sm90_instantiate_d*.cu), which are compiled for sm_90a alone.
 #include "cuda/common/cuda_check.hpp"
 #include "cuda/flash/sm90_consumer.cuh"
 #include "cuda/flash/sm90_epilogue.cuh"
@@ -71,9 +71,9 @@ void configure_sm90_kernel_once() {
                                                         "cudaFuncSetAttribute (sm90 forward kernel)");
 }
 
-template <class Element, int kD, int kDv>
-void launch_fwd_sm90(const Sm90Params& p, cudaStream_t stream) {
-  using Traits = Sm90Traits<Element, kD, kDv>;
+template <class Element, int kD, int kDv, bool kSparseRow>
+void launch_fwd_sm90_row(const Sm90Params& p, cudaStream_t stream) {
+  using Traits = Sm90Traits<Element, kD, kDv, kSparseRow>;
   configure_sm90_kernel_once<Traits>();
   // Dynamic persistent schedule: p.ctas CTAs; otherwise one CTA per tile.
   const auto grid = static_cast<unsigned>(p.counters != nullptr ? p.ctas : Sm90TileScheduler::tiles(p.base));
@@ -82,9 +82,9 @@ void launch_fwd_sm90(const Sm90Params& p, cudaStream_t stream) {
   check_launch("launch of the sm90 forward kernel");
 }
 
-template <class Element, int kD, int kDv>
-FwdKernelInfo fwd_sm90_kernel_info() {
-  using Traits = Sm90Traits<Element, kD, kDv>;
+template <class Element, int kD, int kDv, bool kSparseRow>
+FwdKernelInfo fwd_sm90_kernel_info_row() {
+  using Traits = Sm90Traits<Element, kD, kDv, kSparseRow>;
   configure_sm90_kernel_once<Traits>();
   return kernel_info(&flash_fwd_sm90_kernel<Traits>, Traits::kThreads, Traits::kSmemBytes);
 }

@@ -6,13 +6,15 @@
 
 namespace omniattn::detail::cuda {
 
-template <class Element_, int kD_, int kDv_>
+/// kSparseRow: the instantiation of a (D, Dv) whose block-sparse calls have their own row (sm90_has_sparse_row).
+template <class Element_, int kD_, int kDv_, bool kSparseRow = false>
 struct Sm90Traits {
   using Element = Element_;
   static constexpr int kD = kD_;
   static constexpr int kDv = kDv_;
-  static constexpr Sm90Tuning kTune = sm90_tuning(kD, kDv);
-  static_assert(kTune.d == kD && kTune.dv == kDv, "no row of kSm90TuningTable for this (D, Dv)");
+  static constexpr Sm90Tuning kTune = sm90_tuning(kD, kDv, kSparseRow);
+  static_assert(kTune.d == kD && kTune.dv == kDv && kTune.sparse_row == kSparseRow,
+                "no row of kSm90TuningTable for this (D, Dv, sparse row)");
 
   static constexpr int kBlockM = kTune.block_m();
   static constexpr int kBlockN = kTune.block_n;
@@ -23,9 +25,10 @@ struct Sm90Traits {
   static constexpr int kConsumerRegs = kTune.consumer_regs;
   static constexpr bool kPingpong = kTune.pingpong && kTune.consumers > 1;
   // Whether block masks can run here: a query tile must lie inside one mask query block (64 or 128 tokens), so
-  // 192-row tiles (3 consumers) never take one (refused on the host) and compile no sparse path, which would
-  // only cost the dense loop registers.
-  static constexpr bool kBlockSparse = 128 % kBlockM == 0;
+  // 192-row tiles (3 consumers) never take one (refused on the host), nor do 80-key tiles, nor the dense row of a
+  // (D, Dv) with a sparse row; those compile no sparse path, which would only cost the dense loop registers.
+  static constexpr bool kBlockSparse =
+      128 % kBlockM == 0 && 128 % kBlockN == 0 && (kSparseRow || !sm90_has_sparse_row(kD, kDv));
 
   // Shared memory, in 128-byte-swizzled boxes of 64 columns (TMA boxes; 1024-byte aligned):
   //   Q: kD/64 boxes of (kBlockM rows, 64)   K stage s: kD/64 boxes of (kBlockN, 64)   V stage s: kDv/64 boxes
