@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <limits>
 #include <string>
 
@@ -11,6 +10,15 @@ namespace omniattn::detail::cuda {
 namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
+}
+
+// Deterministic mode: KV tiles of a head launched together (BwdKvScheduler). A wave then holds ~132 / 8 heads, each
+// with a dQ chain of 8 links; their Q / dO (8 tiles read each in step) still share L2.
+constexpr int kDeterministicChunk = 8;
 std::size_t align256(std::size_t x) { return (x + 255) / 256 * 256; }
 
 // Row pointers and strides must keep every 16-byte chunk of a row aligned (cp.async, vector stores).
@@ -126,12 +134,12 @@ BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& t) {
   // A right-bounded mask (causal, window_right >= 0): the KV tile nearest the diagonal reaches a query block
   // first, so the deterministic order is descending (no CTA waits in the ideal schedule); else ascending.
   f.dq_descending = p.deterministic && p.window_right >= 0;
-  // OMNIATTN_BWD_ROTATE=0: the unrotated sweep (experiments; read once per process).
-  static const bool rotate_allowed = [] {
-    const char* v = std::getenv("OMNIATTN_BWD_ROTATE");
-    return v == nullptr || std::strcmp(v, "0") != 0;
-  }();
+  // Experiments (environment, read once per process): OMNIATTN_BWD_ROTATE=0, the unrotated sweep;
+  // OMNIATTN_BWD_DET_CHUNK=<tiles>, the deterministic launch chunk (0: a head at a time).
+  static const bool rotate_allowed = env_int("OMNIATTN_BWD_ROTATE", 1) != 0;
+  static const int det_chunk = env_int("OMNIATTN_BWD_DET_CHUNK", kDeterministicChunk);
   f.rotate_steps = rotate_allowed && !p.deterministic && p.window_right < 0 && !p.sparse;
+  f.dq_chunk = p.deterministic ? det_chunk : 0;
   if (p.sparse) {
     f.block_sparse = true;
     f.sparse = make_sparse_params(*p.sparse);

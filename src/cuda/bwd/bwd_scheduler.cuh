@@ -31,17 +31,37 @@ struct BwdRowScheduler {
   }
 };
 
-/// Main kernel: one CTA per (KV tile, KV head, sequence). blockIdx.x -> tile in the order the deterministic
+/// Main kernel: one CTA per (KV tile, KV head, sequence). Launch order -> tile in the order the deterministic
 /// mode adds dQ (descending when p.dq_descending, BwdParams): CTAs start in that order, so a CTA only ever
 /// waits for CTAs that started before it. Ascending (the default) starts the tiles with the most query
 /// blocks first under a causal mask.
+/// p.dq_chunk > 0 (deterministic mode): within a sequence, the CTAs start in chunks of dq_chunk tiles of every KV
+/// head in turn (chunk 0 of head 0, 1, ..., then chunk 1 ...), instead of all tiles of one head. The dQ turns of a
+/// query block form a chain over a head's tiles, and the CTAs running together lag each other by one link each:
+/// a wave of one head's ~128 tiles would carry a chain of 128 links, a wave of chunks one of dq_chunk links.
 struct BwdKvScheduler {
   static dim3 grid(const BwdParams& p) {
     return dim3(static_cast<unsigned>(p.n_blocks), static_cast<unsigned>(p.hkv), static_cast<unsigned>(p.batch));
   }
-  static __device__ __forceinline__ int tile(const BwdParams& p) {
-    const int x = static_cast<int>(blockIdx.x);
-    return p.dq_descending ? p.n_blocks - 1 - x : x;
+  /// The CTA's position in launch order within its sequence -> (tile in dQ order, KV head).
+  static __device__ __forceinline__ void tile_and_head(const BwdParams& p, int& tile, int& kv_head) {
+    int t = static_cast<int>(blockIdx.x), h = static_cast<int>(blockIdx.y);
+    const int chunk = p.dq_chunk;
+    if (chunk > 0 && p.n_blocks > chunk) {
+      const int linear = t + p.n_blocks * h;  // x runs fastest
+      const int full = p.n_blocks / chunk, chunk_ctas = chunk * p.hkv;  // whole chunks; CTAs of one chunk index
+      if (linear < full * chunk_ctas) {
+        const int r = linear % chunk_ctas;
+        h = r / chunk;
+        t = linear / chunk_ctas * chunk + r % chunk;
+      } else {  // the last, shorter chunk of every head
+        const int rest = p.n_blocks - full * chunk, r = linear - full * chunk_ctas;
+        h = r / rest;
+        t = full * chunk + r % rest;
+      }
+    }
+    tile = p.dq_descending ? p.n_blocks - 1 - t : t;
+    kv_head = h;
   }
 };
 
@@ -55,8 +75,7 @@ struct BwdKvWork {
 
 template <int kBlockM>
 __device__ __forceinline__ bool make_kv_work(const BwdParams& p, BwdKvWork& w) {
-  w.n = BwdKvScheduler::tile(p);
-  w.kv_head = static_cast<int>(blockIdx.y);
+  BwdKvScheduler::tile_and_head(p, w.n, w.kv_head);
   w.batch = static_cast<int>(blockIdx.z);
   w.seq = bwd_seq(p, w.batch);
   w.j0 = w.n * p.tile_keys;

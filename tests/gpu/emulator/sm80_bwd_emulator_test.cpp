@@ -192,6 +192,23 @@ TEST(Sm80BwdEmulated, DeterministicOrder) {
   }
 }
 
+// More KV tiles per head than the deterministic launch chunk (8 tiles, BwdKvScheduler): the CTAs start chunk by
+// chunk over the heads, both dQ orders; a CTA that started before the tile it waits for would hang the emulation.
+TEST(Sm80BwdEmulated, DeterministicChunkedLaunchOrder) {
+  Sm80Case c;
+  c.batch = 1;
+  c.hq = c.hkv = 2;
+  c.sq = 70;
+  c.sk = 1300;  // 11 tiles of 128 keys: one whole chunk and a shorter one per head
+  for (bool causal : {false, true}) {
+    c.causal = causal;  // ascending order, descending order
+    const BwdInputs in = make_bwd_inputs(c);
+    const BwdResult first = emulate_backward(c, in, /*deterministic=*/true);
+    const BwdResult second = emulate_backward(c, in, /*deterministic=*/true, /*check=*/false);
+    EXPECT_TRUE(same_gradients(first, second, false)) << c.describe();
+  }
+}
+
 // ---- Block-sparse masks (options.block_mask): the walk of the transposed lists, partial / full blocks, 64-key
 // mask blocks in the 128-key tiles of d <= 128 (half-filled tiles), several KV tiles per mask block (d = 256),
 // per-head masks with GQA, and the deterministic order over the listed tiles only.
