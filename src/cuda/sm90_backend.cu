@@ -91,6 +91,13 @@ bool env_is(const char* name, const char* value) {
   return v != nullptr && std::strcmp(v, value) == 0;
 }
 
+// The tuning row of a forward call: the (D, Dv)'s sparse row for block-sparse calls when it has one, and for dense
+// calls too under OMNIATTN_SM90_SPARSE_ROW=1 (experiments: the same-binary A/B of the dense row's tiles).
+cuda::Sm90Tuning forward_row(const ForwardProblem& p) {
+  static const bool sparse_row_for_all = env_is("OMNIATTN_SM90_SPARSE_ROW", "1");
+  return cuda::sm90_tuning(static_cast<int>(p.d), static_cast<int>(p.dv), p.sparse.has_value() || sparse_row_for_all);
+}
+
 Sm90ScheduleChoice sm90_schedule(const ForwardProblem& p, const cuda::Sm90Tuning& t, const cuda::FwdParams& params) {
   static const int l2_mb = env_int("OMNIATTN_SM90_L2_MB", -1);
   const int64_t l2_budget = int64_t{l2_mb >= 0 ? l2_mb : t.l2_section_mb} << 20;
@@ -134,7 +141,7 @@ class CudaSm90Backend final : public BackendImpl {
       return "needs a Hopper GPU (compute capability 9.x; " + to_string(p.device) + " is not)";
     if (p.dtype != DType::bf16 && p.dtype != DType::f16)
       return "supports bf16 and f16 inputs only (given " + to_string(p.dtype) + ")";
-    const cuda::Sm90Tuning t = cuda::sm90_tuning(static_cast<int>(p.d), static_cast<int>(p.dv), p.sparse.has_value());
+    const cuda::Sm90Tuning t = forward_row(p);
     if (t.d == 0)
       return "supports head dims (D, Dv) in {" + supported_head_dims() + "} (given (" + std::to_string(p.d) + ", " +
              std::to_string(p.dv) + "))";
@@ -167,11 +174,12 @@ class CudaSm90Backend final : public BackendImpl {
   void forward(const ForwardProblem& p) const override {
     if (auto why = can_run(p)) throw Error("options.backend", "a call that cuda_sm90 supports", *why);
     cuda::DeviceGuard guard(p.device.index);
-    const cuda::Sm90Tuning t = cuda::sm90_tuning(static_cast<int>(p.d), static_cast<int>(p.dv), p.sparse.has_value());
+    const cuda::Sm90Tuning t = forward_row(p);
     cuda::FwdLaunch launch = cuda::make_fwd_launch(p, portable_geometry(t), cuda::GqaPacking::never);
     if (launch.empty()) return;  // no query rows: nothing to write
     cuda::Sm90Params params{};
     params.base = launch.params;
+    params.sparse_row = t.sparse_row;
     if (launch.seqs.empty()) {  // one geometry: one map per operand, indexed by batch
       const int64_t q_len = p.q_len[0];
       params.q_map = cuda::make_tensor_map_4d(operand(p.q, p.batch, q_len, p.hq, p.d), t.block_m(), "q");

@@ -18,11 +18,12 @@ void launch_fwd_sm90_row(const Sm90Params& p, cudaStream_t stream);
 template <class Element, int kD, int kDv, bool kSparseRow>
 FwdKernelInfo fwd_sm90_kernel_info_row();
 
-/// The kernel of (D, Dv) for this call: its sparse row's for block-sparse calls when it has one.
+/// The kernel of (D, Dv) for this call: its sparse row's when the host built the call for it (block-sparse calls,
+/// or experiments), else the dense row's.
 template <class Element, int kD, int kDv>
 void launch_fwd_sm90(const Sm90Params& p, cudaStream_t stream) {
   if constexpr (sm90_has_sparse_row(kD, kDv)) {
-    if (p.base.is_sparse()) {
+    if (p.sparse_row) {
       launch_fwd_sm90_row<Element, kD, kDv, true>(p, stream);
       return;
     }

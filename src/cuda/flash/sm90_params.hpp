@@ -30,6 +30,7 @@ struct Sm90Params {
   CUtensorMap v_map;  // box (64, block_n) of [batch, k_len, hkv, dv]
   CUtensorMap o_map;  // box (64, 64) of [batch, q_len, hq, dv] (epilogue with o_through_smem)
   bool o_by_tma = false;  // o_through_smem instantiations: store O with TMA (false: from registers, experiments)
+  bool sparse_row = false;  // the host built the call for its (D, Dv)'s sparse row (sm90_has_sparse_row): run it
 };
 
 }  // namespace omniattn::detail::cuda
