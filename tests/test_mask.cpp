@@ -1,6 +1,7 @@
 // BlockMask: the CSR layout against plain loops, dense map round trips, and validation errors that name the
 // field, what was expected and what was given.
 #include <algorithm>
+#include <numeric>
 #include <random>
 #include <string>
 
@@ -245,6 +246,106 @@ TEST(ElementMask, NeighborhoodAxisMatchesTheClassicDefinition) {
               if (!causal) EXPECT_EQ(count, k);  // a full window everywhere (shifted at the borders)
             }
           }
+}
+
+// make_grid_table's contract, per field and without the kernels' bit tricks: key j is visible to query i iff every
+// field of key(j) lies between those of the window's ends (neighborhood), or key(j) and key(i) differ in at most one
+// field, not above key(i)'s on a causal axis (axial). Random 1-D to 3-D grids, dilations, strides, causal axes,
+// in grid order or a random one.
+TEST(ElementMask, GridTableIsTheGridRule) {
+  std::uniform_int_distribution<int64_t> pick(0, 1 << 20);
+  auto uniform = [&](int64_t lo, int64_t hi) { return lo + pick(rng()) % (hi - lo + 1); };
+  for (int trial = 0; trial < 400; ++trial) {
+    GridMask g;
+    g.kind = uniform(0, 2) ? GridMask::Kind::neighborhood : GridMask::Kind::axial;
+    g.ndim = static_cast<int>(uniform(1, 3));
+    for (int a = 0; a < g.ndim; ++a) {
+      g.shape[a] = uniform(1, g.ndim == 1 ? 60 : g.ndim == 2 ? 12 : 6);
+      g.kernel[a] = uniform(1, g.shape[a]);
+      g.dilation[a] = uniform(1, g.shape[a] / g.kernel[a]);
+      g.stride[a] = uniform(1, g.kernel[a]);
+      g.causal[a] = uniform(0, 2) == 0;
+    }
+    const int64_t n = g.tokens();
+    std::vector<int32_t> order(static_cast<size_t>(n));
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng());
+    ElementMask e;
+    e.grid = g;
+    if (uniform(0, 1)) e.token_order = {order.data(), n};
+    const std::vector<int32_t> table = make_grid_table(g, e.token_order);
+    const GridMask::KeyLayout layout = g.key_layout();
+    ASSERT_NE(layout.guard, 0u);
+    const int64_t stride = g.kind == GridMask::Kind::axial ? 1 : 3;  // (key) or (key, lo, hi) per position
+    ASSERT_EQ(static_cast<int64_t>(table.size()), stride * n);
+    auto field = [&](int64_t entry, int a) { return static_cast<uint32_t>(table[entry]) & layout.field[a]; };
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        bool in = true;
+        if (g.kind == GridMask::Kind::neighborhood) {
+          for (int a = 0; a < g.ndim; ++a)
+            in = in && field(3 * i + 1, a) <= field(3 * j, a) && field(3 * j, a) <= field(3 * i + 2, a);
+        } else {
+          int differ = 0;
+          for (int a = 0; a < g.ndim; ++a)
+            if (field(j, a) != field(i, a)) differ += g.causal[a] && field(j, a) > field(i, a) ? 2 : 1;
+          in = differ <= 1;
+        }
+        ASSERT_EQ(in, e.visible(0, i, j, n, n)) << "trial " << trial << " i=" << i << " j=" << j;
+      }
+  }
+}
+
+// BlockMask hands out its table with the grid and order it was built for, never a stale one; validate() requires a
+// set table to be exactly make_grid_table's; grids whose fields need more than 32 bits have none.
+TEST(ElementMask, GridTableOfABlockMask) {
+  GridMask g;
+  g.kind = GridMask::Kind::neighborhood;
+  g.ndim = 2;
+  g.shape[0] = 10, g.shape[1] = 12;
+  g.kernel[0] = 3, g.kernel[1] = 5;
+  g.dilation[1] = 2;
+  const std::vector<int32_t> order = sparse::tile_order(g, {4, 4, 1});
+  BlockMask m = sparse::neighborhood({1, 1, 120, 120, 64, 64}, g, order);
+  BlockMaskView v = m.view();
+  const std::vector<int32_t> want = make_grid_table(g, {order.data(), 120});
+  ASSERT_EQ(v.element.grid_table.size, 360);
+  EXPECT_TRUE(std::equal(want.begin(), want.end(), v.element.grid_table.data));
+  validate(v);
+
+  std::vector<int32_t> bad = want;
+  bad[200] ^= 1;
+  v.element.grid_table = {bad.data(), 360};
+  expect_invalid(v, "block_mask.element.grid_table");
+  v.element.grid_table = {want.data(), 120};
+  expect_invalid(v, "block_mask.element.grid_table");
+  const BlockMask window = sparse::sliding_window({1, 1, 120, 120, 64, 64}, 5, 0);
+  BlockMaskView no_grid = window.view();
+  no_grid.element.grid_table = {want.data(), 360};
+  expect_invalid(no_grid, "block_mask.element.grid_table");
+
+  m.element().grid.kernel[0] = 5;  // a changed rule: no table until one is built for it
+  EXPECT_TRUE(m.view().element.grid_table.empty());
+  m.set_token_order(order);
+  EXPECT_EQ(m.view().element.grid_table.size, 360);
+  validate(m.view());
+  m.element().grid.kind = GridMask::Kind::axial;
+  EXPECT_TRUE(m.view().element.grid_table.empty());
+  m.set_token_order({});
+  EXPECT_EQ(m.view().element.grid_table.size, 120);
+  validate(m.view());
+
+  GridMask wide;  // 16 + 16 value bits and two guards
+  wide.kind = GridMask::Kind::axial;
+  wide.ndim = 2;
+  wide.shape[0] = wide.shape[1] = 40000;
+  EXPECT_EQ(wide.key_layout().guard, 0u);
+  EXPECT_TRUE(make_grid_table(wide, {}).empty());
+  GridMask line;  // 31 value bits and the guard: fits
+  line.kind = GridMask::Kind::axial;
+  line.shape[0] = INT32_MAX;
+  EXPECT_EQ(line.key_layout().guard, 1u << 31);
+  EXPECT_EQ(line.key_layout().field[0], (1u << 31) - 1);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 ///                   AND block (i / block_q, j / block_k) is listed for (b, mask head of h)
 ///                   AND (the block is full OR (element.visible(...) AND host_element_mask(...)))
 /// A row with no visible key outputs 0 and LSE = -inf.
+#include <bit>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -48,6 +49,40 @@ struct GridMask {
     int64_t n = 1;
     for (int a = 0; a < ndim; ++a) n *= shape[a];
     return n;
+  }
+  friend bool operator==(const GridMask&, const GridMask&) = default;
+
+  /// Packed coordinates, the form of ElementMask::grid_table: one 32-bit word per token, axis a in a field of
+  /// bit_width(shape[a] - 1) bits with a guard bit above it, axis ndim - 1 lowest. Fields hold the coordinate
+  /// (axial) or its rank in dilation-group order (neighborhood: make_grid_table).
+  struct KeyLayout {
+    uint32_t guard = 0;             ///< the guard bit of every field; 0: the fields need more than 32 bits
+    uint32_t field[3] = {0, 0, 0};  ///< the value bits of each axis (0 past ndim)
+
+    /// Whether every field of `key` lies between those of lo and hi; hi_g is hi with the guard bits set. In
+    /// (key | guard) - lo a field keeps its guard bit iff key_a >= lo_a, in hi_g - key iff key_a <= hi_a: a field's
+    /// difference stays within its bits and its guard, so no borrow reaches the next field.
+    OMNIATTN_HD bool in_box(uint32_t key, uint32_t lo, uint32_t hi_g) const {
+      return (((key | guard) - lo) & (hi_g - key) & guard) == guard;
+    }
+  };
+  OMNIATTN_HD KeyLayout key_layout() const {
+    KeyLayout k;
+    int shift = 0;
+    for (int a = 2; a >= 0; --a) {  // all 3 axes, unrolled: kernels keep field[] in registers, not local memory
+      if (a >= ndim) continue;
+      const uint64_t top = static_cast<uint64_t>(shape[a] - 1);
+#if defined(__CUDA_ARCH__)
+      const int bits = 64 - __clzll(static_cast<long long>(top));
+#else
+      const int bits = static_cast<int>(std::bit_width(top));
+#endif
+      if (shift + bits + 1 > 32) return {};
+      k.field[a] = static_cast<uint32_t>(((uint64_t{1} << bits) - 1) << shift);
+      k.guard |= static_cast<uint32_t>(uint64_t{1} << (shift + bits));
+      shift += bits + 1;
+    }
+    return k;
   }
 
   /// NATTEN's neighborhood along one axis: query coordinate x, key coordinate y.
@@ -116,6 +151,9 @@ struct ElementMask {
   /// Optional i32 [tokens]: grid index of the token at each sequence position (a tile or Hilbert order),
   /// used by `grid` for both queries and keys.
   I32Array token_order;
+  /// Optional, the GPU kernels' form of `grid` and `token_order`: make_grid_table(grid, token_order) (BlockMask
+  /// builds it). The CPU backends ignore it; validate() requires a set one to be exactly that table.
+  I32Array grid_table;
 
   /// visible()'s window / sinks / prefix part for query i (0 <= i < sq) as key ranges within [0, sk]: key j < sk
   /// passes it iff j < front or begin <= j < end. For rules evaluated per row (generators, forward kernels).
@@ -136,11 +174,12 @@ struct ElementMask {
     const int64_t sink_end = sink < end ? sink : end, prefix_end = prefix < sk ? prefix : sk;
     return {sink_end > prefix_end ? sink_end : prefix_end, begin, end};
   }
-  /// Whether the rule has parts beyond row_ranges (documents, grids), and those parts for the pair (i, j).
+  /// Whether the rule has parts beyond row_ranges (documents, grids), and those parts for the pair (i, j)
+  /// (with_grid = false: documents only, for kernels that decide the grid from grid_table).
   OMNIATTN_HD bool has_pair_rule() const { return !q_document.empty() || grid.kind != GridMask::Kind::none; }
-  OMNIATTN_HD bool pair_visible(int64_t i, int64_t j) const {
+  OMNIATTN_HD bool pair_visible(int64_t i, int64_t j, bool with_grid = true) const {
     if (!q_document.empty() && q_document.data[i] != k_document.data[j]) return false;
-    if (grid.kind != GridMask::Kind::none) {
+    if (with_grid && grid.kind != GridMask::Kind::none) {
       const int64_t gi = token_order.empty() ? i : token_order.data[i];
       const int64_t gj = token_order.empty() ? j : token_order.data[j];
       if (!grid.visible(gi, gj)) return false;
@@ -170,6 +209,15 @@ struct ElementMask {
     return true;
   }
 };
+
+/// ElementMask::grid_table of a grid rule, on the host: key(t), the packed coordinates of token t
+/// (GridMask::key_layout), per sequence position p of the T = grid.tokens() positions. Axial: T entries,
+/// key(token_order[p]) (key(p) without an order). Neighborhood: T rows of 3, (key, lo, hi) with lo and hi the lowest
+/// and highest packed key of p's window, so that key j is visible to query i iff every field of key(j) lies between
+/// those of lo(i) and hi(i). A neighborhood field holds the rank of the coordinate y in its axis ordered by dilation
+/// group (y mod dilation), then y: one group's window is one interval. Empty when the grid or order is invalid or
+/// the fields do not fit 32 bits (kernels then evaluate GridMask::visible per score).
+std::vector<int32_t> make_grid_table(const GridMask& grid, const I32Array& token_order);
 
 /// One CSR list of blocks per row (a row is (batch, mask head, query or KV block)), int32, contiguous:
 ///   num_blocks [batch, heads, rows]       blocks in each row
@@ -243,7 +291,7 @@ class BlockMask {
     q_document_ = std::move(q_document);
     k_document_ = std::move(k_document);
   }
-  void set_token_order(std::vector<int32_t> order) { token_order_ = std::move(order); }
+  void set_token_order(std::vector<int32_t> order);
   const std::vector<int32_t>& token_order() const { return token_order_; }
 
   /// Listed blocks (partial + full) over all rows, and that over all blocks of the [batch, heads] grid.
@@ -261,6 +309,11 @@ class BlockMask {
   Lists kv_[2], q_[2];  // [0] partial, [1] full
   ElementMask element_;
   std::vector<int32_t> head_windows_, q_document_, k_document_, token_order_;
+  // make_grid_table of table_grid_ and token_order_; view() hands it out while element_.grid is still that grid
+  // (element() may change it).
+  std::vector<int32_t> grid_table_;
+  GridMask table_grid_;
+  void build_grid_table();
 };
 
 }  // namespace omniattn

@@ -36,7 +36,7 @@ struct HostShadow {
     return {copy(t, stream).ptr<const int32_t>(), a.size};
   }
   HostShadow(const BlockMaskView& m, void* stream) : view(m) {
-    storage.reserve(16);
+    storage.reserve(17);
     for (BlockList* l : {&view.kv_partial, &view.kv_full, &view.q_partial, &view.q_full}) {
       // Shapes and dtypes first (a view's declared sizes decide how much is copied).
       for (auto [t, field] : {std::pair{&l->num_blocks, "num_blocks"}, {&l->offsets, "offsets"}, {&l->indices, "indices"}}) {
@@ -51,6 +51,7 @@ struct HostShadow {
     view.element.q_document = copy(m.element.q_document, dev, stream);
     view.element.k_document = copy(m.element.k_document, dev, stream);
     view.element.token_order = copy(m.element.token_order, dev, stream);
+    view.element.grid_table = copy(m.element.grid_table, dev, stream);
   }
 };
 

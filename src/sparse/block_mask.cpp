@@ -51,6 +51,7 @@ BlockMask BlockMask::from_lists(const Geometry& g, std::vector<int32_t> partial_
   BlockMask m;
   m.geometry_ = g;
   m.element_ = element;
+  m.build_grid_table();
   const int64_t bh = g.batch * g.heads, qb = g.q_blocks(), kb = g.k_blocks();
   m.kv_[0].num_blocks = counts_of(partial_offsets, partial_indices.size(), bh * qb, "partial_offsets");
   m.kv_[1].num_blocks = counts_of(full_offsets, full_indices.size(), bh * qb, "full_offsets");
@@ -118,6 +119,19 @@ double BlockMask::density() const {
   return all > 0 ? static_cast<double>(listed_blocks()) / all : 0.0;
 }
 
+void BlockMask::set_token_order(std::vector<int32_t> order) {
+  token_order_ = std::move(order);
+  build_grid_table();
+}
+
+void BlockMask::build_grid_table() {
+  table_grid_ = element_.grid;
+  grid_table_.clear();
+  if (table_grid_.kind != GridMask::Kind::none)
+    grid_table_ = make_grid_table(table_grid_, {token_order_.empty() ? nullptr : token_order_.data(),
+                                                static_cast<int64_t>(token_order_.size())});
+}
+
 BlockMaskView BlockMask::view() const {
   const Geometry& g = geometry_;
   BlockMaskView v;
@@ -144,6 +158,7 @@ BlockMaskView BlockMask::view() const {
   v.element.q_document = array(q_document_);
   v.element.k_document = array(k_document_);
   v.element.token_order = array(token_order_);
+  v.element.grid_table = table_grid_ == element_.grid ? array(grid_table_) : I32Array{};
   return v;
 }
 

@@ -144,6 +144,17 @@ void check_element(const ElementMask& e, const BlockMaskView& m, const std::stri
       seen[static_cast<size_t>(t)] = 1;
     }
   }
+  if (!e.grid_table.empty() || e.grid_table.size) {
+    // The kernels read it at every position of the sequences and trust its contents: exactly the derived table.
+    OMNI_REQUIRE(grid, name + ".grid_table", "a grid rule that uses it", "no grid");
+    const std::vector<int32_t> want = make_grid_table(g, e.token_order);
+    OMNI_REQUIRE(!want.empty(), name + ".grid_table", "none (the grid's packed coordinates need more than 32 bits)",
+            fmt::format("{} entries", e.grid_table.size));
+    check_array(e.grid_table, name + ".grid_table", static_cast<int64_t>(want.size()));
+    const auto [at, given] = std::mismatch(want.begin(), want.end(), e.grid_table.data);
+    OMNI_REQUIRE(at == want.end(), name + ".grid_table", "make_grid_table(grid, token_order)",
+            fmt::format("{} at entry {} instead of {}", *given, at - want.begin(), *at));
+  }
 }
 
 }  // namespace

@@ -46,7 +46,7 @@ DeviceBlockMask DeviceBlockMask::upload(const BlockMask& mask, int device) {
   for (size_t i = 0; i < tensors.size(); ++i)
     pieces.push_back({tensors[i]->ptr<const int32_t>(), tensors[i]->numel(), &tensor_ptrs[i]});
   for (I32Array* a : {&dev.element.head_windows, &dev.element.q_document, &dev.element.k_document,
-                      &dev.element.token_order})
+                      &dev.element.token_order, &dev.element.grid_table})
     if (!a->empty()) pieces.push_back({a->data, a->size, &a->data});
   std::vector<size_t> offsets;
   size_t bytes = 0;

@@ -28,39 +28,142 @@ __device__ __forceinline__ int columns_below(int key, int col0) {
 /// Bits [0, n) of a row, n <= 32.
 __device__ __forceinline__ uint64_t low_bits(int n) { return (uint64_t{1} << n) - 1; }
 
+/// grid_table_bits' column loop: per row slot r the window's lowest and highest packed key (neighborhood; hi with the
+/// guard bits set) or the query's packed coordinates (axial: lo); returns bit r * kCols + c for column c (key
+/// col0 + 8 (c / 2) + c % 2). Columns go in pairs from the last, each pair's keys read one pair ahead (their loads
+/// overlap the compares), and every bit enters its row's word at the bottom.
+template <int kRowSlots, int kCols, bool kAxial>
+__device__ __forceinline__ uint64_t grid_columns(const GridMask& grid, const GridMask::KeyLayout& layout,
+                                                 const uint32_t* table, const uint32_t (&lo)[kRowSlots],
+                                                 const uint32_t (&hi)[kRowSlots], int k_len, int col0) {
+  uint32_t field[3], causal[3];  // axial: each field, and the fields of causal axes (0 past ndim: their test is
+                                 // key == query, which some axis passes anyway)
+#pragma unroll
+  for (int a = 0; a < 3; ++a) {
+    field[a] = layout.field[a];
+    causal[a] = grid.causal[a] ? field[a] : 0u;
+  }
+  // A key past the sequence reads as 0: its bits are clear in the range part.
+  auto key_at = [&](int j) { return j < k_len ? table[(kAxial ? 1 : 3) * int64_t{j}] : 0u; };
+  auto in = [&](uint32_t key, int r) {
+    if constexpr (kAxial) {
+      const uint32_t diff = key ^ lo[r];
+      bool any = false;
+#pragma unroll
+      for (int a = 0; a < 3; ++a) any |= (diff & ~field[a]) == 0 && (key & causal[a]) <= (lo[r] & causal[a]);
+      return any;
+    } else {
+      return layout.in_box(key, lo[r], hi[r]);
+    }
+  };
+  uint32_t bits[kRowSlots];
+#pragma unroll
+  for (int r = 0; r < kRowSlots; ++r) bits[r] = 0;
+  int j = col0 + 8 * (kCols / 2 - 1);
+  uint32_t next0 = key_at(j), next1 = key_at(j + 1);
+#pragma unroll 1
+  for (int n = kCols / 2 - 1; n >= 0; --n, j -= 8) {  // columns 2n + 1 and 2n: keys j + 1 and j
+    const uint32_t key0 = next0, key1 = next1;
+    if (n > 0) {
+      next0 = key_at(j - 8);
+      next1 = key_at(j - 7);
+    }
+#pragma unroll
+    for (int r = 0; r < kRowSlots; ++r)
+      bits[r] = bits[r] << 2 | static_cast<uint32_t>(in(key1, r)) << 1 | static_cast<uint32_t>(in(key0, r));
+  }
+  uint64_t visible = 0;
+#pragma unroll
+  for (int r = 0; r < kRowSlots; ++r) visible |= uint64_t{bits[r]} << (r * kCols);
+  return visible;
+}
+
+/// The grid rule from ElementMask::grid_table (make_grid_table) on one lane's scores, bits as element_rule_bits'
+/// (only meaningful where the rows and keys lie in the sequence). Per row slot the window's lowest and highest
+/// packed key (neighborhood) or the query's own packed coordinates (axial); per column one read, shared by the row
+/// slots; then a few integer ops per score instead of GridMask::visible's divisions.
+/// Neighborhood: key in the window iff lo_a <= key_a <= hi_a in every field a (KeyLayout::in_box).
+/// Axial: key and query differ in at most one field a, and there key_a <= query_a when axis a is causal.
+template <int kRowSlots, int kCols>
+__device__ __forceinline__ uint64_t grid_table_bits(const ElementMask& rule, int row_lane, int rows, int pack,
+                                                    int k_len, int col0) {
+  static_assert(kCols % 2 == 0 && kCols <= 32, "column pairs, one 32-bit word per row slot");
+  const GridMask& grid = rule.grid;
+  const GridMask::KeyLayout layout = grid.key_layout();
+  // Axial: [tokens] keys; neighborhood: [tokens][key, lo, hi].
+  const uint32_t* table = reinterpret_cast<const uint32_t*>(rule.grid_table.data);
+  const bool axial = grid.kind == GridMask::Kind::axial;
+  uint32_t lo[kRowSlots], hi[kRowSlots];
+#pragma unroll
+  for (int r = 0; r < kRowSlots; ++r) {
+    const int row = row_lane + 16 * (r >> 1) + 8 * (r & 1);
+    // Rows past the sequence read token 0 (their bits are clear); no division without packed query heads.
+    const int i = row >= rows ? 0 : pack == 1 ? row : row / pack;
+    lo[r] = axial ? table[i] : table[3 * int64_t{i} + 1];
+    hi[r] = axial ? 0u : table[3 * int64_t{i} + 2] | layout.guard;
+  }
+  return axial ? grid_columns<kRowSlots, kCols, true>(grid, layout, table, lo, hi, k_len, col0)
+               : grid_columns<kRowSlots, kCols, false>(grid, layout, table, lo, hi, k_len, col0);
+}
+
+/// The same, out of line: the sm_90a consumers call it (inlined, it took the D = 256 kernel from 56 B of spill stores
+/// to 148, ptxas).
+template <int kRowSlots, int kCols>
+__device__ OMNIATTN_NOINLINE uint64_t grid_table_bits_outlined(const ElementMask& rule, int row_lane, int rows,
+                                                               int pack, int k_len, int col0) {
+  return grid_table_bits<kRowSlots, kCols>(rule, row_lane, rows, pack, k_len, col0);
+}
+
 /// The element rule (ElementMask::visible: windows, documents, grids) on one lane's scores: bit r * kCols + c for
 /// row slot r (packed query row row_lane + 16 (r / 2) + 8 (r % 2), the accumulator layout) and column c (key
 /// col0 + 8 (c / 2) + c % 2). Rows past the sequence and keys past k_len count as hidden (the rule's arrays end
 /// there; those scores are masked or unused).
 /// Per row, the window / sinks / prefix part is two key ranges (ElementMask::row_ranges), each a run of columns:
-/// a few integer ops per row instead of the rule per score. Documents and grids are then tested on the scores still
-/// visible, in one rolled loop over the lane's scores (the rule is large). That shape spills least (ptxas): the pair
-/// test inside the row loop cost the sm_80 D = 96 kernel 32 B of spills instead of 4, nested row and column loops
-/// the sm_90a D = 256 one 64 B instead of 56.
-template <int kRowSlots, int kCols>
+/// a few integer ops per row instead of the rule per score. Grids with a grid_table: grid_table_bits
+/// (kGridOutOfLine: its outlined form). Documents (and grids without a table: fields past 32 bits) are then tested
+/// on the scores still visible, in one rolled loop over the lane's scores (the rule is large). That shape spills
+/// least (ptxas): the pair test inside the row loop cost the sm_80 D = 96 kernel 32 B of spills instead of 4, nested
+/// row and column loops the sm_90a D = 256 one 64 B instead of 56.
+template <int kRowSlots, int kCols, bool kGridOutOfLine = false>
 __device__ __forceinline__ uint64_t element_rule_bits(const FwdParams& p, int row_lane, int rows, int head_block,
                                                       int q_len, int k_len, int col0) {
   static_assert(kRowSlots * kCols <= 64 && kCols <= 32, "one bit per score of the lane");
   const ElementMask& rule = p.sparse.element;
   uint64_t visible = 0;
+  if (rule.window_left < 0 && rule.window_right < 0 && rule.head_windows.empty()) {
+    // No window (grids, documents): row_ranges is [0, k_len) whatever the sinks and prefix.
+    const uint64_t keys = low_bits(columns_below<kCols>(k_len, col0));
+#pragma unroll
+    for (int r = 0; r < kRowSlots; ++r)
+      if (row_lane + 16 * (r >> 1) + 8 * (r & 1) < rows) visible |= keys << (r * kCols);
+  } else {
 #pragma unroll 1
-  for (int r = 0; r < kRowSlots; ++r) {
-    const int row = row_lane + 16 * (r >> 1) + 8 * (r & 1);
-    if (row >= rows) continue;
-    const int32_t head = p.sparse.mask_head(head_block * p.pack + row % p.pack);
-    const ElementMask::RowRanges keys = rule.row_ranges(head, row / p.pack, q_len, k_len);  // within [0, k_len]
-    const int front = columns_below<kCols>(static_cast<int>(keys.front), col0);
-    const int begin = columns_below<kCols>(static_cast<int>(keys.begin), col0);
-    const int end = columns_below<kCols>(static_cast<int>(keys.end), col0);
-    visible |= (low_bits(front) | (low_bits(end) & ~low_bits(begin))) << (r * kCols);
+    for (int r = 0; r < kRowSlots; ++r) {
+      const int row = row_lane + 16 * (r >> 1) + 8 * (r & 1);
+      if (row >= rows) continue;
+      const int32_t head = p.sparse.mask_head(head_block * p.pack + row % p.pack);
+      const ElementMask::RowRanges keys = rule.row_ranges(head, row / p.pack, q_len, k_len);  // within [0, k_len]
+      const int front = columns_below<kCols>(static_cast<int>(keys.front), col0);
+      const int begin = columns_below<kCols>(static_cast<int>(keys.begin), col0);
+      const int end = columns_below<kCols>(static_cast<int>(keys.end), col0);
+      visible |= (low_bits(front) | (low_bits(end) & ~low_bits(begin))) << (r * kCols);
+    }
   }
-  if (rule.has_pair_rule()) {
+  const bool grid_table = rule.grid.kind != GridMask::Kind::none && !rule.grid_table.empty();
+  if (grid_table) {
+    if constexpr (kGridOutOfLine)
+      visible &= grid_table_bits_outlined<kRowSlots, kCols>(rule, row_lane, rows, p.pack, k_len, col0);
+    else
+      visible &= grid_table_bits<kRowSlots, kCols>(rule, row_lane, rows, p.pack, k_len, col0);
+  }
+  if (!rule.q_document.empty() || (rule.grid.kind != GridMask::Kind::none && !grid_table)) {
     int i = 0;
 #pragma unroll 1
     for (int b = 0; b < kRowSlots * kCols; ++b) {
       const int r = b / kCols, c = b % kCols;
       if (c == 0) i = (row_lane + 16 * (r >> 1) + 8 * (r & 1)) / p.pack;  // rows past the sequence have no bit set
-      if (((visible >> b) & 1) && !rule.pair_visible(i, col0 + 8 * (c >> 1) + (c & 1))) visible &= ~(uint64_t{1} << b);
+      if (((visible >> b) & 1) && !rule.pair_visible(i, col0 + 8 * (c >> 1) + (c & 1), !grid_table))
+        visible &= ~(uint64_t{1} << b);
     }
   }
   return visible;
@@ -137,7 +240,8 @@ struct TileScores {
   /// The block mask's element rule on the lane's scores of KV tile j0 (for tiles in partial blocks): bit
   /// r * 2 kN + 2 n + e says whether score (r, n, e) is visible. It depends on positions only, so the kernels
   /// evaluate it before S = Q K^T, while S's registers are free.
-  /// kOutOfLine: call element_rule_bits_outlined (sm_80) instead of inlining the rule (sm_90a).
+  /// kOutOfLine: call element_rule_bits_outlined (sm_80) instead of inlining the rule (sm_90a: all but the grid
+  /// table's part).
   template <bool kOutOfLine>
   static __device__ __forceinline__ uint64_t element_bits(const FwdParams& p, const CtaWork& w, int warp_row0, int j0,
                                                           int lane) {
@@ -147,7 +251,8 @@ struct TileScores {
       return element_rule_bits_outlined<kRowSlots, kCols>(p, row_lane, w.rows, w.head_block, w.seq.q_len,
                                                           w.seq.k_len, col0);
     else
-      return element_rule_bits<kRowSlots, kCols>(p, row_lane, w.rows, w.head_block, w.seq.q_len, w.seq.k_len, col0);
+      return element_rule_bits<kRowSlots, kCols, true>(p, row_lane, w.rows, w.head_block, w.seq.q_len, w.seq.k_len,
+                                                       col0);
   }
 
   /// Sets to -inf the scores whose bit in `visible` (element_bits) is clear.

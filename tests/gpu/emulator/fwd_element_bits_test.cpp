@@ -1,8 +1,8 @@
 // The forward kernels' element bits of partial blocks (TileScores::element_bits: per-row key ranges turned into
-// column runs, documents and grids per score) against ElementMask::visible pair by pair, for the score tiles of
-// the real kernels: sm_80 (4 row slots x 16 columns at block_m 128, 2 x 16 at 64) and sm_90a (2 x 32 at
-// block_n 128, 2 x 16 at 64). The expected bits follow AccTile's layout (row_of_slot, col_of), not the formula
-// the code uses, so a wrong column mapping fails.
+// column runs, grids from make_grid_table's packed coordinates or per score, documents per score) against
+// ElementMask::visible pair by pair, for the score tiles of the real kernels: sm_80 (4 row slots x 16 columns at
+// block_m 128, 2 x 16 at 64) and sm_90a (2 x 32 at block_n 128, 2 x 16 at 64). The expected bits follow AccTile's
+// layout (row_of_slot, col_of), not the formula the code uses, so a wrong column mapping fails.
 #define OMNIATTN_CUDA_EMULATION 1
 #include <gtest/gtest.h>
 
@@ -10,10 +10,12 @@
 #include <cstdint>
 #include <numeric>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "cuda/common/fragments.cuh"
 #include "cuda/flash/fwd_score_mask.cuh"
+#include "omniattn/sparse.hpp"
 
 namespace omniattn::detail::cuda {
 namespace {
@@ -21,7 +23,7 @@ namespace {
 // A random rule with its arrays; `ref` is the same rule with huge scalar windows as unbounded (-1), which
 // visible() needs (its d + window would overflow) and which means the same.
 struct RandomRule {
-  std::vector<int32_t> head_windows, q_document, k_document, token_order;
+  std::vector<int32_t> head_windows, q_document, k_document, token_order, grid_table;
   ElementMask rule, ref;
 };
 
@@ -66,26 +68,74 @@ RandomRule random_rule(std::mt19937& rng, int mask_heads, int q_len, int k_len) 
   return r;
 }
 
-// A 2-D neighborhood or axial grid rule on q_len = k_len tokens, with or without a token order.
-void add_grid(RandomRule& r, std::mt19937& rng, int rows, int cols) {
+// The shape of a random 1-D, 2-D or 3-D grid of at most 700 tokens.
+GridMask random_grid_shape(std::mt19937& rng) {
+  auto uniform = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  GridMask g;
+  g.ndim = static_cast<int>(uniform(1, 3));
+  const int64_t most[] = {700, 26, 8};  // per axis, by ndim
+  for (int a = 0; a < g.ndim; ++a) g.shape[a] = uniform(1, most[g.ndim - 1]);
+  return g;
+}
+
+// A neighborhood (kernel, dilation, stride, causal per axis: any the constraints allow) or axial rule on the grid,
+// in grid order, a random order or a tile order; the kernels' grid_table with probability 3/4 (else they evaluate
+// visible() per score).
+void add_grid(RandomRule& r, std::mt19937& rng, const GridMask& shape) {
   auto uniform = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
   GridMask& g = r.rule.grid;
+  g = shape;
   g.kind = uniform(0, 2) ? GridMask::Kind::neighborhood : GridMask::Kind::axial;
-  g.ndim = 2;
-  g.shape[0] = rows;
-  g.shape[1] = cols;
-  for (int a = 0; a < 2; ++a) {
-    g.kernel[a] = uniform(1, g.shape[a]);
-    g.causal[a] = uniform(0, 3) == 0;
+  for (int a = 0; a < g.ndim; ++a) {
+    const int64_t L = g.shape[a];
+    switch (uniform(0, 3)) {  // small windows, dilated ones, the whole axis, anything
+      case 0:
+        g.kernel[a] = uniform(1, std::min<int64_t>(L, 7));
+        break;
+      case 1:
+        g.kernel[a] = uniform(1, std::max<int64_t>(L / 3, 1));
+        g.dilation[a] = uniform(1, L / g.kernel[a]);
+        break;
+      case 2:
+        g.kernel[a] = L;
+        break;
+      default:
+        g.kernel[a] = uniform(1, L);
+        g.dilation[a] = uniform(1, L / g.kernel[a]);
+    }
+    g.stride[a] = uniform(0, 1) ? 1 : uniform(1, g.kernel[a]);
+    g.causal[a] = uniform(0, 2) == 0;
   }
-  if (uniform(0, 1)) {
-    r.token_order.resize(rows * cols);
-    std::iota(r.token_order.begin(), r.token_order.end(), 0);
-    std::shuffle(r.token_order.begin(), r.token_order.end(), rng);
-    r.rule.token_order = {r.token_order.data(), rows * cols};
+  const int64_t tokens = g.tokens();
+  switch (uniform(0, 2)) {
+    case 0:
+      break;
+    case 1:
+      r.token_order.resize(static_cast<size_t>(tokens));
+      std::iota(r.token_order.begin(), r.token_order.end(), 0);
+      std::shuffle(r.token_order.begin(), r.token_order.end(), rng);
+      break;
+    default:
+      r.token_order = sparse::tile_order(g, {uniform(1, 8), uniform(1, 8), uniform(1, 8)});
   }
+  if (!r.token_order.empty()) r.rule.token_order = {r.token_order.data(), tokens};
   r.ref.grid = g;
   r.ref.token_order = r.rule.token_order;
+  if (uniform(0, 3)) {
+    r.grid_table = make_grid_table(g, r.rule.token_order);
+    EXPECT_FALSE(r.grid_table.empty());
+    r.rule.grid_table = {r.grid_table.data(), static_cast<int64_t>(r.grid_table.size())};
+  }
+}
+
+std::string describe(const ElementMask& e) {
+  const GridMask& g = e.grid;
+  if (g.kind == GridMask::Kind::none) return "";
+  std::string s = g.kind == GridMask::Kind::axial ? " (axial" : " (neighborhood";
+  for (int a = 0; a < g.ndim; ++a)
+    s += " [shape " + std::to_string(g.shape[a]) + " kernel " + std::to_string(g.kernel[a]) + " dilation " +
+         std::to_string(g.dilation[a]) + " stride " + std::to_string(g.stride[a]) + (g.causal[a] ? " causal]" : "]");
+  return s + (e.token_order.empty() ? "" : ", ordered") + (e.grid_table.empty() ? "" : ", table") + ")";
 }
 
 // Counts of lane rows whose bits mix visible and hidden scores, to check the cases cover the edges.
@@ -94,8 +144,10 @@ struct Coverage {
 };
 
 // Random geometry and rules; for each, tiles at random rows and keys (past the sequence included), every lane.
+// A grid rule in one trial of `grid_one_in` (q_len = k_len = its tokens); grid-only trials drop the 1-D rules
+// half the time, so that the grid decides most bits.
 template <int kM, int kN, bool kOutOfLine>
-void check_against_visible(uint32_t seed, int trials, Coverage& cover) {
+void check_against_visible(uint32_t seed, int trials, Coverage& cover, int grid_one_in = 6) {
   using SAcc = AccTile<kM, kN>;
   constexpr int kRowSlots = SAcc::kRowSlots, kCols = 2 * kN;
   std::mt19937 rng(seed);
@@ -111,11 +163,12 @@ void check_against_visible(uint32_t seed, int trials, Coverage& cover) {
     p.sparse.heads = heads_choice[uniform(0, 2)];
     p.sparse.hq = p.hq;
     int q_len = static_cast<int>(uniform(1, 700)), k_len = static_cast<int>(uniform(1, 700));
-    const bool grid = uniform(0, 5) == 0;
-    const int grid_rows = static_cast<int>(uniform(1, 20)), grid_cols = static_cast<int>(uniform(1, 24));
-    if (grid) q_len = k_len = grid_rows * grid_cols;
+    const bool grid = uniform(1, grid_one_in) == 1;
+    const GridMask grid_shape = random_grid_shape(rng);
+    if (grid) q_len = k_len = static_cast<int>(grid_shape.tokens());
     RandomRule rule = random_rule(rng, p.sparse.heads, q_len, k_len);
-    if (grid) add_grid(rule, rng, grid_rows, grid_cols);
+    if (grid && grid_one_in == 1 && uniform(0, 1)) rule = RandomRule{};  // the grid alone
+    if (grid) add_grid(rule, rng, grid_shape);
     p.sparse.element = rule.rule;
 
     CtaWork w;
@@ -150,7 +203,8 @@ void check_against_visible(uint32_t seed, int trials, Coverage& cover) {
                                        << q_len << " k_len " << k_len << " window (" << rule.rule.window_left << ", "
                                        << rule.rule.window_right << ") sinks " << rule.rule.sinks << " prefix "
                                        << rule.rule.prefix << " head windows " << !rule.rule.head_windows.empty()
-                                       << " documents " << !rule.rule.q_document.empty() << " grid " << grid;
+                                       << " documents " << !rule.rule.q_document.empty() << " grid " << grid
+                                       << describe(rule.rule);
             }
           cover.rows += row < w.rows;
           cover.mixed_rows += seen > 0 && seen < kCols;
@@ -171,6 +225,17 @@ TEST(FwdElementBits, Sm90Tiles2x32And2x16) {
   Coverage cover;
   check_against_visible<1, 16, false>(3, 1500, cover);  // block_n 128
   check_against_visible<1, 8, false>(4, 1500, cover);   // block_n 64
+  EXPECT_GT(cover.mixed_rows, cover.rows / 10) << "too few rows cut inside the lane's columns";
+}
+
+// Grids in every trial (1-D to 3-D, dilation, stride, causal axes, token orders; with and without the table), on
+// their own or with the other rules.
+TEST(FwdElementBits, GridsSm80AndSm90Tiles) {
+  Coverage cover;
+  check_against_visible<2, 8, true>(5, 1500, cover, 1);
+  check_against_visible<1, 8, true>(6, 1500, cover, 1);
+  check_against_visible<1, 16, false>(7, 1500, cover, 1);
+  check_against_visible<1, 8, false>(8, 1500, cover, 1);
   EXPECT_GT(cover.mixed_rows, cover.rows / 10) << "too few rows cut inside the lane's columns";
 }
 

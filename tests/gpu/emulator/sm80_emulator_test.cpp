@@ -5,6 +5,8 @@
 // kind, both tile geometries (128 x 64 at D <= 128, 64 x 64 at D >= 192), GQA packing, varlen, options masks on
 // top, unlisted blocks never loaded, empty query blocks.
 #include <cstring>
+#include <numeric>
+#include <random>
 
 #include "cuda/flash/fwd_arguments.hpp"
 #include "cuda/flash/fwd_sparse_walk.hpp"
@@ -363,6 +365,38 @@ TEST(Sm80EmulatedSparse, Neighborhood2dTileOrderAndDocuments) {
   emulate(c);
   const BlockMask docs = sparse::documents({1, 1, 199, 199, 64, 64}, {17, 64, 1, 117}, true);
   c.sq = c.sk = 199, c.d = 256, c.dv = 256, c.mask = &docs;  // 64 x 64 tiles
+  emulate(c);
+}
+
+TEST(Sm80EmulatedSparse, Neighborhood3dStridedCausalPackedAndAxial) {
+  // The grid table's paths through the whole kernel: a 3-D window with strides, a dilated axis and a causal one,
+  // 64-token blocks on GQA 2:1 with the two query heads packed into one tile (rows / 2 = tokens); then axial rows
+  // (one axis causal) in a random order on 128-token blocks.
+  GridMask video;
+  video.kind = GridMask::Kind::neighborhood;
+  video.ndim = 3;
+  video.shape[0] = 4, video.shape[1] = 6, video.shape[2] = 10;
+  video.kernel[0] = 3, video.kernel[1] = 3, video.kernel[2] = 4;
+  video.stride[1] = 2, video.stride[2] = 3;
+  video.dilation[2] = 2;
+  video.causal[0] = true;
+  const BlockMask m = sparse::neighborhood({1, 1, 240, 240, 64, 64}, video, sparse::tile_order(video, {2, 4, 4}));
+  ASSERT_FALSE(m.view().element.grid_table.empty());
+  Sm80Case c;
+  c.batch = 1, c.hq = 2, c.hkv = 1, c.sq = c.sk = 240, c.d = 128, c.mask = &m;
+  emulate(c);
+
+  GridMask rows;
+  rows.kind = GridMask::Kind::axial;
+  rows.ndim = 2;
+  rows.shape[0] = 12, rows.shape[1] = 20;
+  rows.causal[1] = true;
+  std::vector<int32_t> order(240);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937(7));
+  const BlockMask axial = sparse::axial({1, 1, 240, 240, 128, 128}, rows, order);
+  ASSERT_FALSE(axial.view().element.grid_table.empty());
+  c.hq = c.hkv = 1, c.mask = &axial;
   emulate(c);
 }
 
