@@ -198,7 +198,7 @@ int main(int argc, char** argv) {
     else if (a == "--commit") commit = next();
     else if (a == "--reps") reps = std::max(1, std::atoi(next().c_str()));
     else if (a == "--quick") quick = true;
-    else if (a == "--only") only = next();  // "contiguous:16:65536": one (layout, B, L) case (profilers)
+    else if (a == "--only") only = next();  // "contiguous:16:65536" or "paged16:ragged": one case (profilers)
     else if (a == "--schedule") {
       const std::string s = next();
       config.schedule = s == "none" ? omniattn::DecodeSchedule::no_split
@@ -206,7 +206,7 @@ int main(int argc, char** argv) {
                         : s == "streamk" ? omniattn::DecodeSchedule::stream_k
                                          : omniattn::DecodeSchedule::automatic;
     } else {
-      std::fprintf(stderr, "usage: %s [--out FILE] [--commit SHA] [--reps N] [--quick] [--schedule auto|none|split|streamk] [--only layout:B:L]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--out FILE] [--commit SHA] [--reps N] [--quick] [--schedule auto|none|split|streamk] [--only layout:B:L|layout:ragged]\n", argv[0]);
       return a == "--help" ? 0 : 1;
     }
   }
@@ -230,7 +230,7 @@ int main(int argc, char** argv) {
     for (const auto& [kind, lens] : cases) {
       const std::string id = layout + ":" + std::to_string(lens.size()) + ":" +
                              std::to_string(*std::max_element(lens.begin(), lens.end()));
-      if (!only.empty() && (kind != "uniform" || id != only)) continue;
+      if (!only.empty() && id != only && !(kind == "ragged" && only == layout + ":ragged")) continue;
       Row r;
       r.layout = layout;
       r.batch_kind = kind;
