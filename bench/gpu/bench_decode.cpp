@@ -51,28 +51,47 @@ struct Timing {
   double b2b_us = 0;   // per call, calls back to back
 };
 
-// One cache (contiguous when page == 0) of the given lengths; the medians of attention_decode's times.
-Timing time_decode(const std::vector<int64_t>& lens, int64_t page, int reps, const omniattn::DecodeConfig& config,
-                   bool profile_host) {
-  const int64_t b = static_cast<int64_t>(lens.size());
+// The K (or V) pool of one case: pages x page_size tokens (contiguous: one page per sequence), and how many copies
+// of the cache the case rotates over so that the data of one call is not in L2 for the next (L2 <= 60 MB).
+struct PoolShape {
+  int64_t pages = 0, page_size = 0, max_pages = 1;
+  size_t bytes = 0;  // one pool, rounded up to 256 bytes
+  int sets = 1;
+};
+PoolShape pool_shape(const std::vector<int64_t>& lens, int64_t page) {
+  PoolShape s;
   const int64_t longest = *std::max_element(lens.begin(), lens.end());
-  int64_t pages = 0, max_pages = 1, page_size = longest;
+  s.page_size = longest;
+  s.pages = static_cast<int64_t>(lens.size());
   if (page > 0) {
-    page_size = page;
-    max_pages = (longest + page - 1) / page;
-    for (int64_t len : lens) pages += (len + page - 1) / page;
-  } else {
-    pages = b;
+    s.page_size = page;
+    s.max_pages = (longest + page - 1) / page;
+    s.pages = 0;
+    for (int64_t len : lens) s.pages += (len + page - 1) / page;
   }
-  const size_t pool_bytes = static_cast<size_t>(pages * page_size * kHkv * kD * 2);
-  // Copies of the cache so that the data of one call is not in L2 for the next (L2 <= 60 MB).
-  const int sets = static_cast<int>(std::clamp<size_t>((size_t{256} << 20) / std::max<size_t>(2 * pool_bytes, 1), 1, 8));
-  std::vector<std::unique_ptr<Buffer>> k, v;
+  s.bytes = (static_cast<size_t>(s.pages * s.page_size * kHkv * kD * 2) + 255) / 256 * 256;
+  s.sets = static_cast<int>(std::clamp<size_t>((size_t{256} << 20) / std::max<size_t>(2 * s.bytes, 1), 1, 8));
+  return s;
+}
+
+// One cache (contiguous when page == 0) of the given lengths, its K and V pools carved from `arena` (2 x sets x
+// bytes): one allocation for the whole run, as a server allocates its KV pool once. Allocating and freeing each
+// case's pools instead made the first case after a large one ~1 ms slower per call (on the H100 and H200, e.g.
+// B = 64, 4k right after B = 16, 128k), which an isolated run of the same case did not show.
+// Returns the medians of attention_decode's times.
+Timing time_decode(const std::vector<int64_t>& lens, int64_t page, int reps, const omniattn::DecodeConfig& config,
+                   bool profile_host, uint8_t* arena) {
+  const int64_t b = static_cast<int64_t>(lens.size());
+  const PoolShape shape = pool_shape(lens, page);
+  const int64_t pages = shape.pages, page_size = shape.page_size, max_pages = shape.max_pages;
+  const size_t pool_bytes = shape.bytes;
+  const int sets = shape.sets;
+  std::vector<void*> k, v;
   for (int s = 0; s < sets; ++s) {
-    k.push_back(std::make_unique<Buffer>(pool_bytes));
-    v.push_back(std::make_unique<Buffer>(pool_bytes));
-    omniattn::bench::fill_normal(k.back()->ptr, DType::bf16, static_cast<int64_t>(pool_bytes / 2), 2 * s + 1);
-    omniattn::bench::fill_normal(v.back()->ptr, DType::bf16, static_cast<int64_t>(pool_bytes / 2), 2 * s + 2);
+    k.push_back(arena + (2 * s) * pool_bytes);
+    v.push_back(arena + (2 * s + 1) * pool_bytes);
+    omniattn::bench::fill_normal(k.back(), DType::bf16, static_cast<int64_t>(pool_bytes / 2), 2 * s + 1);
+    omniattn::bench::fill_normal(v.back(), DType::bf16, static_cast<int64_t>(pool_bytes / 2), 2 * s + 2);
   }
   std::vector<int32_t> table(static_cast<size_t>(b * max_pages), 0), host_lens(lens.begin(), lens.end());
   std::vector<int32_t> order(static_cast<size_t>(pages));
@@ -93,8 +112,8 @@ Timing time_decode(const std::vector<int64_t>& lens, int64_t page, int reps, con
   const TensorView q_v = TensorView::contiguous(q.ptr, DType::bf16, {b, 1, kHq, kD}, cuda);
   const TensorView out_v = TensorView::contiguous(out.ptr, DType::bf16, {b, 1, kHq, kD}, cuda);
   auto cache_of = [&](int s) {
-    const TensorView kv = TensorView::contiguous(k[s]->ptr, DType::bf16, {pages, page_size, kHkv, kD}, cuda);
-    const TensorView vv = TensorView::contiguous(v[s]->ptr, DType::bf16, {pages, page_size, kHkv, kD}, cuda);
+    const TensorView kv = TensorView::contiguous(k[s], DType::bf16, {pages, page_size, kHkv, kD}, cuda);
+    const TensorView vv = TensorView::contiguous(v[s], DType::bf16, {pages, page_size, kHkv, kD}, cuda);
     omniattn::KVCache c = page > 0 ? omniattn::KVCache::paged(kv, vv, table_v, lens_v)
                                    : omniattn::KVCache::contiguous(kv, vv, lens_v);
     if (page > 0) c.host_block_table = table_h;
@@ -219,35 +238,52 @@ int main(int argc, char** argv) {
   std::printf("measured read bandwidth: %.2f TB/s\n", read_bw);
   std::vector<Row> rows;
   std::printf("%-10s %-8s %4s %7s %10s %8s %8s %8s\n", "layout", "batch", "B", "L", "us", "TB/s", "host us", "b2b us");
+  struct Case {
+    std::string layout, kind;
+    int64_t page = 0;
+    std::vector<int64_t> lens;
+  };
+  std::vector<Case> cases;
   for (int64_t page : {int64_t{0}, int64_t{16}, int64_t{256}}) {
     const std::string layout = page == 0 ? "contiguous" : "paged" + std::to_string(page);
-    std::vector<std::pair<std::string, std::vector<int64_t>>> cases;
+    std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
     for (int64_t b : batches)
-      for (int64_t l : lengths) cases.push_back({"uniform", std::vector<int64_t>(static_cast<size_t>(b), l)});
+      for (int64_t l : lengths) shapes.push_back({"uniform", std::vector<int64_t>(static_cast<size_t>(b), l)});
     std::vector<int64_t> ragged(64, 1024);
     ragged[0] = 131072;
-    cases.push_back({"ragged", ragged});
-    for (const auto& [kind, lens] : cases) {
+    shapes.push_back({"ragged", ragged});
+    for (auto& [kind, lens] : shapes) {
       const std::string id = layout + ":" + std::to_string(lens.size()) + ":" +
                              std::to_string(*std::max_element(lens.begin(), lens.end()));
       if (!only.empty() && id != only && !(kind == "ragged" && only == layout + ":ragged")) continue;
-      Row r;
-      r.layout = layout;
-      r.batch_kind = kind;
-      r.b = static_cast<int64_t>(lens.size());
-      r.l = *std::max_element(lens.begin(), lens.end());
-      // A host-time breakdown for the B = 1, L = 16k rows (the host-bound end of the table).
-      const bool profile = r.b == 1 && r.l == 16384;
-      const Timing t = time_decode(lens, page, reps, config, profile);
-      r.us = t.us, r.host_us = t.host_us, r.b2b_us = t.b2b_us;
-      double bytes = 0;
-      for (int64_t len : lens) bytes += static_cast<double>(len) * kHkv * kD * 2 * 2;
-      r.tbps = bytes / (r.us * 1e-6) / 1e12;
-      std::printf("%-10s %-8s %4lld %7lld %10.1f %8.2f %8.1f %8.1f\n", layout.c_str(), kind.c_str(),
-                  static_cast<long long>(r.b), static_cast<long long>(r.l), r.us, r.tbps, r.host_us, r.b2b_us);
-      std::fflush(stdout);
-      rows.push_back(r);
+      cases.push_back({layout, kind, page, std::move(lens)});
     }
+  }
+  size_t arena_bytes = 0;  // the largest case's K and V pools, every copy
+  for (const Case& c : cases) {
+    const PoolShape s = pool_shape(c.lens, c.page);
+    arena_bytes = std::max(arena_bytes, 2 * static_cast<size_t>(s.sets) * s.bytes);
+  }
+  const Buffer arena(arena_bytes);
+  std::printf("KV arena: %.1f GB\n", static_cast<double>(arena_bytes) / 1e9);
+  for (const Case& c : cases) {
+    const std::vector<int64_t>& lens = c.lens;
+    Row r;
+    r.layout = c.layout;
+    r.batch_kind = c.kind;
+    r.b = static_cast<int64_t>(lens.size());
+    r.l = *std::max_element(lens.begin(), lens.end());
+    // A host-time breakdown for the B = 1, L = 16k rows (the host-bound end of the table).
+    const bool profile = r.b == 1 && r.l == 16384;
+    const Timing t = time_decode(lens, c.page, reps, config, profile, static_cast<uint8_t*>(arena.ptr));
+    r.us = t.us, r.host_us = t.host_us, r.b2b_us = t.b2b_us;
+    double bytes = 0;
+    for (int64_t len : lens) bytes += static_cast<double>(len) * kHkv * kD * 2 * 2;
+    r.tbps = bytes / (r.us * 1e-6) / 1e12;
+    std::printf("%-10s %-8s %4lld %7lld %10.1f %8.2f %8.1f %8.1f\n", c.layout.c_str(), c.kind.c_str(),
+                static_cast<long long>(r.b), static_cast<long long>(r.l), r.us, r.tbps, r.host_us, r.b2b_us);
+    std::fflush(stdout);
+    rows.push_back(r);
   }
   if (out_path.empty()) return 0;
   FILE* f = std::fopen(out_path.c_str(), "w");

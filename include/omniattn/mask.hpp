@@ -65,6 +65,14 @@ struct GridMask {
     OMNIATTN_HD bool in_box(uint32_t key, uint32_t lo, uint32_t hi_g) const {
       return (((key | guard) - lo) & (hi_g - key) & guard) == guard;
     }
+    /// Axial: whether `key` and `query` differ in at most one field a, and there key_a <= query_a when axis a is
+    /// causal (causal[a]: field[a] for a causal axis, else 0; 0 past ndim, where the test is key == query).
+    OMNIATTN_HD bool in_line(uint32_t key, uint32_t query, const uint32_t (&causal)[3]) const {
+      const uint32_t diff = key ^ query;
+      bool any = false;
+      for (int a = 0; a < 3; ++a) any |= (diff & ~field[a]) == 0 && (key & causal[a]) <= (query & causal[a]);
+      return any;
+    }
   };
   OMNIATTN_HD KeyLayout key_layout() const {
     KeyLayout k;

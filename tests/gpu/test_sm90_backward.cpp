@@ -147,6 +147,46 @@ TEST(Sm90Backward, BlockMasks) {
   check_sm80_backward(c, true, &m);
 }
 
+// Grid rules (the sm_90a backward decides a grid alone from ElementMask::grid_table): NATTEN 2-D (dilated) and
+// 3-D (strided, one causal axis) neighborhoods in tile order, axial attention, and a grid under a window (the
+// per-element path), at D = 128 and 64.
+TEST(Sm90Backward, GridMasks) {
+  OMNI_REQUIRE_HOPPER();
+  GridMask na2;
+  na2.kind = GridMask::Kind::neighborhood;
+  na2.ndim = 2;
+  na2.shape[0] = 32, na2.shape[1] = 24;
+  na2.kernel[0] = 7, na2.kernel[1] = 5;
+  na2.dilation[1] = 2;
+  GridMask na3;
+  na3.kind = GridMask::Kind::neighborhood;
+  na3.ndim = 3;
+  na3.shape[0] = 6, na3.shape[1] = 10, na3.shape[2] = 13;
+  na3.kernel[0] = 3, na3.kernel[1] = 5, na3.kernel[2] = 4;
+  na3.stride[1] = 2;
+  na3.causal[0] = true;
+  GridMask axial = na2;
+  axial.kind = GridMask::Kind::axial;
+  axial.causal[0] = true;
+  const int64_t t2 = na2.tokens(), t3 = na3.tokens();
+  std::vector<BlockMask> masks;
+  masks.push_back(sparse::neighborhood({1, 1, t2, t2, 64, 64}, na2, sparse::tile_order(na2, {8, 8, 1})));
+  masks.push_back(sparse::neighborhood({1, 1, t3, t3, 128, 128}, na3, sparse::tile_order(na3, {2, 4, 8})));
+  masks.push_back(sparse::axial({1, 1, t2, t2, 128, 128}, axial));
+  BlockMask windowed = sparse::neighborhood({1, 1, t2, t2, 64, 64}, na2);
+  windowed.element().window_left = 100;  // the grid and a window: per element (its blocks stay a superset)
+  masks.push_back(std::move(windowed));
+  for (const BlockMask& m : masks)
+    for (int64_t d : {128, 64}) {
+      const int64_t t = m.view().q_tokens;
+      Sm80Case c = sm90_case(t, t, false, d);
+      c.hq = 2;
+      c.hkv = 1;
+      EXPECT_FALSE(m.view().element.grid_table.empty());
+      check_sm80_backward(c, false, &m);
+    }
+}
+
 // D = 64: dQ per warpgroup over its own keys (two partial sums); the same features.
 TEST(Sm90Backward, HeadDim64) {
   OMNI_REQUIRE_HOPPER();

@@ -15,6 +15,7 @@
 
 #include "cuda/bwd/bwd_scheduler.cuh"
 #include "cuda/bwd/bwd_tiles.hpp"
+#include "cuda/common/noinline.hpp"
 
 namespace omniattn::detail::cuda {
 
@@ -123,15 +124,65 @@ struct BwdWalk {
   }
 };
 
+/// Whether the element rule is a grid alone (no window, per-head window or documents: prefix and sinks then change
+/// nothing) with its packed table (ElementMask::grid_table): grid_hidden_bits decides it.
+__device__ __forceinline__ bool grid_table_alone(const ElementMask& e) {
+  return e.grid.kind != GridMask::Kind::none && !e.grid_table.empty() && e.window_left < 0 && e.window_right < 0 &&
+         e.head_windows.empty() && e.q_document.empty();
+}
+
+/// element_hidden_bits for a rule that is a grid alone (grid_table_alone), from make_grid_table's table: per key
+/// row of the fragment its packed coordinates, per query column its window's packed ends (neighborhood) or its
+/// packed coordinates (axial); then a few integer ops per element (KeyLayout::in_box / in_line) instead of
+/// GridMask::visible's 64-bit divisions. Out of line, so that the mainloop's registers do not grow.
+template <class SAcc>
+__device__ OMNIATTN_NOINLINE uint32_t grid_hidden_bits(const BwdParams& p, const BwdKvWork& w, int t0, int key0,
+                                                       int row0, int lane) {
+  const GridMask& grid = p.sparse.element.grid;
+  const GridMask::KeyLayout layout = grid.key_layout();
+  const bool axial = grid.kind == GridMask::Kind::axial;
+  const int stride = axial ? 1 : 3;  // axial: [tokens] keys; neighborhood: [tokens][key, lo, hi]
+  const uint32_t* table = reinterpret_cast<const uint32_t*>(p.sparse.element.grid_table.data);
+  uint32_t causal[3];
+#pragma unroll
+  for (int a = 0; a < 3; ++a) causal[a] = grid.causal[a] ? layout.field[a] : 0u;
+  uint32_t key[SAcc::kRowSlots];
+  bool key_in[SAcc::kRowSlots];
+#pragma unroll
+  for (int r = 0; r < SAcc::kRowSlots; ++r) {
+    const int j = w.j0 + key0 + SAcc::row_of_slot(r, lane);
+    key_in[r] = j < w.seq.k_len;
+    key[r] = key_in[r] ? table[stride * int64_t{j}] : 0u;
+  }
+  uint32_t hidden = 0;
+#pragma unroll 2
+  for (int c = 0; c < SAcc::kN * 2; ++c) {  // query column c = (n, e1): bits c * kRowSlots + r
+    const int i = t0 + row0 + SAcc::col_of(c / 2, c % 2, lane);
+    if (i >= w.seq.q_len) continue;
+    const uint32_t lo = table[stride * int64_t{i} + (axial ? 0 : 1)];
+    const uint32_t hi = axial ? 0u : table[3 * int64_t{i} + 2] | layout.guard;
+#pragma unroll
+    for (int r = 0; r < SAcc::kRowSlots; ++r) {
+      const bool visible = axial ? layout.in_line(key[r], lo, causal) : layout.in_box(key[r], lo, hi);
+      if (key_in[r] && !visible) hidden |= 1u << (c * SAcc::kRowSlots + r);
+    }
+  }
+  return hidden;
+}
+
 /// Bit i set: element i of a thread's S^T fragment (SAcc, i = (n * 2 + e1) * kRowSlots + r, as in
 /// BwdMainloop::scores_to_gradients) is hidden by the ElementMask. Evaluated in a loop that is not unrolled
 /// (ElementMask::visible is large: documents, head windows, grids) and only for pairs inside the sequence
 /// (the mask's arrays cover the longest sequence; padded rows and keys are masked anyway).
-template <class SAcc>
+/// kGridTable: a grid alone goes through its table (grid_hidden_bits). The sm_90a backward takes it; the sm_80
+/// one does not (any table path there made some instantiation spill, docs/sparse.md).
+template <class SAcc, bool kGridTable = false>
 __device__ __forceinline__ uint32_t element_hidden_bits(const BwdParams& p, const BwdKvWork& w, int head, int t0,
                                                         int key0, int row0, int lane) {
   constexpr int kElements = SAcc::kN * 2 * SAcc::kRowSlots;
   static_assert(kElements <= 32, "one bit per fragment element");
+  if constexpr (kGridTable)
+    if (grid_table_alone(p.sparse.element)) return grid_hidden_bits<SAcc>(p, w, t0, key0, row0, lane);
   const int64_t mask_head = p.sparse.mask_head(head);
   uint32_t hidden = 0;
 #pragma unroll 1

@@ -176,7 +176,7 @@ struct Sm90BwdMainloop {
       const float* dsum = lse_log2 + kBlockM;
 
       const uint32_t hidden =
-          kSparse && step.element ? element_hidden_bits<SAcc>(p, w, step.head, t0, key0, 0, lane) : 0u;
+          kSparse && step.element ? element_hidden_bits<SAcc, true>(p, w, step.head, t0, key0, 0, lane) : 0u;
       mbarrier_wait(&bar.full[stage], (it / T::kStages) & 1);
       SAcc st, dpt;  // (16 keys, kBlockM rows) f32 per warp: S^T then P^T; dP^T then dS^T
       RowFrags pa, dsa;  // P^T, dS^T in Element

@@ -5,15 +5,11 @@
 #include <cstdint>
 
 #include "core/mask_policy.hpp"
+#include "cuda/common/noinline.hpp"
 #include "cuda/flash/fwd_scheduler.cuh"
 
 namespace omniattn::detail::cuda {
 
-#if defined(__CUDACC__)
-#define OMNIATTN_NOINLINE __noinline__
-#else
-#define OMNIATTN_NOINLINE __attribute__((noinline))
-#endif
 
 /// How many of a lane's kCols score columns hold keys below `key`: column c is key col0 + 8 (c / 2) + c % 2
 /// (increasing in c), so with t = key - col0 that is 2 (t / 8) + min(t % 8, 2), for t clamped to [0, 4 kCols].
@@ -36,22 +32,14 @@ template <int kRowSlots, int kCols, bool kAxial>
 __device__ __forceinline__ uint64_t grid_columns(const GridMask& grid, const GridMask::KeyLayout& layout,
                                                  const uint32_t* table, const uint32_t (&lo)[kRowSlots],
                                                  const uint32_t (&hi)[kRowSlots], int k_len, int col0) {
-  uint32_t field[3], causal[3];  // axial: each field, and the fields of causal axes (0 past ndim: their test is
-                                 // key == query, which some axis passes anyway)
+  uint32_t causal[3];  // axial: the fields of causal axes (KeyLayout::in_line)
 #pragma unroll
-  for (int a = 0; a < 3; ++a) {
-    field[a] = layout.field[a];
-    causal[a] = grid.causal[a] ? field[a] : 0u;
-  }
+  for (int a = 0; a < 3; ++a) causal[a] = grid.causal[a] ? layout.field[a] : 0u;
   // A key past the sequence reads as 0: its bits are clear in the range part.
   auto key_at = [&](int j) { return j < k_len ? table[(kAxial ? 1 : 3) * int64_t{j}] : 0u; };
   auto in = [&](uint32_t key, int r) {
     if constexpr (kAxial) {
-      const uint32_t diff = key ^ lo[r];
-      bool any = false;
-#pragma unroll
-      for (int a = 0; a < 3; ++a) any |= (diff & ~field[a]) == 0 && (key & causal[a]) <= (lo[r] & causal[a]);
-      return any;
+      return layout.in_line(key, lo[r], causal);
     } else {
       return layout.in_box(key, lo[r], hi[r]);
     }

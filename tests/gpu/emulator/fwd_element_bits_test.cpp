@@ -3,6 +3,8 @@
 // ElementMask::visible pair by pair, for the score tiles of the real kernels: sm_80 (4 row slots x 16 columns at
 // block_m 128, 2 x 16 at 64) and sm_90a (2 x 32 at block_n 128, 2 x 16 at 64). The expected bits follow AccTile's
 // layout (row_of_slot, col_of), not the formula the code uses, so a wrong column mapping fails.
+// Also the backward's element_hidden_bits (S^T fragments: rows are keys, columns queries) with the sm_90a
+// backward's grid-table path against the same oracle.
 #define OMNIATTN_CUDA_EMULATION 1
 #include <gtest/gtest.h>
 
@@ -13,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda/bwd/bwd_sparse.cuh"
 #include "cuda/common/fragments.cuh"
 #include "cuda/flash/fwd_score_mask.cuh"
 #include "omniattn/sparse.hpp"
@@ -237,6 +240,47 @@ TEST(FwdElementBits, GridsSm80AndSm90Tiles) {
   check_against_visible<1, 16, false>(7, 1500, cover, 1);
   check_against_visible<1, 8, false>(8, 1500, cover, 1);
   EXPECT_GT(cover.mixed_rows, cover.rows / 10) << "too few rows cut inside the lane's columns";
+}
+
+// The backward's hidden bits of an S^T fragment (AccTile<1, 8>: 16 keys x 64 query rows per warp, the sm_90a and
+// sm_80 backward's SAcc) with the grid-table path on (the sm_90a backward) against ElementMask::visible: grids
+// alone with their table (the fast path), and grids with other rules or without a table (the per-element loop).
+TEST(BwdElementBits, GridTableOfSm90Fragments) {
+  using SAcc = AccTile<1, 8>;
+  std::mt19937 rng(11);
+  auto uniform = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  int fast = 0;
+  for (int trial = 0; trial < 1200; ++trial) {
+    const GridMask shape = random_grid_shape(rng);
+    const int len = static_cast<int>(shape.tokens());
+    RandomRule rule = uniform(0, 2) ? RandomRule{} : random_rule(rng, 1, len, len);
+    add_grid(rule, rng, shape);
+    BwdParams p;
+    p.sparse.element = rule.ref;  // visible() per element needs unbounded windows as -1 (see RandomRule)
+    p.sparse.element.grid_table = rule.rule.grid_table;
+    fast += grid_table_alone(p.sparse.element);
+    BwdKvWork w;
+    w.seq.q_len = w.seq.k_len = len;
+    for (int tile = 0; tile < 6; ++tile) {
+      w.j0 = static_cast<int>(uniform(0, len / 16 + 1)) * 16;  // the warp's 16 keys, maybe past the sequence
+      const int t0 = static_cast<int>(uniform(0, len / 64 + 1)) * 64;
+      for (int lane = 0; lane < 32; ++lane) {
+        const uint32_t hidden = element_hidden_bits<SAcc, true>(p, w, 0, t0, 0, 0, lane);
+        for (int n = 0; n < SAcc::kN; ++n)
+          for (int e1 = 0; e1 < 2; ++e1)
+            for (int r = 0; r < SAcc::kRowSlots; ++r) {
+              const int64_t i = t0 + SAcc::col_of(n, e1, lane), j = w.j0 + SAcc::row_of_slot(r, lane);
+              const bool expected = i < len && j < len && !rule.ref.visible(0, i, j, len, len);
+              ASSERT_EQ(((hidden >> ((n * 2 + e1) * SAcc::kRowSlots + r)) & 1) != 0, expected)
+                  << "trial " << trial << " lane " << lane << " query " << i << " key " << j << " table path "
+                  << grid_table_alone(p.sparse.element) << " window (" << rule.rule.window_left << ", "
+                  << rule.rule.window_right << ") sinks " << rule.rule.sinks << " prefix " << rule.rule.prefix
+                  << describe(rule.rule);
+            }
+      }
+    }
+  }
+  EXPECT_GT(fast, 300) << "too few trials on the table path";
 }
 
 // The column count at each offset of the layout: keys col0 + 8 (c / 2) + c % 2 below col0 + t.
