@@ -15,6 +15,7 @@
 
 #include "cuda/bwd/bwd_scheduler.cuh"
 #include "cuda/bwd/bwd_tiles.hpp"
+#include "cuda/common/noinline.hpp"
 
 namespace omniattn::detail::cuda {
 
@@ -133,10 +134,11 @@ __device__ __forceinline__ bool grid_table_alone(const ElementMask& e) {
 /// element_hidden_bits for a rule that is a grid alone (grid_table_alone), from make_grid_table's table: per key
 /// row of the fragment its packed coordinates, per query column its window's packed ends (neighborhood) or its
 /// packed coordinates (axial); then a few integer ops per element (KeyLayout::in_box / in_line) instead of
-/// GridMask::visible's 64-bit divisions. Inlined: ptxas, sm_90a D = 128 kernel, spill stores / loads 1376 / 1774 B
-/// without this path, 1408 / 1810 inlined, 1416 / 1886 out of line (the call's saved registers); D = 64 unchanged.
+/// GridMask::visible's 64-bit divisions. Out of line (the form run on the GPU); ptxas, sm_90a D = 128 kernel, spill
+/// stores / loads: 1376 / 1774 B without this path, 1416 / 1886 out of line, 1408 / 1810 inlined (not yet run on a
+/// GPU); D = 64 unchanged either way.
 template <class SAcc>
-__device__ __forceinline__ uint32_t grid_hidden_bits(const BwdParams& p, const BwdKvWork& w, int t0, int key0,
+__device__ OMNIATTN_NOINLINE uint32_t grid_hidden_bits(const BwdParams& p, const BwdKvWork& w, int t0, int key0,
                                                        int row0, int lane) {
   const GridMask& grid = p.sparse.element.grid;
   const GridMask::KeyLayout layout = grid.key_layout();
