@@ -31,7 +31,25 @@ struct RowOperand {
   }
 };
 
-struct Problem {
+/// AttentionOptions' score and mask fields as every call reads them (forward, backward, decode): validated by
+/// read_score_semantics.
+struct ScoreSemantics {
+  double scale = 1.0, softcap = 0.0;
+  int64_t window_left = -1, window_right = -1, sinks = 0;  // causal folded into window_right = 0
+  const float* alibi = nullptr;  // [B or 1, Hq]; on the call's device
+  int64_t alibi_batch_stride = 0;
+  const float* sink_logits = nullptr;  // [Hq]; on the call's device
+
+  template <class T> ScoreMod<T> score_mod(int64_t b, int64_t h) const {
+    return {T(scale), T(softcap), alibi ? T(alibi[b * alibi_batch_stride + h]) : T(0)};
+  }
+};
+
+/// Validates and reads options' softmax_scale (default 1 / sqrt(d)), softcap, window, sinks, causal, alibi_slopes
+/// ([hq] or [batch, hq]) and sink_logits ([hq]) for a call on `device`.
+ScoreSemantics read_score_semantics(const AttentionOptions& o, int64_t d, int64_t batch, int64_t hq, Device device);
+
+struct Problem : ScoreSemantics {
   DType dtype = DType::f32;
   Device device;
   Backend requested = Backend::automatic;
@@ -43,21 +61,12 @@ struct Problem {
   std::vector<int64_t> k_stored;
   int64_t max_q_len = 0, max_k_len = 0, total_q = 0;
   Operand q, k, v;
-  // Semantics.
-  double scale = 1.0, softcap = 0.0;
-  int64_t window_left = -1, window_right = -1, sinks = 0;  // causal folded into window_right = 0
-  const float* alibi = nullptr;  // [B or 1, Hq]; device of the inputs
-  int64_t alibi_batch_stride = 0;
-  const float* sink_logits = nullptr;  // [Hq]; device of the inputs
   bool deterministic = false;
   void* stream = nullptr;  // cudaStream_t of the CUDA backends (nullptr: the legacy default stream)
   std::optional<SparseMask> sparse;  // options.block_mask, validated; pointers on the inputs' device
 
   int64_t group() const { return hq / hkv; }  // query heads per KV head
   SequenceMask mask(int64_t b) const { return {q_len[b], k_len[b], window_left, window_right, sinks}; }
-  template <class T> ScoreMod<T> score_mod(int64_t b, int64_t h) const {
-    return {T(scale), T(softcap), alibi ? T(alibi[b * alibi_batch_stride + h]) : T(0)};
-  }
   // Total query-key pairs computed by a dense kernel (for FLOP counts): sum over sequences.
   double visible_pairs() const;
 };

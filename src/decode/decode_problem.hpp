@@ -46,25 +46,17 @@ struct CacheGeometry {
   }
 };
 
-struct DecodeProblem {
+struct DecodeProblem : ScoreSemantics {
   CacheGeometry cache;
   Backend requested = Backend::automatic;
   DecodeConfig config;
   int64_t batch = 0, sq = 0, hq = 0, hkv = 0, d = 0, dv = 0;
   Operand q, out;                 // [B, Sq, H, D]
   std::optional<RowOperand> lse;  // [B, Hq, Sq]
-  double scale = 1.0, softcap = 0.0;
-  int64_t window_left = -1, window_right = -1, sinks = 0;  // causal folded into window_right = 0
-  const float* alibi = nullptr;  // [B or 1, Hq], on the cache's device
-  int64_t alibi_batch_stride = 0;
-  const float* sink_logits = nullptr;  // [Hq], on the cache's device
   void* stream = nullptr;
 
   int64_t group() const { return hq / hkv; }
   SequenceMask mask(int64_t b) const { return {sq, cache.lens[b], window_left, window_right, sinks}; }
-  template <class T> ScoreMod<T> score_mod(int64_t b, int64_t h) const {
-    return {T(scale), T(softcap), alibi ? T(alibi[b * alibi_batch_stride + h]) : T(0)};
-  }
 };
 
 struct AppendProblem {

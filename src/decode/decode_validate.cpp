@@ -43,44 +43,8 @@ DecodeProblem make_decode_problem(const TensorView& q, const KVCache& cache, con
   OMNI_REQUIRE(!o.seqused_k, "options.seqused_k", "none (the cache's seq_lens give lengths)", "a tensor");
 
   // Semantics, exactly as attention_forward reads them.
-  const double scale = o.softmax_scale.value_or(1.0 / std::sqrt(static_cast<double>(p.d)));
-  OMNI_REQUIRE(std::isfinite(scale) && scale != 0.0, "options.softmax_scale", "a finite non-zero number",
-          fmt::format("{}", scale));
-  OMNI_REQUIRE(std::isfinite(o.softcap) && o.softcap >= 0.0, "options.softcap", "a finite value >= 0 (0 = off)",
-          fmt::format("{}", o.softcap));
-  OMNI_REQUIRE(o.window_left >= -1, "options.window_left", ">= -1 (-1 = unbounded)", std::to_string(o.window_left));
-  OMNI_REQUIRE(o.window_right >= -1, "options.window_right", ">= -1 (-1 = unbounded)", std::to_string(o.window_right));
-  OMNI_REQUIRE(o.sinks >= 0, "options.sinks", ">= 0", std::to_string(o.sinks));
-  p.scale = scale;
-  p.softcap = o.softcap;
-  p.window_left = o.window_left;
-  p.window_right = o.causal ? 0 : o.window_right;
-  if (o.causal && o.window_right > 0) p.window_right = 0;
-  p.sinks = o.sinks;
+  static_cast<ScoreSemantics&>(p) = read_score_semantics(o, p.d, p.batch, p.hq, g.device);
   p.stream = o.cuda_stream;
-  if (o.alibi_slopes) {
-    const TensorView& a = *o.alibi_slopes;
-    require_defined(a, "options.alibi_slopes");
-    require_dtype(a, "options.alibi_slopes", DType::f32);
-    require_device(a, "options.alibi_slopes", g.device);
-    const bool per_head = a.ndim == 1 && a.shape[0] == p.hq;
-    const bool per_batch = a.ndim == 2 && a.shape[0] == p.batch && a.shape[1] == p.hq;
-    OMNI_REQUIRE(per_head || per_batch, "options.alibi_slopes", fmt::format("shape [{}] or [{}, {}]", p.hq, p.batch, p.hq),
-            shape_string(a));
-    OMNI_REQUIRE((a.stride[a.ndim - 1] == 1 || p.hq == 1) && (per_head || a.stride[0] == p.hq), "options.alibi_slopes",
-            "a contiguous tensor", "strided");
-    p.alibi = a.ptr<const float>();
-    p.alibi_batch_stride = per_batch ? p.hq : 0;
-  }
-  if (o.sink_logits) {
-    const TensorView& s = *o.sink_logits;
-    require_defined(s, "options.sink_logits");
-    require_dtype(s, "options.sink_logits", DType::f32);
-    require_device(s, "options.sink_logits", g.device);
-    require_shape(s, "options.sink_logits", {p.hq});
-    OMNI_REQUIRE(s.stride[0] == 1 || p.hq == 1, "options.sink_logits", "a contiguous tensor", "strided");
-    p.sink_logits = s.ptr<const float>();
-  }
 
   // Outputs: O like q with Dv, LSE f32 [B, Hq, Sq]; both disjoint from everything else of the call.
   const TensorView& out = outputs.out;
