@@ -135,11 +135,21 @@ BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& t) {
   // first, so the deterministic order is descending (no CTA waits in the ideal schedule); else ascending.
   f.dq_descending = p.deterministic && p.window_right >= 0;
   // Experiments (environment, read once per process): OMNIATTN_BWD_ROTATE=0, the unrotated sweep;
-  // OMNIATTN_BWD_DET_CHUNK=<tiles>, the deterministic launch chunk (0: a head at a time).
+  // OMNIATTN_BWD_DET_CHUNK=<tiles>, the deterministic launch chunk (0: a head at a time);
+  // OMNIATTN_BWD_DET_OVERLAP=0, the sm_90a dQ writer's serial deterministic order.
   static const bool rotate_allowed = env_int("OMNIATTN_BWD_ROTATE", 1) != 0;
   static const int det_chunk = env_int("OMNIATTN_BWD_DET_CHUNK", kDeterministicChunk);
+  static const bool det_overlap = env_int("OMNIATTN_BWD_DET_OVERLAP", 1) != 0;
+  // OMNIATTN_BWD_SPARSE_CHUNK=<tiles>, the block-sparse launch chunk (0: a head at a time).
+  static const int sparse_chunk = env_int("OMNIATTN_BWD_SPARSE_CHUNK", 1);
+  f.dq_overlap = det_overlap;
   f.rotate_steps = rotate_allowed && !p.deterministic && p.window_right < 0 && !p.sparse;
-  f.dq_chunk = p.deterministic ? det_chunk : 0;
+  // Block-sparse: tile 0 of every head, then tile 1 of every head, ... A head-major launch started the last heads'
+  // sink tiles (listed by every query block: 256 steps against a window tile's 18 at 16k) in the last wave, where
+  // they ran alone for most of the kernel's time (sinks + window backward 2.4x the window's, H100 session 8).
+  // The leading tiles are the heavy ones of the generators' patterns (sinks, causal, prefix); the dense backward
+  // keeps a head at a time (a head's Q / dO stay hot in L2).
+  f.dq_chunk = p.deterministic ? det_chunk : p.sparse ? sparse_chunk : 0;
   if (p.sparse) {
     f.block_sparse = true;
     f.sparse = make_sparse_params(*p.sparse);

@@ -79,7 +79,13 @@ struct BwdParams {
   // comes first), ascending otherwise; the main kernel's blockIdx.x follows the same order.
   bool deterministic = false;
   bool dq_descending = false;
-  int32_t dq_chunk = 0;  // deterministic: KV tiles per head launched together (BwdKvScheduler); 0: a head at a time
+  // KV tiles per head launched together (BwdKvScheduler; deterministic: kDeterministicChunk, block-sparse: 1);
+  // 0: a head at a time.
+  int32_t dq_chunk = 0;
+  // Deterministic, sm_90a dQ writer: take the turn before the consumers' dQ is staged and hand the buffer back as
+  // soon as the reduction has read it, completing and passing the turn on while the consumers compute the next
+  // step (Sm90BwdDqWriter). false: the serial order (turn, reduce, complete, release, hand back).
+  bool dq_overlap = true;
   // Dense, no right bound, not deterministic: KV tile n starts its sweep of the query tiles at n mod (its tiles) and
   // wraps around, so that the CTAs of a head add their dQ into different blocks at a time instead of all into
   // the same one (which the L2 serializes). The deterministic order needs every CTA on one sweep direction.

@@ -35,10 +35,11 @@ struct BwdRowScheduler {
 /// mode adds dQ (descending when p.dq_descending, BwdParams): CTAs start in that order, so a CTA only ever
 /// waits for CTAs that started before it. Ascending (the default) starts the tiles with the most query
 /// blocks first under a causal mask.
-/// p.dq_chunk > 0 (deterministic mode): within a sequence, the CTAs start in chunks of dq_chunk tiles of every KV
-/// head in turn (chunk 0 of head 0, 1, ..., then chunk 1 ...), instead of all tiles of one head. The dQ turns of a
+/// p.dq_chunk > 0: within a sequence, the CTAs start in chunks of dq_chunk tiles of every KV head in turn (chunk 0
+/// of head 0, 1, ..., then chunk 1 ...), instead of all tiles of one head. Deterministic mode: the dQ turns of a
 /// query block form a chain over a head's tiles, and the CTAs running together lag each other by one link each:
 /// a wave of one head's ~128 tiles would carry a chain of 128 links, a wave of chunks one of dq_chunk links.
+/// Block-sparse (chunks of 1): every head's leading, often heaviest tiles (sinks, causal) start in the first wave.
 struct BwdKvScheduler {
   static dim3 grid(const BwdParams& p) {
     return dim3(static_cast<unsigned>(p.n_blocks), static_cast<unsigned>(p.hkv), static_cast<unsigned>(p.batch));

@@ -6,8 +6,12 @@
 // they run on while the reductions complete.
 //
 // Deterministic mode: the block's semaphore orders the KV tiles' additions (dq_turn). The writer waits for its
-// turn, adds, waits until the reductions have completed, and passes the turn on; the consumers only wait when
-// the writer is a whole step behind. With two partial sums (kD = 64) the consumers fold the second into the first
+// turn, adds, waits until the reductions have completed, and passes the turn on. With p.dq_overlap (default) it
+// takes the turn before the consumers have staged the step's dQ (their compute hides the semaphore's latency) and
+// hands the buffer back once the reduction has read it, so that the completion and the release overlap the
+// consumers' next step instead of stalling them: the serial order cost +49% (D = 128) and +80% (D = 64) of the
+// default mode's time on an H100 (docs/kernels.md, backward log step 13). Taking the turn early cannot deadlock:
+// what the CTA then waits for is its own consumers, which depend on no other CTA. With two partial sums (kD = 64) the consumers fold the second into the first
 // before the hand-over (Sm90BwdMainloop::fold_partial_sums), so that every element gets one addition per KV tile.
 #include <cuda/ptx>
 
@@ -38,12 +42,15 @@ struct Sm90BwdDqWriter {
       float* block = p.dq_accum + row_block * kBlockM * kD;  // (kBlockM, kD) f32
       const int turn = p.deterministic ? dq_turn(p, w, mask, step.head, step.m, t0, kBlockM, lane) : 0;
       more = walk.next(p, w, mask, step);  // (the turn and the walk read global lists: before the wait)
-      named_barrier_sync(T::kDqFullBarrier, T::kDqHandoffThreads);  // the consumers staged this step's dQ
-      if (p.deterministic) {
+      const bool overlap = p.deterministic && p.dq_overlap;
+      auto take_turn = [&] {
         if (lane == 0) semaphore_wait(p.semaphore + row_block, turn);
         __syncwarp();
         ::cuda::ptx::fence_proxy_async();  // the previous turn's reductions, before ours (both at L2)
-      }
+      };
+      if (overlap) take_turn();  // while the consumers compute this step
+      named_barrier_sync(T::kDqFullBarrier, T::kDqHandoffThreads);  // the consumers staged this step's dQ
+      if (p.deterministic && !overlap) take_turn();
       // One bulk reduction per buffer, every row (rows past q_len add zeros: their P is 0; the postprocess skips
       // them). Deterministic: the folded sum alone.
       if (lane == 0) {
@@ -53,7 +60,7 @@ struct Sm90BwdDqWriter {
         bulk_commit();
       }
       __syncwarp();
-      if (p.deterministic) {
+      auto pass_turn = [&] {
         bulk_wait_all();                    // the additions are done at L2 ...
         ::cuda::ptx::fence_proxy_async();   // ... ordered before the generic release below
         __syncwarp();
@@ -61,11 +68,13 @@ struct Sm90BwdDqWriter {
           thread_fence();
           semaphore_release(p.semaphore + row_block, turn + 1);
         }
-      } else {
-        bulk_wait_read();  // the buffer may be written again
-      }
+      };
+      if (p.deterministic && !overlap) pass_turn();
+      else bulk_wait_read();  // the buffer may be written again
       __syncwarp();  // bar.arrive is warp-aligned
       if (more) named_barrier_arrive(T::kDqEmptyBarrier, T::kDqHandoffThreads);
+      if (overlap) pass_turn();  // while the consumers compute the next step
+      __syncwarp();
     }
     bulk_wait_all();  // the shared source outlives the reductions
   }
