@@ -17,6 +17,7 @@
 #include "cuda/common/cuda_check.hpp"
 #include "cuda/common/device_info.hpp"
 #include "cuda/common/device_scratch.hpp"
+#include "cuda/common/env.hpp"
 #include "cuda/common/tensor_map.hpp"
 #include "cuda/common/zeroed_counters.hpp"
 #include "cuda/flash/fwd_arguments.hpp"
@@ -25,6 +26,9 @@
 
 namespace omniattn::detail {
 namespace {
+
+using cuda::env_int;
+using cuda::env_is;
 
 std::string supported_head_dims() {
   std::string s;
@@ -82,14 +86,6 @@ struct Sm90ScheduleChoice {
 
 // Experiment overrides (environment, read once per process): OMNIATTN_SM90_SCHEDULE=persistent|per_tile,
 // OMNIATTN_SM90_L2_MB=<MB of K/V a section keeps in flight>, OMNIATTN_SM90_O_STORE=registers.
-int env_int(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
-}
-bool env_is(const char* name, const char* value) {
-  const char* v = std::getenv(name);
-  return v != nullptr && std::strcmp(v, value) == 0;
-}
 
 // The tuning row of a forward call: the (D, Dv)'s sparse row for block-sparse calls when it has one, and for dense
 // calls too under OMNIATTN_SM90_SPARSE_ROW=1 (experiments: the same-binary A/B of the dense row's tiles).

@@ -1,20 +1,19 @@
 #include "cuda/bwd/bwd_arguments.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
 #include <string>
+
+#include "cuda/common/env.hpp"
 
 namespace omniattn::detail::cuda {
 namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int env_int(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
-}
 
 // Deterministic mode: KV tiles of a head launched together (BwdKvScheduler). A wave then holds ~132 / 8 heads, each
 // with a dQ chain of 8 links; their Q / dO (8 tiles read each in step) still share L2.
@@ -26,7 +25,15 @@ bool rows_aligned(const Operand& o) {
   return reinterpret_cast<uintptr_t>(o.data) % 16 == 0 && o.batch % 8 == 0 && o.token % 8 == 0 && o.head % 8 == 0;
 }
 
+// set_bwd_order_override's values (-1: the environment's or the default).
+std::atomic<int> g_det_overlap{-1}, g_sparse_chunk{-1};
+
 }  // namespace
+
+void set_bwd_order_override(const BwdOrderOverride& o) {
+  g_det_overlap.store(o.det_overlap);
+  g_sparse_chunk.store(o.sparse_chunk);
+}
 
 void BwdLaunch::bind_workspace(void* base) {
   auto* bytes = static_cast<uint8_t*>(base);
@@ -139,9 +146,12 @@ BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& t) {
   // OMNIATTN_BWD_DET_OVERLAP=0, the sm_90a dQ writer's serial deterministic order.
   static const bool rotate_allowed = env_int("OMNIATTN_BWD_ROTATE", 1) != 0;
   static const int det_chunk = env_int("OMNIATTN_BWD_DET_CHUNK", kDeterministicChunk);
-  static const bool det_overlap = env_int("OMNIATTN_BWD_DET_OVERLAP", 1) != 0;
+  static const bool det_overlap_env = env_int("OMNIATTN_BWD_DET_OVERLAP", 1) != 0;
   // OMNIATTN_BWD_SPARSE_CHUNK=<tiles>, the block-sparse launch chunk (0: a head at a time).
-  static const int sparse_chunk = env_int("OMNIATTN_BWD_SPARSE_CHUNK", 1);
+  static const int sparse_chunk_env = env_int("OMNIATTN_BWD_SPARSE_CHUNK", 1);
+  const int det_overlap_set = g_det_overlap.load(), sparse_chunk_set = g_sparse_chunk.load();
+  const bool det_overlap = det_overlap_set >= 0 ? det_overlap_set != 0 : det_overlap_env;
+  const int sparse_chunk = sparse_chunk_set >= 0 ? sparse_chunk_set : sparse_chunk_env;
   f.dq_overlap = det_overlap;
   f.rotate_steps = rotate_allowed && !p.deterministic && p.window_right < 0 && !p.sparse;
   // Block-sparse: tile 0 of every head, then tile 1 of every head, ... A head-major launch started the last heads'

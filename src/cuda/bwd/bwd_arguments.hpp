@@ -26,6 +26,14 @@ struct BwdLaunch {
 
 BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& tuning);
 
+/// Launch-order switches for tests (the environment gives their process defaults: OMNIATTN_BWD_DET_OVERLAP,
+/// OMNIATTN_BWD_SPARSE_CHUNK); -1 keeps that default. Read by every later make_bwd_launch.
+struct BwdOrderOverride {
+  int det_overlap = -1;   ///< BwdParams::dq_overlap (0 / 1)
+  int sparse_chunk = -1;  ///< BwdParams::dq_chunk of block-sparse, non-deterministic calls
+};
+void set_bwd_order_override(const BwdOrderOverride& o);
+
 /// Why the sm_80 backward cannot take `p` (layout and size limits of the kernels), or an empty string.
 std::string bwd_layout_refusal(const BackwardProblem& p, const BwdTuning& tuning);
 
