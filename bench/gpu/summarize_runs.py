@@ -17,8 +17,9 @@ for f in sorted(glob.glob(os.path.join(R, "*.json"))):
         gqa = r.get("Hq") != r.get("Hkv")
         impl = r["impl"] if name == "peer" else name
         if impl not in cols: cols.append(impl)
-        key = (r["D"], r["mask"], "gqa" if gqa else "mha", r["Sq"])
+        mask = f'{r["pattern"]}/{r["mask"]}' if r.get("pattern") else r["mask"]  # sparse rows: pattern/mask
+        key = (r["D"], mask, "gqa" if gqa else "mha", r["Sq"])
         tab[key][impl] = r.get("tflops", 0)
-print("D mask kind N | " + " | ".join(cols))
+print("D mask/pattern kind N | " + " | ".join(cols))
 for key in sorted(tab):
     print(*key, "|", " | ".join("%4.0f" % tab[key].get(c, 0) for c in cols))
