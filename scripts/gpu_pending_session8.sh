@@ -13,7 +13,7 @@ set -uo pipefail
 export GPU_CHECK_STEPS="build tests sanitize decode" GPU_CHECK_BUDGET=330
 export GPU_TEST_FILTER='Sm90Backward.LaunchOrdersAgree:Sm90Backward.GridMasks:Sm90Backward.DeterministicIsBitwiseRepeatable:Sm90Backward.BlockMasks:SparseBackward*:Decode*'
 export GPU_TEST_TIMEOUT=100 SANITIZE_FILTER='Sm90BackwardSanitize*:SparseBackwardSanitize*'
-export GPU_SMOKE_FILTER='Sm90Backward.LaunchOrdersAgree' GPU_SMOKE_TIMEOUT=60  # a hang in the new writer order stops here
+export GPU_SMOKE_FILTER='Sm90Backward.LaunchOrdersAgree' GPU_SMOKE_TIMEOUT=120  # a hang in the new writer order stops here
 bash scripts/gpu_check_snapshot.sh
 cd /tmp/w || exit 1
 B=build/gpu/bench/gpu/omniattn_bench_gpu S=build/gpu/bench/gpu/omniattn_bench_sparse
