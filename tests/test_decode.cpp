@@ -162,7 +162,7 @@ struct Fixture {
 
 TEST(DecodeValidation, BadBlockTableEntries) {
   Fixture f;
-  for (int32_t bad : {-1, static_cast<int32_t>(f.c.num_pages), 1 << 30}) {
+  for (int32_t bad : {-1, static_cast<int32_t>(f.c.num_pages), 1 << 30, INT32_MIN, INT32_MAX}) {
     HostTensor table = f.c.table;
     table.set(1, bad);  // sequence 0, page 1: used (20 tokens span 3 pages of 8)
     EXPECT_EQ(f.error_of(f.c.q, f.c.cache(f.c.k, f.c.v, table, f.c.lens), f.c.host_options()), "cache.block_table");
