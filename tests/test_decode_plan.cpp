@@ -42,9 +42,17 @@ void expect_valid(const DecodePlan& plan) {
       ++direct[item.segment];
       EXPECT_EQ(item.tile_begin, 0);
       EXPECT_EQ(item.tile_end, plan.segments[item.segment].tiles.count());
+      EXPECT_EQ(item.merge, -1);
     } else {
       ASSERT_LT(item.partial, plan.num_partials);
       ++slot_used[item.partial];
+      // The item's merge is its segment's, and holds its slot (the kernel's last writer merges through it).
+      ASSERT_GE(item.merge, 0);
+      ASSERT_LT(item.merge, static_cast<int32_t>(plan.merges.size()));
+      const auto& m = plan.merges[item.merge];
+      EXPECT_EQ(m.segment, item.segment);
+      EXPECT_LE(m.first_partial, item.partial);
+      EXPECT_LT(item.partial, m.first_partial + m.partials);
     }
   }
   for (size_t s = 0; s < covered.size(); ++s)
@@ -89,6 +97,13 @@ TEST(DecodePlan, EverySchedulePartitionsTheTiles) {
         const DecodePlan plan = detail::plan_decode(segments_of(counts), config, shape);
         SCOPED_TRACE(::testing::Message() << "trial " << trial << " schedule " << int(schedule) << " ctas " << ctas);
         expect_valid(plan);
+        if (plan.schedule == DecodeSchedule::no_split)  // longest first, ties in segment order
+          for (int c = 1; c < plan.grid(); ++c) {
+            const auto& a = plan.items[plan.cta_items[c - 1]];
+            const auto& b = plan.items[plan.cta_items[c]];
+            const int32_t na = plan.segments[a.segment].tiles.count(), nb = plan.segments[b.segment].tiles.count();
+            EXPECT_TRUE(na > nb || (na == nb && a.segment < b.segment)) << "CTA " << c;
+          }
       }
   }
 }
