@@ -299,11 +299,7 @@ TEST(ElementMask, GridTableIsTheGridRule) {
 // BlockMask hands out its table with the grid and order it was built for, never a stale one; validate() requires a
 // set table to be exactly make_grid_table's; grids whose fields need more than 32 bits have none.
 TEST(ElementMask, GridTableOfABlockMask) {
-  GridMask g;
-  g.kind = GridMask::Kind::neighborhood;
-  g.ndim = 2;
-  g.shape[0] = 10, g.shape[1] = 12;
-  g.kernel[0] = 3, g.kernel[1] = 5;
+  GridMask g = grid_rule(GridMask::Kind::neighborhood, {10, 12}, {3, 5});
   g.dilation[1] = 2;
   const std::vector<int32_t> order = sparse::tile_order(g, {4, 4, 1});
   BlockMask m = sparse::neighborhood({1, 1, 120, 120, 64, 64}, g, order);
@@ -335,15 +331,10 @@ TEST(ElementMask, GridTableOfABlockMask) {
   EXPECT_EQ(m.view().element.grid_table.size, 120);
   validate(m.view());
 
-  GridMask wide;  // 16 + 16 value bits and two guards
-  wide.kind = GridMask::Kind::axial;
-  wide.ndim = 2;
-  wide.shape[0] = wide.shape[1] = 40000;
+  const GridMask wide = grid_rule(GridMask::Kind::axial, {40000, 40000});  // 16 + 16 value bits and two guards
   EXPECT_EQ(wide.key_layout().guard, 0u);
   EXPECT_TRUE(make_grid_table(wide, {}).empty());
-  GridMask line;  // 31 value bits and the guard: fits
-  line.kind = GridMask::Kind::axial;
-  line.shape[0] = INT32_MAX;
+  const GridMask line = grid_rule(GridMask::Kind::axial, {INT32_MAX});  // 31 value bits and the guard: fits
   EXPECT_EQ(line.key_layout().guard, 1u << 31);
   EXPECT_EQ(line.key_layout().field[0], (1u << 31) - 1);
 }

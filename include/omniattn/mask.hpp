@@ -227,6 +227,44 @@ struct ElementMask {
 /// the fields do not fit 32 bits (kernels then evaluate GridMask::visible per score).
 std::vector<int32_t> make_grid_table(const GridMask& grid, const I32Array& token_order);
 
+/// make_grid_table's table as the kernels read it (a set ElementMask::grid_table): per key position its packed
+/// coordinates, per query position what a key is compared with, and the comparison.
+struct GridTableReader {
+  GridMask::KeyLayout layout;
+  uint32_t causal[3] = {0, 0, 0};  ///< axial: the fields of causal axes (KeyLayout::in_line)
+  const uint32_t* table = nullptr;
+  bool axial = false;
+
+  /// A query's side of the test: its window's lowest and highest packed key, hi with the guard bits set
+  /// (neighborhood), or its own packed coordinates in lo (axial).
+  struct Query {
+    uint32_t lo = 0, hi = 0;
+  };
+
+  OMNIATTN_HD static GridTableReader of(const ElementMask& e) {
+    GridTableReader t;
+    t.layout = e.grid.key_layout();
+    for (int a = 0; a < 3; ++a) t.causal[a] = e.grid.causal[a] ? t.layout.field[a] : 0u;
+    t.table = reinterpret_cast<const uint32_t*>(e.grid_table.data);
+    t.axial = e.grid.kind == GridMask::Kind::axial;
+    return t;
+  }
+  /// Axial: [tokens] keys; neighborhood: [tokens][key, lo, hi].
+  OMNIATTN_HD uint32_t key(int64_t j) const { return table[(axial ? 1 : 3) * j]; }
+  OMNIATTN_HD Query query(int64_t i) const {
+    if (axial) return {table[i], 0u};
+    return {table[3 * i + 1], table[3 * i + 2] | layout.guard};
+  }
+  template <bool kAxial>
+  OMNIATTN_HD bool visible_as(uint32_t key, const Query& q) const {
+    if constexpr (kAxial) return layout.in_line(key, q.lo, causal);
+    else return layout.in_box(key, q.lo, q.hi);
+  }
+  OMNIATTN_HD bool visible(uint32_t key, const Query& q) const {
+    return axial ? visible_as<true>(key, q) : visible_as<false>(key, q);
+  }
+};
+
 /// One CSR list of blocks per row (a row is (batch, mask head, query or KV block)), int32, contiguous:
 ///   num_blocks [batch, heads, rows]       blocks in each row
 ///   offsets    [batch * heads * rows + 1] where each row starts in `indices` (offsets[r+1] - offsets[r] =

@@ -62,15 +62,14 @@ void plan_split_kv(DecodePlan& plan, int64_t splits) {
   const int32_t segments = static_cast<int32_t>(plan.segments.size());
   std::vector<Split> split(static_cast<size_t>(segments));
   int64_t most = 0, items = 0;
-  PlanBuilder build(plan, 0, 0);
   for (int32_t s = 0; s < segments; ++s) {
     split[s].n = static_cast<int32_t>(std::max<int64_t>(1, std::min<int64_t>(splits, plan.segments[s].tiles.count())));
-    if (split[s].n > 1) split[s].merge = build.merge(s, split[s].n);
     most = std::max<int64_t>(most, split[s].n);
     items += split[s].n;
   }
-  plan.items.reserve(static_cast<size_t>(items));
-  plan.cta_items.reserve(static_cast<size_t>(items) + 1);
+  PlanBuilder build(plan, static_cast<size_t>(items), static_cast<size_t>(items));  // one item per CTA
+  for (int32_t s = 0; s < segments; ++s)
+    if (split[s].n > 1) split[s].merge = build.merge(s, split[s].n);
   for (int64_t i = 0; i < most; ++i)
     for (int32_t s = 0; s < segments; ++s) {
       const Split& sp = split[s];

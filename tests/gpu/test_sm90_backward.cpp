@@ -183,17 +183,9 @@ TEST(Sm90Backward, BlockMasks) {
 // per-element path), at D = 128 and 64.
 TEST(Sm90Backward, GridMasks) {
   OMNI_REQUIRE_HOPPER();
-  GridMask na2;
-  na2.kind = GridMask::Kind::neighborhood;
-  na2.ndim = 2;
-  na2.shape[0] = 32, na2.shape[1] = 24;
-  na2.kernel[0] = 7, na2.kernel[1] = 5;
+  GridMask na2 = grid_rule(GridMask::Kind::neighborhood, {32, 24}, {7, 5});
   na2.dilation[1] = 2;
-  GridMask na3;
-  na3.kind = GridMask::Kind::neighborhood;
-  na3.ndim = 3;
-  na3.shape[0] = 6, na3.shape[1] = 10, na3.shape[2] = 13;
-  na3.kernel[0] = 3, na3.kernel[1] = 5, na3.kernel[2] = 4;
+  GridMask na3 = grid_rule(GridMask::Kind::neighborhood, {6, 10, 13}, {3, 5, 4});
   na3.stride[1] = 2;
   na3.causal[0] = true;
   GridMask axial = na2;

@@ -119,4 +119,18 @@ inline ::testing::AssertionResult within_tolerance(const HostTensor& ours, const
                                        << " (2 * naive error " << naive_err << " + rounding term)";
 }
 
+/// A GridMask of `kind` over `shape` (one entry per axis) with `kernel` per axis (none: 1); the caller sets dilation,
+/// stride and causal axes.
+inline GridMask grid_rule(GridMask::Kind kind, std::initializer_list<int64_t> shape,
+                          std::initializer_list<int64_t> kernel = {}) {
+  GridMask g;
+  g.kind = kind;
+  g.ndim = static_cast<int>(shape.size());
+  int a = 0;
+  for (int64_t x : shape) g.shape[a++] = x;
+  a = 0;
+  for (int64_t k : kernel) g.kernel[a++] = k;
+  return g;
+}
+
 }  // namespace omniattn::testing

@@ -14,7 +14,6 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-
 // Deterministic mode: KV tiles of a head launched together (BwdKvScheduler). A wave then holds ~132 / 8 heads, each
 // with a dQ chain of 8 links; their Q / dO (8 tiles read each in step) still share L2.
 constexpr int kDeterministicChunk = 8;
@@ -146,13 +145,12 @@ BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& t) {
   // OMNIATTN_BWD_DET_OVERLAP=0, the sm_90a dQ writer's serial deterministic order.
   static const bool rotate_allowed = env_int("OMNIATTN_BWD_ROTATE", 1) != 0;
   static const int det_chunk = env_int("OMNIATTN_BWD_DET_CHUNK", kDeterministicChunk);
-  static const bool det_overlap_env = env_int("OMNIATTN_BWD_DET_OVERLAP", 1) != 0;
-  // OMNIATTN_BWD_SPARSE_CHUNK=<tiles>, the block-sparse launch chunk (0: a head at a time).
+  // OMNIATTN_BWD_SPARSE_CHUNK=<tiles>, the block-sparse launch chunk (0: a head at a time). Tests override both.
+  static const int det_overlap_env = env_int("OMNIATTN_BWD_DET_OVERLAP", 1);
   static const int sparse_chunk_env = env_int("OMNIATTN_BWD_SPARSE_CHUNK", 1);
-  const int det_overlap_set = g_det_overlap.load(), sparse_chunk_set = g_sparse_chunk.load();
-  const bool det_overlap = det_overlap_set >= 0 ? det_overlap_set != 0 : det_overlap_env;
-  const int sparse_chunk = sparse_chunk_set >= 0 ? sparse_chunk_set : sparse_chunk_env;
-  f.dq_overlap = det_overlap;
+  auto chosen = [](const std::atomic<int>& set, int env) { const int v = set.load(); return v >= 0 ? v : env; };
+  const int sparse_chunk = chosen(g_sparse_chunk, sparse_chunk_env);
+  f.dq_overlap = chosen(g_det_overlap, det_overlap_env) != 0;
   f.rotate_steps = rotate_allowed && !p.deterministic && p.window_right < 0 && !p.sparse;
   // Block-sparse: tile 0 of every head, then tile 1 of every head, ... A head-major launch started the last heads'
   // sink tiles (listed by every query block: 256 steps against a window tile's 18 at 16k) in the last wave, where

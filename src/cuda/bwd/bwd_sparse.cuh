@@ -140,34 +140,24 @@ __device__ __forceinline__ bool grid_table_alone(const ElementMask& e) {
 template <class SAcc>
 __device__ OMNIATTN_NOINLINE uint32_t grid_hidden_bits(const BwdParams& p, const BwdKvWork& w, int t0, int key0,
                                                        int row0, int lane) {
-  const GridMask& grid = p.sparse.element.grid;
-  const GridMask::KeyLayout layout = grid.key_layout();
-  const bool axial = grid.kind == GridMask::Kind::axial;
-  const int stride = axial ? 1 : 3;  // axial: [tokens] keys; neighborhood: [tokens][key, lo, hi]
-  const uint32_t* table = reinterpret_cast<const uint32_t*>(p.sparse.element.grid_table.data);
-  uint32_t causal[3];
-#pragma unroll
-  for (int a = 0; a < 3; ++a) causal[a] = grid.causal[a] ? layout.field[a] : 0u;
+  const GridTableReader grid = GridTableReader::of(p.sparse.element);
   uint32_t key[SAcc::kRowSlots];
   bool key_in[SAcc::kRowSlots];
 #pragma unroll
   for (int r = 0; r < SAcc::kRowSlots; ++r) {
     const int j = w.j0 + key0 + SAcc::row_of_slot(r, lane);
     key_in[r] = j < w.seq.k_len;
-    key[r] = key_in[r] ? table[stride * int64_t{j}] : 0u;
+    key[r] = key_in[r] ? grid.key(j) : 0u;
   }
   uint32_t hidden = 0;
 #pragma unroll 2
   for (int c = 0; c < SAcc::kN * 2; ++c) {  // query column c = (n, e1): bits c * kRowSlots + r
     const int i = t0 + row0 + SAcc::col_of(c / 2, c % 2, lane);
     if (i >= w.seq.q_len) continue;
-    const uint32_t lo = table[stride * int64_t{i} + (axial ? 0 : 1)];
-    const uint32_t hi = axial ? 0u : table[3 * int64_t{i} + 2] | layout.guard;
+    const GridTableReader::Query q = grid.query(i);
 #pragma unroll
-    for (int r = 0; r < SAcc::kRowSlots; ++r) {
-      const bool visible = axial ? layout.in_line(key[r], lo, causal) : layout.in_box(key[r], lo, hi);
-      if (key_in[r] && !visible) hidden |= 1u << (c * SAcc::kRowSlots + r);
-    }
+    for (int r = 0; r < SAcc::kRowSlots; ++r)
+      if (key_in[r] && !grid.visible(key[r], q)) hidden |= 1u << (c * SAcc::kRowSlots + r);
   }
   return hidden;
 }

@@ -36,13 +36,13 @@ struct Sm90BwdDqWriter {
     if (!more) return;
     float* buffer = reinterpret_cast<float*>(smem + T::kDqOffset);  // kDqBuffers x (kBlockM, kDqRowFloats)
     named_barrier_arrive(T::kDqEmptyBarrier, T::kDqHandoffThreads);  // the buffer starts free
+    const bool overlap = p.deterministic && p.dq_overlap;
     while (more) {
       const int t0 = step.m * kBlockM;
       const int64_t row_block = bwd_row_block(p, w, step);
       float* block = p.dq_accum + row_block * kBlockM * kD;  // (kBlockM, kD) f32
       const int turn = p.deterministic ? dq_turn(p, w, mask, step.head, step.m, t0, kBlockM, lane) : 0;
       more = walk.next(p, w, mask, step);  // (the turn and the walk read global lists: before the wait)
-      const bool overlap = p.deterministic && p.dq_overlap;
       auto take_turn = [&] {
         if (lane == 0) semaphore_wait(p.semaphore + row_block, turn);
         __syncwarp();

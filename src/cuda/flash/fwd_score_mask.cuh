@@ -24,26 +24,14 @@ __device__ __forceinline__ int columns_below(int key, int col0) {
 /// Bits [0, n) of a row, n <= 32.
 __device__ __forceinline__ uint64_t low_bits(int n) { return (uint64_t{1} << n) - 1; }
 
-/// grid_table_bits' column loop: per row slot r the window's lowest and highest packed key (neighborhood; hi with the
-/// guard bits set) or the query's packed coordinates (axial: lo); returns bit r * kCols + c for column c (key
-/// col0 + 8 (c / 2) + c % 2). Columns go in pairs from the last, each pair's keys read one pair ahead (their loads
-/// overlap the compares), and every bit enters its row's word at the bottom.
+/// grid_table_bits' column loop: per row slot r the query side q[r] of the test (GridTableReader::query); returns bit
+/// r * kCols + c for column c (key col0 + 8 (c / 2) + c % 2). Columns go in pairs from the last, each pair's keys
+/// read one pair ahead (their loads overlap the compares), and every bit enters its row's word at the bottom.
 template <int kRowSlots, int kCols, bool kAxial>
-__device__ __forceinline__ uint64_t grid_columns(const GridMask& grid, const GridMask::KeyLayout& layout,
-                                                 const uint32_t* table, const uint32_t (&lo)[kRowSlots],
-                                                 const uint32_t (&hi)[kRowSlots], int k_len, int col0) {
-  uint32_t causal[3];  // axial: the fields of causal axes (KeyLayout::in_line)
-#pragma unroll
-  for (int a = 0; a < 3; ++a) causal[a] = grid.causal[a] ? layout.field[a] : 0u;
+__device__ __forceinline__ uint64_t grid_columns(const GridTableReader& grid,
+                                                 const GridTableReader::Query (&q)[kRowSlots], int k_len, int col0) {
   // A key past the sequence reads as 0: its bits are clear in the range part.
-  auto key_at = [&](int j) { return j < k_len ? table[(kAxial ? 1 : 3) * int64_t{j}] : 0u; };
-  auto in = [&](uint32_t key, int r) {
-    if constexpr (kAxial) {
-      return layout.in_line(key, lo[r], causal);
-    } else {
-      return layout.in_box(key, lo[r], hi[r]);
-    }
-  };
+  auto key_at = [&](int j) { return j < k_len ? grid.key(j) : 0u; };
   uint32_t bits[kRowSlots];
 #pragma unroll
   for (int r = 0; r < kRowSlots; ++r) bits[r] = 0;
@@ -58,7 +46,8 @@ __device__ __forceinline__ uint64_t grid_columns(const GridMask& grid, const Gri
     }
 #pragma unroll
     for (int r = 0; r < kRowSlots; ++r)
-      bits[r] = bits[r] << 2 | static_cast<uint32_t>(in(key1, r)) << 1 | static_cast<uint32_t>(in(key0, r));
+      bits[r] = bits[r] << 2 | static_cast<uint32_t>(grid.visible_as<kAxial>(key1, q[r])) << 1 |
+                static_cast<uint32_t>(grid.visible_as<kAxial>(key0, q[r]));
   }
   uint64_t visible = 0;
 #pragma unroll
@@ -67,31 +56,23 @@ __device__ __forceinline__ uint64_t grid_columns(const GridMask& grid, const Gri
 }
 
 /// The grid rule from ElementMask::grid_table (make_grid_table) on one lane's scores, bits as element_rule_bits'
-/// (only meaningful where the rows and keys lie in the sequence). Per row slot the window's lowest and highest
-/// packed key (neighborhood) or the query's own packed coordinates (axial); per column one read, shared by the row
-/// slots; then a few integer ops per score instead of GridMask::visible's divisions.
-/// Neighborhood: key in the window iff lo_a <= key_a <= hi_a in every field a (KeyLayout::in_box).
-/// Axial: key and query differ in at most one field a, and there key_a <= query_a when axis a is causal.
+/// (only meaningful where the rows and keys lie in the sequence). Per row slot the query side of the test, per
+/// column one key read shared by the row slots; then a few integer ops per score instead of GridMask::visible's
+/// divisions (GridTableReader: in_box for neighborhoods, in_line for axial rules).
 template <int kRowSlots, int kCols>
 __device__ __forceinline__ uint64_t grid_table_bits(const ElementMask& rule, int row_lane, int rows, int pack,
                                                     int k_len, int col0) {
   static_assert(kCols % 2 == 0 && kCols <= 32, "column pairs, one 32-bit word per row slot");
-  const GridMask& grid = rule.grid;
-  const GridMask::KeyLayout layout = grid.key_layout();
-  // Axial: [tokens] keys; neighborhood: [tokens][key, lo, hi].
-  const uint32_t* table = reinterpret_cast<const uint32_t*>(rule.grid_table.data);
-  const bool axial = grid.kind == GridMask::Kind::axial;
-  uint32_t lo[kRowSlots], hi[kRowSlots];
+  const GridTableReader grid = GridTableReader::of(rule);
+  GridTableReader::Query q[kRowSlots];
 #pragma unroll
   for (int r = 0; r < kRowSlots; ++r) {
     const int row = row_lane + 16 * (r >> 1) + 8 * (r & 1);
     // Rows past the sequence read token 0 (their bits are clear); no division without packed query heads.
-    const int i = row >= rows ? 0 : pack == 1 ? row : row / pack;
-    lo[r] = axial ? table[i] : table[3 * int64_t{i} + 1];
-    hi[r] = axial ? 0u : table[3 * int64_t{i} + 2] | layout.guard;
+    q[r] = grid.query(row >= rows ? 0 : pack == 1 ? row : row / pack);
   }
-  return axial ? grid_columns<kRowSlots, kCols, true>(grid, layout, table, lo, hi, k_len, col0)
-               : grid_columns<kRowSlots, kCols, false>(grid, layout, table, lo, hi, k_len, col0);
+  return grid.axial ? grid_columns<kRowSlots, kCols, true>(grid, q, k_len, col0)
+                    : grid_columns<kRowSlots, kCols, false>(grid, q, k_len, col0);
 }
 
 /// The same, out of line: the sm_90a consumers call it (inlined, it took the D = 256 kernel from 56 B of spill stores
