@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One device call (~6-7 min) that measures what session 8 built but could not run (no device was left):
-#   tests     Sm90Backward.{LaunchOrdersAgree, GridMasks, DeterministicIsBitwiseRepeatable, BlockMasks},
+#   tests     Sm90Backward.{LaunchOrdersAgree, GridMasks, DeterministicIsBitwiseRepeatable, BlockMasks}, SparseForward*,
 #             SparseBackward*, Decode*; racecheck + memcheck on Sm90BackwardSanitize / SparseBackwardSanitize
 #   A/B 1     deterministic sm90 backward: OMNIATTN_BWD_DET_OVERLAP=0 (serial writer) vs 1, against the default mode
 #   A/B 2     block-sparse backward launch order: OMNIATTN_BWD_SPARSE_CHUNK=0 (a head at a time) vs 1 (tile-major),
@@ -11,7 +11,7 @@
 # Output under $OUT: gpu_check.log, logs.tgz, decode.json, raw.tgz, ab.tgz (the A/B JSON), ab.txt (their tables).
 set -uo pipefail
 export GPU_CHECK_STEPS="build tests sanitize decode" GPU_CHECK_BUDGET=330
-export GPU_TEST_FILTER='Sm90Backward.LaunchOrdersAgree:Sm90Backward.GridMasks:Sm90Backward.DeterministicIsBitwiseRepeatable:Sm90Backward.BlockMasks:SparseBackward*:Decode*'
+export GPU_TEST_FILTER='Sm90Backward.LaunchOrdersAgree:Sm90Backward.GridMasks:SparseForward*:Sm90Backward.DeterministicIsBitwiseRepeatable:Sm90Backward.BlockMasks:SparseBackward*:Decode*'
 export GPU_TEST_TIMEOUT=100 SANITIZE_FILTER='Sm90BackwardSanitize*:SparseBackwardSanitize*'
 export GPU_SMOKE_FILTER='Sm90Backward.LaunchOrdersAgree' GPU_SMOKE_TIMEOUT=120  # a hang in the new writer order stops here
 bash scripts/gpu_check_snapshot.sh
