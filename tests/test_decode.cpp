@@ -113,6 +113,28 @@ TEST(DecodeCpu, ForcedSplitsAgree) {
   }
 }
 
+// Head-major pools (HND): the same case through strided views of permuted copies of its pools.
+TEST(DecodeCpu, HeadMajorPages) {
+  for (int64_t page : {1, 16, 0}) {
+    DecodeShape s;
+    s.lens = {1, 130, 301};
+    s.sq = 2;
+    s.hq = 6;
+    s.hkv = 3;
+    s.d = s.dv = 32;
+    s.page_size = page;
+    const DecodeCase c(s, DecodeFeatures{});
+    const auto k = c.head_major(c.k, s.d), v = c.head_major(c.v, s.dv);
+    HostTensor out = c.out_like(s.dtype), lse = c.lse_like();
+    poison(out);
+    poison(lse);
+    AttentionOptions o = c.host_options();
+    o.backend = Backend::cpu;
+    attention_decode(c.q, c.cache(k.view, v.view, c.table, c.lens), {out, lse.view()}, o);
+    EXPECT_TRUE(c.check(out, lse)) << "page " << page;
+  }
+}
+
 TEST(DecodeCpu, NoLseAndAutomaticBackend) {
   DecodeShape s;
   s.dtype = DType::f16;

@@ -141,6 +141,32 @@ struct DecodeCase {
   }
   KVCache host_cache() const { return cache(k, v, table, lens); }
 
+  /// Strides of a head-major pool (FlashInfer's HND: [pages, Hkv, page_size, dim] in memory) viewed as the cache's
+  /// (pages, page_size, Hkv, dim).
+  std::vector<int64_t> head_major_strides(int64_t dim) const {
+    return {shape.hkv * page_size * dim, dim, page_size * dim, 1};
+  }
+
+  /// A head-major copy of the pool `t` (k or v, `dim` columns) and its (pages, page_size, Hkv, dim) view.
+  struct HeadMajorPool {
+    HostTensor storage;  // [pages, Hkv, page_size, dim]
+    TensorView view;
+  };
+  HeadMajorPool head_major(const HostTensor& t, int64_t dim) const {
+    HeadMajorPool p{HostTensor(t.dtype(), {num_pages, shape.hkv, page_size, dim}), {}};
+    for (int64_t pg = 0; pg < num_pages; ++pg)
+      for (int64_t slot = 0; slot < page_size; ++slot)
+        for (int64_t h = 0; h < shape.hkv; ++h)
+          for (int64_t c = 0; c < dim; ++c)
+            p.storage.set(((pg * shape.hkv + h) * page_size + slot) * dim + c,
+                          t.get(((pg * page_size + slot) * shape.hkv + h) * dim + c));
+    p.view = t.view();
+    p.view.data = p.storage.view().data;
+    const std::vector<int64_t> strides = head_major_strides(dim);
+    std::copy(strides.begin(), strides.end(), p.view.stride.begin());
+    return p;
+  }
+
   HostTensor out_like(DType dtype) const { return HostTensor(dtype, {batch(), shape.sq, shape.hq, shape.dv}); }
   HostTensor lse_like() const { return HostTensor(DType::f32, {batch(), shape.hq, shape.sq}); }
 

@@ -3,7 +3,10 @@
 // contiguous cache and on paged caches of 16 and 256 tokens per page (pages in shuffled order).
 // Per row: median µs of the call (CUDA events, after warm-up; small caches rotate over copies so that repeats do
 // not hit L2) and KV bytes/s = (sum of lengths x Hkv x D x 2 (K, V) x 2 bytes) / time.
+// --kv-layout hnd stores each page head-major ([pages, Hkv, page_size, D], FlashInfer's HND and the layout of the
+// peers' [B, Hkv, L, D] cache; rows "<layout>_hnd") instead of vLLM's token-major NHD [pages, page_size, Hkv, D].
 //   omniattn_bench_decode [--out FILE] [--commit SHA] [--reps N] [--quick] [--schedule auto|none|split|streamk]
+//                         [--kv-layout nhd|hnd] [--only layout:B:L|layout:ragged]
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -79,8 +82,8 @@ PoolShape pool_shape(const std::vector<int64_t>& lens, int64_t page) {
 // case's pools instead made the first case after a large one ~1 ms slower per call (on the H100 and H200, e.g.
 // B = 64, 4k right after B = 16, 128k), which an isolated run of the same case did not show.
 // Returns the medians of attention_decode's times.
-Timing time_decode(const std::vector<int64_t>& lens, int64_t page, int reps, const omniattn::DecodeConfig& config,
-                   bool profile_host, uint8_t* arena) {
+Timing time_decode(const std::vector<int64_t>& lens, int64_t page, bool head_major, int reps,
+                   const omniattn::DecodeConfig& config, bool profile_host, uint8_t* arena) {
   const int64_t b = static_cast<int64_t>(lens.size());
   const PoolShape shape = pool_shape(lens, page);
   const int64_t pages = shape.pages, page_size = shape.page_size, max_pages = shape.max_pages;
@@ -112,8 +115,13 @@ Timing time_decode(const std::vector<int64_t>& lens, int64_t page, int reps, con
   const TensorView q_v = TensorView::contiguous(q.ptr, DType::bf16, {b, 1, kHq, kD}, cuda);
   const TensorView out_v = TensorView::contiguous(out.ptr, DType::bf16, {b, 1, kHq, kD}, cuda);
   auto cache_of = [&](int s) {
-    const TensorView kv = TensorView::contiguous(k[s], DType::bf16, {pages, page_size, kHkv, kD}, cuda);
-    const TensorView vv = TensorView::contiguous(v[s], DType::bf16, {pages, page_size, kHkv, kD}, cuda);
+    // (pages, page_size, Hkv, D) views; head-major pages: strides (page_size Hkv D, D, page_size D, 1)
+    auto pool = [&](void* data) {
+      return head_major ? TensorView::strided(data, DType::bf16, {pages, page_size, kHkv, kD},
+                                              {page_size * kHkv * kD, kD, page_size * kD, 1}, cuda)
+                        : TensorView::contiguous(data, DType::bf16, {pages, page_size, kHkv, kD}, cuda);
+    };
+    const TensorView kv = pool(k[s]), vv = pool(v[s]);
     omniattn::KVCache c = page > 0 ? omniattn::KVCache::paged(kv, vv, table_v, lens_v)
                                    : omniattn::KVCache::contiguous(kv, vv, lens_v);
     if (page > 0) c.host_block_table = table_h;
@@ -205,6 +213,7 @@ int main(int argc, char** argv) {
   int reps = 20;
   bool quick = false;
   std::string only;
+  bool head_major = false;
   omniattn::DecodeConfig config;
   for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
   for (int i = 1; i < argc; ++i) {
@@ -218,6 +227,7 @@ int main(int argc, char** argv) {
     else if (a == "--reps") reps = std::max(1, std::atoi(next().c_str()));
     else if (a == "--quick") quick = true;
     else if (a == "--only") only = next();  // "contiguous:16:65536" or "paged16:ragged": one case (profilers)
+    else if (a == "--kv-layout") head_major = next() == "hnd";
     else if (a == "--schedule") {
       const std::string s = next();
       config.schedule = s == "none" ? omniattn::DecodeSchedule::no_split
@@ -225,7 +235,7 @@ int main(int argc, char** argv) {
                         : s == "streamk" ? omniattn::DecodeSchedule::stream_k
                                          : omniattn::DecodeSchedule::automatic;
     } else {
-      std::fprintf(stderr, "usage: %s [--out FILE] [--commit SHA] [--reps N] [--quick] [--schedule auto|none|split|streamk] [--only layout:B:L|layout:ragged]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--out FILE] [--commit SHA] [--reps N] [--quick] [--schedule auto|none|split|streamk] [--kv-layout nhd|hnd] [--only layout:B:L|layout:ragged]\n", argv[0]);
       return a == "--help" ? 0 : 1;
     }
   }
@@ -245,7 +255,8 @@ int main(int argc, char** argv) {
   };
   std::vector<Case> cases;
   for (int64_t page : {int64_t{0}, int64_t{16}, int64_t{256}}) {
-    const std::string layout = page == 0 ? "contiguous" : "paged" + std::to_string(page);
+    const std::string layout =
+        (page == 0 ? "contiguous" : "paged" + std::to_string(page)) + (head_major ? "_hnd" : "");
     std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
     for (int64_t b : batches)
       for (int64_t l : lengths) shapes.push_back({"uniform", std::vector<int64_t>(static_cast<size_t>(b), l)});
@@ -275,7 +286,7 @@ int main(int argc, char** argv) {
     r.l = *std::max_element(lens.begin(), lens.end());
     // A host-time breakdown for the B = 1, L = 16k rows (the host-bound end of the table).
     const bool profile = r.b == 1 && r.l == 16384;
-    const Timing t = time_decode(lens, c.page, reps, config, profile, static_cast<uint8_t*>(arena.ptr));
+    const Timing t = time_decode(lens, c.page, head_major, reps, config, profile, static_cast<uint8_t*>(arena.ptr));
     r.us = t.us, r.host_us = t.host_us, r.b2b_us = t.b2b_us;
     double bytes = 0;
     for (int64_t len : lens) bytes += static_cast<double>(len) * kHkv * kD * 2 * 2;

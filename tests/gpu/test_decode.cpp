@@ -17,8 +17,10 @@ namespace {
 // Device copies of a case's tensors.
 struct DeviceCase {
   DeviceTensor q, k, v, table, lens, alibi, sinks, out, lse;
-  explicit DeviceCase(const DecodeCase& c)
-      : q(DeviceTensor::upload(c.q)), k(DeviceTensor::upload(c.k)), v(DeviceTensor::upload(c.v)),
+  explicit DeviceCase(const DecodeCase& c, bool head_major = false)
+      : q(DeviceTensor::upload(c.q)),
+        k(DeviceTensor::upload(c.k, head_major ? c.head_major_strides(c.shape.d) : std::vector<int64_t>{})),
+        v(DeviceTensor::upload(c.v, head_major ? c.head_major_strides(c.shape.dv) : std::vector<int64_t>{})),
         table(c.shape.page_size > 0 ? DeviceTensor::upload(c.table) : DeviceTensor{}),
         lens(DeviceTensor::upload(c.lens)),
         alibi(c.features.alibi ? DeviceTensor::upload(c.alibi) : DeviceTensor{}),
@@ -30,12 +32,13 @@ struct DeviceCase {
 struct RunFlags {
   DecodeConfig config;
   bool host_table = true, host_lens = true;
+  bool head_major = false;  // K/V pools head-major (HND) instead of token-major (NHD)
   cudaStream_t stream = nullptr;
 };
 
 // Runs the CUDA path on a case (outputs NaN-poisoned by allocate) and checks it.
 void run_gpu(const DecodeCase& c, const RunFlags& f = {}) {
-  DeviceCase d(c);
+  DeviceCase d(c, f.head_major);
   KVCache cache = c.cache(d.k, d.v, d.table, d.lens);
   if (f.host_table && c.shape.page_size > 0) cache.host_block_table = c.table.view();
   if (f.host_lens) cache.host_seq_lens = c.lens.view();
@@ -66,6 +69,21 @@ TEST(DecodeGpu, EveryPageSizeAndSchedule) {
                                     DecodeSchedule::stream_k}) {
       RunFlags f;
       f.config.schedule = schedule;
+      run_gpu(c, f);
+    }
+  }
+}
+
+// Head-major pools (the layout of FlashInfer's HND caches and of a [B, Hkv, L, D] tensor): the kernel reads K/V
+// rows through the pool's strides, so only the strides change.
+TEST(DecodeGpu, HeadMajorPages) {
+  OMNI_REQUIRE_GPU();
+  for (int64_t page : {1, 16, 256, 0}) {
+    const DecodeCase c(shape_of({1, 239, 1000, 4097}, 2, 32, 8, 128, page), DecodeFeatures{});
+    for (DecodeSchedule schedule : {DecodeSchedule::automatic, DecodeSchedule::stream_k}) {
+      RunFlags f;
+      f.config.schedule = schedule;
+      f.head_major = true;
       run_gpu(c, f);
     }
   }
