@@ -26,6 +26,11 @@ for lay in nhd hnd; do
     cl=${c/contiguous/contiguous$([ $lay = hnd ] && echo _hnd)}; cl=${cl/paged16/paged16$([ $lay = hnd ] && echo _hnd)}
     timeout 40 $D --kv-layout $lay --only $cl --reps 20 --out $AB/hnd_${lay}_${c//:/_}.json 2>&1 | grep -v "^measured\|^KV\|^layout"
   done
+  for c in contiguous:64:4096 contiguous:16:16384; do  # stream-K against the automatic plan's waves / splits
+    cl=${c/contiguous/contiguous$([ $lay = hnd ] && echo _hnd)}
+    echo "schedule streamk:"; timeout 40 $D --kv-layout $lay --only $cl --reps 20 --schedule streamk \
+      --out $AB/hnd_${lay}_streamk_${c//:/_}.json 2>&1 | grep -v "^measured\|^KV\|^layout"
+  done
 done | tee $OUT/hnd.txt
 for r in 1 2; do
   timeout 40 $B --backend sm90 --ops bwd --dims 64,128 --lengths 4096,16384 --dtypes bf16 --no-gqa --reps 10 \
