@@ -6,6 +6,7 @@
 #   A/B 2     block-sparse backward launch order: OMNIATTN_BWD_SPARSE_CHUNK=0 (a head at a time) vs 1 (tile-major),
 #             sinks + window, window, causal block mask, NATTEN 2-D, N = 16k (ours only)
 #   decode    the decode benchmark with the vectorized page-id validation (host us of paged 16 at B = 64)
+#   lookahead session 9: the decode tile stream A/B (OMNIATTN_DECODE_ITEM_LOOKAHEAD=0/1, lookahead.txt)
 #   hnd       session 9: the decode benchmark's large-batch and ragged rows on head-major (HND) pools, the peers'
 #             [B, Hkv, L, D] layout (hnd.txt, hnd_*.json)
 # Usage (here): bash scripts/make_gpu_carry.sh; git archive --format=tar.gz -o .carry/lead.tgz HEAD
@@ -32,6 +33,12 @@ for lay in nhd hnd; do
       --out $AB/hnd_${lay}_streamk_${c//:/_}.json 2>&1 | grep -v "^measured\|^KV\|^layout"
   done
 done | tee $OUT/hnd.txt
+for la in 0 1 0 1; do  # the decode tile stream: an item's first tiles copied while the previous item computes (1) or not
+  for c in contiguous:ragged paged16:ragged contiguous:64:4096 contiguous:1:16384; do
+    echo "item lookahead $la:"; OMNIATTN_DECODE_ITEM_LOOKAHEAD=$la timeout 40 $D --only $c --reps 30 \
+      --out $AB/lookahead${la}_${c//:/_}.json 2>&1 | grep -v "^measured\|^KV\|^layout"
+  done
+done | tee $OUT/lookahead.txt
 for r in 1 2; do
   timeout 40 $B --backend sm90 --ops bwd --dims 64,128 --lengths 4096,16384 --dtypes bf16 --no-gqa --reps 10 \
     --out $AB/bwd_default_r$r.json >/dev/null 2>&1; echo "bwd default r$r rc $?"

@@ -7,6 +7,7 @@
 
 #include "cuda/common/cuda_check.hpp"
 #include "cuda/common/device_info.hpp"
+#include "cuda/common/env.hpp"
 #include "cuda/decode/decode_config.hpp"
 #include "cuda/decode/decode_launch.hpp"
 #include "cuda/decode/decode_params_fill.hpp"
@@ -115,6 +116,9 @@ void run(const DecodeProblem& p) {
   const size_t total = partial_lse_at + slots * sizeof(float);
 
   DecodeParams k = cuda::make_decode_params(p);
+  // OMNIATTN_DECODE_ITEM_LOOKAHEAD=0: no copy of an item's tiles before it computes (the A/B of the tile stream).
+  static const int item_lookahead = cuda::env_int("OMNIATTN_DECODE_ITEM_LOOKAHEAD", 1) > 0 ? 1 : 0;
+  k.item_lookahead = item_lookahead;
 
   cuda::DecodeWorkspace& workspace = cuda::DecodeWorkspace::of_device(g.device.index);
   const auto lock = workspace.lock();  // held until the kernels that read the plan are enqueued

@@ -5,10 +5,11 @@
 // Decode reads every K/V byte once and computes little on it: the kernel is a memory pipe. What matters is the
 // bytes in flight per SM (latency x bandwidth: ~1 us x 4.8 TB/s / 132 SMs ~ 36 KB), so the stages are as deep as
 // shared memory allows at two CTAs per SM where possible:
-//   shared memory = Q (rows_per_cta x (D + 8) x 2) + stages x 2 (K, V) x block_n x (D + 8) x 2 bytes
-//   D = 64: 4 stages, 74 KB + Q;  D = 128: 3 stages, 104 KB + Q (two CTAs per SM on the H100/H200);
+//   shared memory = 2 Q buffers (2 x rows_per_cta x (D + 8) x 2) + stages x 2 (K, V) x block_n x (D + 8) x 2 bytes
+//   D = 64: 4 stages, 74 KB + Q;  D = 128: 3 stages, 104 KB + Q (two CTAs per SM on the H100/H200: 2 x 110.5 KB);
 //   D = 256: 2 stages, 135 KB + Q (one CTA per SM, 135 KB in flight).
-// The epilogue's cross-warp merge reuses the K/V stages: 4 warps x 16 rows x (D + 4) f32 must fit in them.
+// Q is double-buffered and the epilogue's cross-warp merge (4 warps x 16 rows x (D + 4) f32) fits in ONE stage, so
+// that the next work item's first tiles can load while an item finishes (decode_cta.cuh).
 #include <cstdint>
 
 namespace omniattn::detail::cuda {
@@ -22,7 +23,7 @@ struct DecodeTuning {
   static constexpr int kThreads = 32 * kWarps;
   constexpr int64_t kv_stage_bytes() const { return 2LL * 2 * block_n * (d + 8); }
   constexpr int64_t smem_bytes(int rows_per_cta) const {
-    return 2LL * rows_per_cta * (d + 8) + stages * kv_stage_bytes() + 16;  // + the bad-page flag
+    return 2LL * 2 * rows_per_cta * (d + 8) + stages * kv_stage_bytes() + 16;  // + the flags
   }
   constexpr int64_t merge_bytes() const { return 4LL * kWarps * 16 * (d + 4) + 2 * 4 * kWarps * 16; }
 };
@@ -45,7 +46,7 @@ constexpr DecodeTuning decode_tuning(int d) {
 constexpr bool decode_tunings_valid() {
   for (const DecodeTuning& t : kDecodeTuningTable) {
     if (t.d % 16 != 0 || t.block_n % 64 != 0 || t.stages < 2) return false;  // 4 key warps x 16 keys
-    if (t.merge_bytes() > t.stages * t.kv_stage_bytes()) return false;
+    if (t.merge_bytes() > t.kv_stage_bytes()) return false;
     if (t.smem_bytes(64) > 227 * 1024) return false;
     if ((t.block_n * t.d / 8) % DecodeTuning::kThreads != 0) return false;  // equal 16-byte chunks per thread
   }

@@ -1,6 +1,6 @@
 #pragma once
 // The decode epilogue of one work item: the warps that split the tile's keys merge their softmax states through
-// shared memory (over the drained K/V stages), then the CTA writes either
+// shared memory (in `staging`: a free K/V stage), then the CTA writes either
 //   the final result (the item covers its whole segment): O in the input dtype, LSE, the sink logit joining the
 //   denominator; or
 //   a partial (a run of a split segment): O normalized by its own sum (f32) and the run's LSE, for the merge
@@ -24,10 +24,10 @@ struct DecodeEpilogue {
   static constexpr float kLn2 = 0.69314718055994531f;
 
   static __device__ __forceinline__ void store(const DecodeParams& p, const DecodeSegment& seg,
-                                               const DecodeItem& item, uint8_t* smem, const OAcc& o,
-                                               const OnlineSoftmax<2>& softmax, bool bad_page) {
+                                               const DecodeItem& item, uint8_t* smem, uint8_t* staging,
+                                               const OAcc& o, const OnlineSoftmax<2>& softmax, bool bad_page) {
     const int thread = static_cast<int>(threadIdx.x), warp = thread / 32, lane = thread % 32;
-    float* staged_o = reinterpret_cast<float*>(smem + Traits::kStageOffset);  // (warp, 16, kStride)
+    float* staged_o = reinterpret_cast<float*>(staging);  // (warp, 16, kStride)
     float* staged_max = staged_o + Traits::kWarps * 16 * kStride;            // (warp, 16) base-2 max, -inf: empty
     float* staged_sum = staged_max + Traits::kWarps * 16;                    // (warp, 16)
     int* bad_flag = reinterpret_cast<int*>(smem + Traits::kFlagOffset);

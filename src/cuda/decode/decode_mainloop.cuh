@@ -1,17 +1,12 @@
 #pragma once
-// The decode mainloop of one work item (a run of tiles of one segment): a kStages-deep cp.async pipeline of
-// K/V tiles gathered through the block table, and per tile
+// The decode math of one K/V tile of a work item (the pipeline that feeds it is decode_cta.cuh's):
 //   S = Q K^T (each warp: its 16 rows x its key slice)  ->  logits / mask (boundary tiles only)
 //   ->  online softmax  ->  O += P V.
-// Pipeline (groups: Q, then one per tile):
-//   prologue: Q; tiles 0 .. kStages-2
-//   step i:   wait until tile i landed; barrier (its copies visible to all warps; every warp done with tile
-//             i-1, whose stage tile i+kStages-1 now overwrites); issue tile i+kStages-1; compute tile i.
 #include <cstdint>
 
 #include "core/mask_policy.hpp"
 #include "cuda/common/online_softmax.cuh"
-#include "cuda/decode/decode_load.cuh"
+#include "cuda/decode/decode_params.hpp"
 #include "cuda/decode/decode_traits.cuh"
 
 namespace omniattn::detail::cuda {
@@ -24,8 +19,6 @@ struct DecodeMainloop {
   using VTile = typename Traits::VTile;
   using SAcc = typename Traits::SAcc;
   using OAcc = typename Traits::OAcc;
-  using Load = DecodeLoad<Traits>;
-  static constexpr int kStages = Traits::kStages;
   static constexpr int kBlockN = Traits::kBlockN;
 
   /// The warp's scores of the tile at key0 -> logits (ScoreMod) and -inf where masked. The warp's rows start at
@@ -66,61 +59,38 @@ struct DecodeMainloop {
     }
   }
 
-  /// Runs tiles [item.tile_begin, item.tile_end) of `seg` into `o` (unnormalized) and `softmax`.
-  static __device__ __forceinline__ void run(const DecodeParams& p, const DecodeSegment& seg, const DecodeItem& item,
-                                             uint8_t* smem, OAcc& o, OnlineSoftmax<2>& softmax, bool& bad_page) {
+  /// The item's constants of the per-tile math (set when the CTA's walk reaches the item).
+  struct ItemMath {
+    SequenceMask mask;
+    int64_t t_first = 0, t_end = 0;  // query tokens of the item's rows
+    bool active = false;             // the warp's 16 rows hold a real row (padding warps compute nothing)
+    ItemMath() = default;
+    __device__ __forceinline__ ItemMath(const DecodeParams& p, const DecodeSegment& seg, int warp_row0)
+        : mask{p.sq, seg.seq_len, p.window_left, p.window_right, p.sinks},
+          t_first(seg.row0 / p.group),
+          t_end((seg.row0 + seg.rows - 1) / p.group + 1),
+          active(warp_row0 < seg.rows) {}
+  };
+
+  /// One tile (keys key0 ..) of the item into `o` (unnormalized) and `softmax`: Q in q_smem (kRows, kD), K and V
+  /// in the stage at k_stage (K tile, then V tile).
+  static __device__ __forceinline__ void tile(const DecodeParams& p, const DecodeSegment& seg, const ItemMath& m,
+                                              int key0, uint32_t q_smem, uint32_t k_stage, OAcc& o,
+                                              OnlineSoftmax<2>& softmax) {
     const int thread = static_cast<int>(threadIdx.x), warp = thread / 32, lane = thread % 32;
-    const int row_warp = warp / Traits::kKeyWarps, key_warp = warp % Traits::kKeyWarps;
-    const int warp_row0 = 16 * row_warp, warp_key0 = Traits::kWarpKeys * key_warp;
-    const uint32_t q_smem = smem_address(smem) + Traits::kQOffset;
-    const uint32_t stages = smem_address(smem) + Traits::kStageOffset;  // stage s: K at + s*kStageBytes, V after
-    const SequenceMask mask{p.sq, seg.seq_len, p.window_left, p.window_right, p.sinks};
-    const int64_t t_first = seg.row0 / p.group, t_end = (seg.row0 + seg.rows - 1) / p.group + 1;  // tokens of the CTA
-    const int tiles = item.tile_end - item.tile_begin;
-    // A warp whose 16 rows are all padding computes nothing (it still loads and meets every barrier).
-    const bool active = warp_row0 < seg.rows;
-
-    auto key_of = [&](int i) { return seg.tiles.key(item.tile_begin + i) * kBlockN; };  // first key of tile i
-    // `next`: the page ids of the next tile to copy, read one step ahead of its copies.
-    typename Load::TilePages next = Load::pages_of(p, seg, key_of(0), thread);
-    auto load_tile = [&](int i) {  // virtual tile item.tile_begin + i into stage i % kStages; prefetch i + 1's ids
-      const uint32_t k_stage = stages + (i % kStages) * Traits::kStageBytes;
-      Load::kv_tile(p, seg, key_of(i), next, k_stage, k_stage + KTile::kBytes, thread, bad_page);
-      if (i + 1 < tiles) next = Load::pages_of(p, seg, key_of(i + 1), thread);
-    };
-
-    Load::q_rows(p, seg, q_smem, thread);
-    cp_async_commit();
-#pragma unroll
-    for (int i = 0; i < kStages - 1; ++i) {
-      if (i < tiles) load_tile(i);
-      cp_async_commit();
-    }
-
-    const uint32_t q_lane = q_smem + QTile::offset(warp_row0, 0) + QTile::a_lane_offset(lane);
-    for (int i = 0; i < tiles; ++i) {
-      cp_async_wait<kStages - 2>();
-      __syncthreads();
-      if (i + kStages - 1 < tiles) load_tile(i + kStages - 1);
-      cp_async_commit();
-      if (!active) continue;
-
-      const uint32_t k_stage = stages + (i % kStages) * Traits::kStageBytes;
-      const int key0 = seg.tiles.key(item.tile_begin + i) * kBlockN;
-      SAcc s;  // (16, kWarpKeys) f32
-      s.fill(0.f);
-      warp_gemm_qk<Element, QTile, KTile, Traits::kD>(
-          s, q_lane, k_stage + KTile::offset(warp_key0, 0) + KTile::b_lane_offset(lane));
-      const bool boundary = mask.classify(t_first, t_end, key0, key0 + kBlockN) != SequenceMask::Tile::full;
-      if (p.general_logits || boundary) scores(s, p, seg, mask, warp_row0, key0 + warp_key0, boundary, lane);
-      float rescale[2];
-      softmax.update(s, p.mult_log2, rescale);
-      o.scale_rows(rescale);
-      warp_gemm_pv<Element, VTile>(
-          o, s, k_stage + KTile::kBytes + VTile::offset(warp_key0, 0) + VTile::bt_lane_offset(lane));
-    }
-    cp_async_wait<0>();
-    __syncthreads();  // every copy landed and every warp done with the stages: the epilogue may reuse them
+    const int warp_row0 = 16 * (warp / Traits::kKeyWarps), warp_key0 = Traits::kWarpKeys * (warp % Traits::kKeyWarps);
+    SAcc s;  // (16, kWarpKeys) f32
+    s.fill(0.f);
+    warp_gemm_qk<Element, QTile, KTile, Traits::kD>(
+        s, q_smem + QTile::offset(warp_row0, 0) + QTile::a_lane_offset(lane),
+        k_stage + KTile::offset(warp_key0, 0) + KTile::b_lane_offset(lane));
+    const bool boundary = m.mask.classify(m.t_first, m.t_end, key0, key0 + kBlockN) != SequenceMask::Tile::full;
+    if (p.general_logits || boundary) scores(s, p, seg, m.mask, warp_row0, key0 + warp_key0, boundary, lane);
+    float rescale[2];
+    softmax.update(s, p.mult_log2, rescale);
+    o.scale_rows(rescale);
+    warp_gemm_pv<Element, VTile>(
+        o, s, k_stage + KTile::kBytes + VTile::offset(warp_key0, 0) + VTile::bt_lane_offset(lane));
   }
 };
 

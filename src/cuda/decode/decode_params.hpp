@@ -51,6 +51,9 @@ struct DecodeParams {
   int32_t* merge_counters = nullptr;
   int32_t rows_per_cta = 16;
   int32_t dv = 0;
+  // 1: a CTA copies an item's first tiles while the previous item computes (decode_cta.cuh); 0: only once the item
+  // computes (each item fills the pipeline anew; the A/B switch).
+  int32_t item_lookahead = 1;
 };
 
 }  // namespace omniattn::detail::cuda

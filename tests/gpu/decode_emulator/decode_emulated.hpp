@@ -3,6 +3,7 @@
 #include "decode/decode_problem.hpp"
 
 namespace omniattn::detail::cuda {
-/// Runs the decode kernels' code on the CPU; `resident_ctas` stands for SMs x occupancy. Returns the schedule used.
-DecodeSchedule emulate_decode(const DecodeProblem& p, int resident_ctas);
+/// Runs the decode kernels' code on the CPU; `resident_ctas` stands for SMs x occupancy; `item_lookahead` as
+/// DecodeParams'. Returns the schedule used.
+DecodeSchedule emulate_decode(const DecodeProblem& p, int resident_ctas, int item_lookahead = 1);
 }

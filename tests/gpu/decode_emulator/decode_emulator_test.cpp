@@ -9,7 +9,7 @@ namespace omniattn::testing {
 namespace {
 
 void run_emulated(const DecodeCase& c, DecodeConfig config, int resident = 6, HostTensor* table = nullptr,
-                  bool expect_nan_seq0 = false) {
+                  bool expect_nan_seq0 = false, int item_lookahead = 1) {
   HostTensor out = c.out_like(c.shape.dtype), lse = c.lse_like();
   poison(out);
   poison(lse);
@@ -19,7 +19,7 @@ void run_emulated(const DecodeCase& c, DecodeConfig config, int resident = 6, Ho
     p.cache.table = table->view().ptr<const int32_t>();
     p.cache.host_table = nullptr;
   }
-  const DecodeSchedule used = detail::cuda::emulate_decode(p, resident);
+  const DecodeSchedule used = detail::cuda::emulate_decode(p, resident, item_lookahead);
   SCOPED_TRACE(::testing::Message() << describe(c.shape, c.features) << " schedule " << int(used));
   if (!expect_nan_seq0) {
     EXPECT_TRUE(c.check(out, lse));
@@ -60,6 +60,23 @@ TEST(DecodeEmulated, HeadDimsDtypesAndRowBlocks) {
   // 32/8 heads x Sq 5 = 20 rows (4 row warps), 7/1 x 16 = 112 rows (two row blocks of 64).
   run_emulated(DecodeCase(shape_of({90, 200}, 5, 32, 8, 64, 16), DecodeFeatures{}), {});
   run_emulated(DecodeCase(shape_of({150}, 16, 7, 1, 64, 64), DecodeFeatures{}), {});
+}
+
+// CTAs that walk many items (stream-K over few CTAs): items of 0, 1 and 2 tiles, shorter than the pipeline's
+// look-ahead, between long ones, at every stage count (D = 64: 4 stages, 128: 3, 256: 2) and Sq > 1; with and
+// without the copy of an item's tiles before it computes.
+TEST(DecodeEmulated, ItemStreams) {
+  for (int64_t d : {64, 128, 256})
+    for (int ctas : {1, 2, 3, 5}) {
+      const int lookahead = ctas == 5 ? 0 : 1;
+      DecodeConfig config;
+      config.schedule = DecodeSchedule::stream_k;
+      config.num_ctas = ctas;
+      DecodeFeatures f;
+      f.sink_logits = ctas == 3;
+      run_emulated(DecodeCase(shape_of({1, 0, 64, 65, 129, 3, 300, 0, 700, 10}, ctas == 2 ? 2 : 1, 4, 2, d, 16), f),
+                   config, 6, nullptr, false, lookahead);
+    }
 }
 
 TEST(DecodeEmulated, Options) {
