@@ -22,24 +22,10 @@ cd /tmp/w || exit 1
 B=build/gpu/bench/gpu/omniattn_bench_gpu S=build/gpu/bench/gpu/omniattn_bench_sparse
 AB=/tmp/ab && rm -rf $AB && mkdir -p $AB
 D=build/gpu/bench/gpu/omniattn_bench_decode
-for lay in nhd hnd; do
-  for c in contiguous:16:65536 contiguous:64:4096 contiguous:64:131072 contiguous:ragged paged16:64:16384 paged16:ragged; do
-    cl=${c/contiguous/contiguous$([ $lay = hnd ] && echo _hnd)}; cl=${cl/paged16/paged16$([ $lay = hnd ] && echo _hnd)}
-    timeout 40 $D --kv-layout $lay --only $cl --reps 20 --out $AB/hnd_${lay}_${c//:/_}.json 2>&1 | grep -v "^measured\|^KV\|^layout"
-  done
-  for c in contiguous:64:4096 contiguous:16:16384; do  # stream-K against the automatic plan's waves / splits
-    cl=${c/contiguous/contiguous$([ $lay = hnd ] && echo _hnd)}
-    echo "schedule streamk:"; timeout 40 $D --kv-layout $lay --only $cl --reps 20 --schedule streamk \
-      --out $AB/hnd_${lay}_streamk_${c//:/_}.json 2>&1 | grep -v "^measured\|^KV\|^layout"
-  done
-done | tee $OUT/hnd.txt
-for la in 0 1 0 1; do  # the decode tile stream: an item's first tiles copied while the previous item computes (1) or not
-  for c in contiguous:ragged paged16:ragged contiguous:64:4096 contiguous:1:16384; do
-    echo "item lookahead $la:"; OMNIATTN_DECODE_ITEM_LOOKAHEAD=$la timeout 40 $D --only $c --reps 30 \
-      --out $AB/lookahead${la}_${c//:/_}.json 2>&1 | grep -v "^measured\|^KV\|^layout"
-  done
-done | tee $OUT/lookahead.txt
-for r in 1 2; do
+left() { [ $SECONDS -lt ${1:-540} ]; }  # seconds since the call began: skip what would not finish
+quiet() { grep -v "^measured\|^KV\|^layout"; }
+ab_round() {
+  local r=$1
   timeout 40 $B --backend sm90 --ops bwd --dims 64,128 --lengths 4096,16384 --dtypes bf16 --no-gqa --reps 10 \
     --out $AB/bwd_default_r$r.json >/dev/null 2>&1; echo "bwd default r$r rc $?"
   for o in 0 1; do
@@ -51,6 +37,32 @@ for r in 1 2; do
       --out $AB/sparse_chunk${c}_r$r.json >/dev/null 2>&1; echo "sparse chunk $c r$r rc $?"
   done
   tar czf $OUT/ab.tgz -C $AB .
-done
+}
+lookahead_round() {  # the decode tile stream: an item's first tiles copied while the previous item computes (1) or not
+  for la in 0 1; do
+    for c in contiguous:ragged paged16:ragged contiguous:64:4096 contiguous:1:16384; do
+      echo "item lookahead $la:"; OMNIATTN_DECODE_ITEM_LOOKAHEAD=$la timeout 30 $D --only $c --reps 30 \
+        --out $AB/lookahead${la}_r$1_${c//:/_}.json 2>&1 | quiet
+    done
+  done
+  tar czf $OUT/ab.tgz -C $AB .
+}
+hnd_round() {  # token-major (vLLM NHD) against head-major (HND, the peers' [B, Hkv, L, D]) pools; stream-K rows
+  for lay in nhd hnd; do
+    for c in contiguous:16:65536 contiguous:64:4096 contiguous:ragged paged16:64:16384; do
+      cl=${c/contiguous/contiguous$([ $lay = hnd ] && echo _hnd)}; cl=${cl/paged16/paged16$([ $lay = hnd ] && echo _hnd)}
+      timeout 30 $D --kv-layout $lay --only $cl --reps 20 --out $AB/hnd_${lay}_${c//:/_}.json 2>&1 | quiet
+    done
+    cl=contiguous$([ $lay = hnd ] && echo _hnd):64:4096
+    echo "schedule streamk:"; timeout 30 $D --kv-layout $lay --only $cl --reps 20 --schedule streamk \
+      --out $AB/hnd_${lay}_streamk_64_4096.json 2>&1 | quiet
+  done
+  tar czf $OUT/ab.tgz -C $AB .
+}
+left 500 && ab_round 1
+left 520 && lookahead_round 1 | tee $OUT/lookahead.txt
+left 500 && hnd_round | tee $OUT/hnd.txt
+left 470 && ab_round 2
+left 540 && lookahead_round 2 | tee -a $OUT/lookahead.txt
 { python3 bench/gpu/summarize_runs.py $AB bwd; python3 bench/gpu/summarize_runs.py $AB "fwd+bwd"; } > $OUT/ab.txt 2>&1
 cat $OUT/ab.txt
