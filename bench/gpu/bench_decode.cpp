@@ -5,8 +5,10 @@
 // not hit L2) and KV bytes/s = (sum of lengths x Hkv x D x 2 (K, V) x 2 bytes) / time.
 // --kv-layout hnd stores each page head-major ([pages, Hkv, page_size, D], FlashInfer's HND and the layout of the
 // peers' [B, Hkv, L, D] cache; rows "<layout>_hnd") instead of vLLM's token-major NHD [pages, page_size, Hkv, D].
+// --page-order: the pool's pages go to the sequences shuffled (default: a long-running server's free list), in order
+// (sequential), or shuffled within each 2 MB of pool (local: DRAM order as random, address translation as sequential).
 //   omniattn_bench_decode [--out FILE] [--commit SHA] [--reps N] [--quick] [--schedule auto|none|split|streamk]
-//                         [--kv-layout nhd|hnd] [--only layout:B:L|layout:ragged]
+//                         [--kv-layout nhd|hnd] [--page-order shuffled|sequential|local] [--only layout:B:L|layout:ragged]
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -82,7 +84,9 @@ PoolShape pool_shape(const std::vector<int64_t>& lens, int64_t page) {
 // case's pools instead made the first case after a large one ~1 ms slower per call (on the H100 and H200, e.g.
 // B = 64, 4k right after B = 16, 128k), which an isolated run of the same case did not show.
 // Returns the medians of attention_decode's times.
-Timing time_decode(const std::vector<int64_t>& lens, int64_t page, bool head_major, int reps,
+enum class PageOrder { shuffled, sequential, local };
+
+Timing time_decode(const std::vector<int64_t>& lens, int64_t page, bool head_major, PageOrder page_order, int reps,
                    const omniattn::DecodeConfig& config, bool profile_host, uint8_t* arena) {
   const int64_t b = static_cast<int64_t>(lens.size());
   const PoolShape shape = pool_shape(lens, page);
@@ -99,7 +103,13 @@ Timing time_decode(const std::vector<int64_t>& lens, int64_t page, bool head_maj
   std::vector<int32_t> table(static_cast<size_t>(b * max_pages), 0), host_lens(lens.begin(), lens.end());
   std::vector<int32_t> order(static_cast<size_t>(pages));
   std::iota(order.begin(), order.end(), 0);
-  std::shuffle(order.begin(), order.end(), std::mt19937(7));
+  std::mt19937 gen(7);
+  if (page_order == PageOrder::shuffled) std::shuffle(order.begin(), order.end(), gen);
+  if (page_order == PageOrder::local && page > 0) {  // shuffled within each 2 MB of pool
+    const int64_t per_2mb = std::max<int64_t>(1, (int64_t{2} << 20) / (page * kHkv * kD * 2));
+    for (int64_t at = 0; at < pages; at += per_2mb)
+      std::shuffle(order.begin() + at, order.begin() + std::min(pages, at + per_2mb), gen);
+  }
   for (int64_t i = 0, next = 0; i < b && page > 0; ++i)
     for (int64_t j = 0; j < (lens[i] + page - 1) / page; ++j) table[i * max_pages + j] = order[next++];
   Buffer table_d(table.size() * 4), lens_d(host_lens.size() * 4), q(b * kHq * kD * 2), out(b * kHq * kD * 2);
@@ -214,6 +224,8 @@ int main(int argc, char** argv) {
   bool quick = false;
   std::string only;
   bool head_major = false;
+  PageOrder page_order = PageOrder::shuffled;
+  std::string order_suffix;
   omniattn::DecodeConfig config;
   for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
   for (int i = 1; i < argc; ++i) {
@@ -228,6 +240,11 @@ int main(int argc, char** argv) {
     else if (a == "--quick") quick = true;
     else if (a == "--only") only = next();  // "contiguous:16:65536" or "paged16:ragged": one case (profilers)
     else if (a == "--kv-layout") head_major = next() == "hnd";
+    else if (a == "--page-order") {
+      const std::string s = next();
+      page_order = s == "sequential" ? PageOrder::sequential : s == "local" ? PageOrder::local : PageOrder::shuffled;
+      if (page_order != PageOrder::shuffled) order_suffix.append("_").append(s);
+    }
     else if (a == "--schedule") {
       const std::string s = next();
       config.schedule = s == "none" ? omniattn::DecodeSchedule::no_split
@@ -235,7 +252,7 @@ int main(int argc, char** argv) {
                         : s == "streamk" ? omniattn::DecodeSchedule::stream_k
                                          : omniattn::DecodeSchedule::automatic;
     } else {
-      std::fprintf(stderr, "usage: %s [--out FILE] [--commit SHA] [--reps N] [--quick] [--schedule auto|none|split|streamk] [--kv-layout nhd|hnd] [--only layout:B:L|layout:ragged]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--out FILE] [--commit SHA] [--reps N] [--quick] [--schedule auto|none|split|streamk] [--kv-layout nhd|hnd] [--page-order shuffled|sequential|local] [--only layout:B:L|layout:ragged]\n", argv[0]);
       return a == "--help" ? 0 : 1;
     }
   }
@@ -256,7 +273,7 @@ int main(int argc, char** argv) {
   std::vector<Case> cases;
   for (int64_t page : {int64_t{0}, int64_t{16}, int64_t{256}}) {
     const std::string layout =
-        (page == 0 ? "contiguous" : "paged" + std::to_string(page)) + (head_major ? "_hnd" : "");
+        (page == 0 ? "contiguous" : "paged" + std::to_string(page) + order_suffix) + (head_major ? "_hnd" : "");
     std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
     for (int64_t b : batches)
       for (int64_t l : lengths) shapes.push_back({"uniform", std::vector<int64_t>(static_cast<size_t>(b), l)});
@@ -286,7 +303,7 @@ int main(int argc, char** argv) {
     r.l = *std::max_element(lens.begin(), lens.end());
     // A host-time breakdown for the B = 1, L = 16k rows (the host-bound end of the table).
     const bool profile = r.b == 1 && r.l == 16384;
-    const Timing t = time_decode(lens, c.page, head_major, reps, config, profile, static_cast<uint8_t*>(arena.ptr));
+    const Timing t = time_decode(lens, c.page, head_major, page_order, reps, config, profile, static_cast<uint8_t*>(arena.ptr));
     r.us = t.us, r.host_us = t.host_us, r.b2b_us = t.b2b_us;
     double bytes = 0;
     for (int64_t len : lens) bytes += static_cast<double>(len) * kHkv * kD * 2 * 2;
