@@ -1,29 +1,57 @@
 #!/usr/bin/env bash
-# One device call (~4 min): where paged decode loses bandwidth. Page order (shuffled / shuffled within 2 MB /
-# sequential) of paged 16 and 256 caches, and ncu of the decode kernel on paged 16 (shuffled, sequential) and a
-# contiguous cache at B = 16, L = 64k.
+# One device call (~6-7 min): where the decode kernel loses bandwidth, and the bulk-copy A/B.
+#   tests     Decode* (with DecodeGpu.BulkCopies), then Decode* again with OMNIATTN_DECODE_BULK=1 for every test;
+#             memcheck + racecheck on DecodeGpu.SanitizeSmall (both load modes)
+#   bulk      OMNIATTN_DECODE_BULK=0/1 (16-byte cp.async chunks / one bulk copy per K/V row on mbarriers), two rounds
+#   order     page order of paged caches: shuffled / shuffled within 2 MB / sequential (address translation vs DRAM)
+#   ncu       the decode kernel on contiguous and paged 16 caches at B = 16, L = 64k, both load modes
 # Usage (here): bash scripts/make_gpu_carry.sh; git archive --format=tar.gz -o .carry/lead.tgz HEAD
 #        (device, carry [".carry"]): OMNIATTN_COMMIT=<sha> bash scripts/gpu_decode_diag.sh
-# Output under $OUT: gpu_check.log, order.txt, order_*.json, ncu_*.txt
+# Output under $OUT: gpu_check.log, logs.tgz, bulk.txt, order.txt, ncu.txt, diag.tgz (JSON and full ncu reports)
 set -uo pipefail
-export GPU_CHECK_STEPS="build"
+export GPU_CHECK_STEPS="build tests sanitize" GPU_CHECK_BUDGET=200
+export GPU_TEST_FILTER='Decode*' GPU_TEST_TIMEOUT=100 SANITIZE_FILTER='DecodeGpu.SanitizeSmall'
+export GPU_SMOKE_FILTER='DecodeGpu.BulkCopies' GPU_SMOKE_TIMEOUT=60
 bash scripts/gpu_check_snapshot.sh
 cd /tmp/w || exit 1
-D=build/gpu/bench/gpu/omniattn_bench_decode
+D=build/gpu/bench/gpu/omniattn_bench_decode R=/tmp/diag
+rm -rf $R && mkdir -p $R
+left() { [ $SECONDS -lt ${1:-540} ]; }  # seconds since the call began: skip what would not finish
 quiet() { grep -v "^measured\|^KV\|^layout"; }
-for order in shuffled local sequential; do
-  for c in paged16:16:65536 paged16:1:65536 paged16:64:16384 paged256:16:65536; do
-    cl=${c/paged16/paged16$([ $order != shuffled ] && echo _$order)}; cl=${cl/paged256/paged256$([ $order != shuffled ] && echo _$order)}
-    timeout 40 $D --page-order $order --only $cl --reps 20 --out $OUT/order_${order}_${c//:/_}.json 2>&1 | quiet
+echo "== [$SECONDS s] Decode* with OMNIATTN_DECODE_BULK=1"
+OMNIATTN_DECODE_BULK=1 timeout 120 build/gpu/tests/omniattn_gpu_tests --gtest_filter='Decode*' 2>&1 |
+  grep -E "^\[  (PASSED|FAILED)|Failure|error" | head -20
+bulk_round() {
+  for b in 0 1; do
+    for c in contiguous:16:65536 contiguous:64:4096 contiguous:ragged paged16:16:65536 paged256:16:65536 contiguous:1:16384; do
+      echo "bulk $b:"; OMNIATTN_DECODE_BULK=$b timeout 30 $D --only $c --reps 20 --out $R/bulk${b}_r$1_${c//:/_}.json 2>&1 | quiet
+    done
   done
-done | tee $OUT/order.txt
-timeout 30 $D --only contiguous:16:65536 --reps 5 2>&1 | quiet | tee -a $OUT/order.txt
-NCU="ncu --kernel-name regex:decode_kernel --launch-skip 5 --launch-count 1 --section SpeedOfLight \
-  --section MemoryWorkloadAnalysis --section MemoryWorkloadAnalysis_Tables --section WarpStateStats --section SchedulerStats \
-  --section Occupancy --section LaunchStats"
-for c in contiguous:16:65536 paged16:16:65536 paged16_sequential:16:65536; do
-  order=shuffled; [[ $c == *sequential* ]] && order=sequential
-  timeout 90 $NCU $D --page-order $order --only $c --reps 2 > $OUT/ncu_${c//:/_}.txt 2>&1
-  echo "ncu $c rc $?"
-  grep -E "DRAM Throughput|L2 Cache Throughput|Duration|Memory Throughput|L1/TEX Hit|L2 Hit|Stall|Warp Cycles Per Issued|Achieved Occupancy|Registers" $OUT/ncu_${c//:/_}.txt | head -30
-done
+  tar czf $OUT/diag.tgz -C $R .
+}
+order_round() {
+  for order in shuffled local sequential; do
+    for c in paged16:16:65536 paged16:1:65536; do
+      cl=${c/paged16/paged16$([ $order != shuffled ] && echo _$order)}
+      echo "order $order:"; timeout 30 $D --page-order $order --only $cl --reps 20 --out $R/order_${order}_${c//:/_}.json 2>&1 | quiet
+    done
+  done
+  tar czf $OUT/diag.tgz -C $R .
+}
+ncu_round() {
+  local NCU="ncu --kernel-name regex:decode_kernel --launch-skip 5 --launch-count 1 --section SpeedOfLight \
+    --section MemoryWorkloadAnalysis --section WarpStateStats --section SchedulerStats --section Occupancy"
+  for b in 0 1; do
+    for c in contiguous:16:65536 paged16:16:65536; do
+      OMNIATTN_DECODE_BULK=$b timeout 60 $NCU $D --only $c --reps 2 > $R/ncu_bulk${b}_${c//:/_}.txt 2>&1
+      echo "== ncu bulk $b $c rc $?"
+      grep -E "DRAM Throughput|L2 Cache Throughput|Duration|Mem Busy|Max Bandwidth|L2 Hit|Stall|Warp Cycles Per Issued|Issued Warp|Achieved Occupancy|Registers Per" $R/ncu_bulk${b}_${c//:/_}.txt | head -24
+    done
+  done
+  tar czf $OUT/diag.tgz -C $R .
+}
+left 400 && bulk_round 1 | tee $OUT/bulk.txt
+left 460 && order_round | tee $OUT/order.txt
+left 420 && ncu_round | tee $OUT/ncu.txt
+left 500 && bulk_round 2 | tee -a $OUT/bulk.txt
+echo "== [$SECONDS s] done"

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <vector>
 
 #include "gpu/gpu_support.hpp"
@@ -177,6 +178,52 @@ TEST(DecodeGpu, BadBlockTable) {
   }
 }
 
+// Sets an environment switch for the scope (the decode backend reads OMNIATTN_DECODE_BULK per call).
+struct ScopedEnv {
+  const char* name;
+  ScopedEnv(const char* n, const char* value) : name(n) { setenv(name, value, 1); }
+  ~ScopedEnv() { unsetenv(name); }
+};
+
+// K/V rows as bulk copies on per-stage mbarriers (sm_90; elsewhere the switch is ignored): page sizes 1 ... 256 and
+// contiguous, every schedule, a ragged batch with an odd stream-K grid, Sq 5 x 7/1 heads (64-row CTAs), D 64 / 256,
+// and a bad page id (NaN rows, the other sequences exact).
+TEST(DecodeGpu, BulkCopies) {
+  OMNI_REQUIRE_GPU();
+  const ScopedEnv bulk("OMNIATTN_DECODE_BULK", "1");
+  for (int64_t page : {1, 16, 256, 0}) {
+    const DecodeCase c(shape_of({1, 239, 1000, 4097}, 1, 32, 8, 128, page), DecodeFeatures{});
+    for (DecodeSchedule schedule : {DecodeSchedule::no_split, DecodeSchedule::split_kv, DecodeSchedule::stream_k}) {
+      RunFlags f;
+      f.config.schedule = schedule;
+      run_gpu(c, f);
+    }
+  }
+  RunFlags odd;
+  odd.config.schedule = DecodeSchedule::stream_k;
+  odd.config.num_ctas = 37;
+  run_gpu(DecodeCase(shape_of({131072, 1, 17, 1024, 113, 0, 5000}, 1, 8, 1, 128, 16), DecodeFeatures{}), odd);
+  run_gpu(DecodeCase(shape_of({799, 33, 3}, 5, 7, 1, 128, 16), DecodeFeatures{}));
+  for (int64_t d : {64, 256}) run_gpu(DecodeCase(shape_of({513, 2000}, 2, 8, 2, d, 64, DType::f16), DecodeFeatures{}));
+  DecodeFeatures window;
+  window.window_left = 200, window.sinks = 4, window.sink_logits = true;
+  run_gpu(DecodeCase(shape_of({2000, 7, 1}, 3, 8, 2, 128, 16), window), odd);
+
+  const DecodeCase c(shape_of({100, 40}, 1, 4, 1, 128, 16), DecodeFeatures{});
+  HostTensor bad = c.table;
+  bad.set(2, 1 << 20);
+  DeviceCase d(c);
+  DeviceTensor bad_table = DeviceTensor::upload(bad);
+  KVCache cache = c.cache(d.k, d.v, bad_table, d.lens);
+  AttentionOptions o;
+  o.causal = true;
+  ASSERT_NO_THROW(attention_decode(d.q, cache, {d.out.view(), d.lse.view()}, o));
+  OMNI_CUDA_OK(cudaDeviceSynchronize());
+  const HostTensor out = d.out.download();
+  for (int64_t i = 0; i < 4 * 128; ++i) ASSERT_TRUE(std::isnan(out.get(i))) << i;
+  for (int64_t i = 4 * 128; i < out.numel(); ++i) ASSERT_FALSE(std::isnan(out.get(i))) << i;
+}
+
 // Small enough for compute-sanitizer (scripts/gpu_check*.sh run *Sanitize* under memcheck and racecheck).
 TEST(DecodeGpu, SanitizeSmall) {
   OMNI_REQUIRE_GPU();
@@ -185,6 +232,9 @@ TEST(DecodeGpu, SanitizeSmall) {
   run_gpu(DecodeCase(shape_of({300, 5, 1}, 2, 8, 2, 128, 16), DecodeFeatures{}), f);
   f.config.schedule = DecodeSchedule::no_split;
   run_gpu(DecodeCase(shape_of({70}, 16, 8, 1, 64, 1), DecodeFeatures{}), f);
+  const ScopedEnv bulk("OMNIATTN_DECODE_BULK", "1");
+  f.config.schedule = DecodeSchedule::stream_k;
+  run_gpu(DecodeCase(shape_of({300, 5, 1}, 2, 8, 2, 128, 16), DecodeFeatures{}), f);
 }
 
 // Largest |a - b| / (|b| + 1e-3) over elements, NaN equal to NaN (the pools' unused slots), NaN vs number: inf.

@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -89,8 +90,24 @@ struct Fiber {
   std::vector<size_t> group_ends;   // copies.size() at each commit
 };
 
+// An mbarrier (bulk_copy_emulated.hpp): `phase` counts completed phases (fibers block on its generation); bulk
+// copies wait in `copies` until a fiber waits for the phase and every arrival is in, then land together.
+struct BulkCopy {
+  uint8_t* dst;
+  const void* src;
+  uint32_t bytes;
+};
+struct Mbarrier {
+  Barrier phase;
+  int count = 0, arrived = 0;
+  int waiters = 0;  // fibers blocked on the current phase
+  int64_t tx = 0;   // bytes expected and not yet landed
+  std::vector<BulkCopy> copies;
+};
+
 struct Cta {
   dim3 block_idx;
+  std::map<const void*, Mbarrier> mbarriers;  // by shared-memory address
   std::vector<uint8_t> smem;
   Barrier cta_barrier;
   std::vector<Barrier> warp_barriers;

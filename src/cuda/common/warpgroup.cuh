@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "cuda/common/bulk_copy.cuh"
 #include "cuda/common/wgmma_ops.cuh"
 
 namespace omniattn::detail::cuda {
@@ -77,28 +78,13 @@ __device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// mbarriers and TMA.
-__device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
-  while (!::cuda::ptx::mbarrier_try_wait_parity(bar, parity)) {
-  }
-}
-__device__ __forceinline__ void mbarrier_expect_bytes(uint64_t* bar, uint32_t bytes) {
-  ::cuda::ptx::mbarrier_arrive_expect_tx(::cuda::ptx::sem_release, ::cuda::ptx::scope_cta, ::cuda::ptx::space_shared,
-                                         bar, bytes);
-}
-__device__ __forceinline__ void mbarrier_arrive(uint64_t* bar) { (void)::cuda::ptx::mbarrier_arrive(bar); }
-
+// TMA (mbarrier_wait, mbarrier_expect_bytes, mbarrier_arrive and bulk_load: bulk_copy.cuh).
 /// Loads the box at `coords` (innermost first) of a 4-D tensor map into shared memory; completes on `bar`.
 __device__ __forceinline__ void tma_load_4d(void* smem_dst, const void* tensor_map, int c0, int c1, int c2, int c3,
                                             uint64_t* bar) {
   const int32_t coords[4] = {c0, c1, c2, c3};
   ::cuda::ptx::cp_async_bulk_tensor(::cuda::ptx::space_cluster, ::cuda::ptx::space_global, smem_dst, tensor_map,
                                     coords, bar);
-}
-/// Copies `bytes` (a multiple of 16, both addresses 16-byte aligned) from global to shared memory with the TMA unit;
-/// completes on `bar` (count the bytes in its expect_tx).
-__device__ __forceinline__ void bulk_load(void* smem_dst, const void* global_src, uint32_t bytes, uint64_t* bar) {
-  ::cuda::ptx::cp_async_bulk(::cuda::ptx::space_cluster, ::cuda::ptx::space_global, smem_dst, global_src, bytes, bar);
 }
 /// *global += *shared, element-wise over `bytes` of f32 (16-byte aligned, a multiple of 16), done by the TMA
 /// unit at L2 (one bulk reduction instead of one atomic per element); the shared source must stay untouched until

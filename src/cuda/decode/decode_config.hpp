@@ -23,7 +23,7 @@ struct DecodeTuning {
   static constexpr int kThreads = 32 * kWarps;
   constexpr int64_t kv_stage_bytes() const { return 2LL * 2 * block_n * (d + 8); }
   constexpr int64_t smem_bytes(int rows_per_cta) const {
-    return 2LL * 2 * rows_per_cta * (d + 8) + stages * kv_stage_bytes() + 16;  // + the flags
+    return 2LL * 2 * rows_per_cta * (d + 8) + stages * kv_stage_bytes() + 48;  // + flags and mbarriers
   }
   constexpr int64_t merge_bytes() const { return 4LL * kWarps * 16 * (d + 4) + 2 * 4 * kWarps * 16; }
 };
@@ -46,6 +46,7 @@ constexpr DecodeTuning decode_tuning(int d) {
 constexpr bool decode_tunings_valid() {
   for (const DecodeTuning& t : kDecodeTuningTable) {
     if (t.d % 16 != 0 || t.block_n % 64 != 0 || t.stages < 2) return false;  // 4 key warps x 16 keys
+    if (t.stages > 4) return false;                                          // 4 mbarriers (decode_traits.cuh)
     if (t.merge_bytes() > t.kv_stage_bytes()) return false;
     if (t.smem_bytes(64) > 227 * 1024) return false;
     if ((t.block_n * t.d / 8) % DecodeTuning::kThreads != 0) return false;  // equal 16-byte chunks per thread

@@ -13,6 +13,9 @@
 // Q is double-buffered by item parity: a tile of item j is issued only once item j - 1 computes, when item j - 2
 // (the buffer's previous owner) is done. Items shorter than kStages - 1 tiles so hold the issue back; a tile
 // issued after its regular group is "late" and waited for with wait_group 0.
+// Bulk mode (p.bulk_kv, sm_90): K/V rows are bulk copies completing on the stage's mbarrier (every thread arrives
+// once per tile), waited for by phase (tile t is use t / kStages of its stage); only Q stays in cp.async groups, and
+// an item's first tile also waits for them all.
 #include "cuda/decode/decode_epilogue.cuh"
 #include "cuda/decode/decode_items.cuh"
 #include "cuda/decode/decode_load.cuh"
@@ -55,6 +58,13 @@ __device__ __forceinline__ void decode_cta(const DecodeParams& p, int cta) {
   const int thread = static_cast<int>(threadIdx.x), warp_row0 = 16 * (thread / 32 / Traits::kKeyWarps);
   const int first = p.cta_items[cta], end = p.cta_items[cta + 1];
   if (thread == 0) *bad_flag = 0;  // first read after several barriers
+  const bool bulk = p.bulk_kv != 0;
+  auto* bars = reinterpret_cast<uint64_t*>(smem + Traits::kBarrierOffset);  // (kStages) one per stage
+  if (bulk) {
+    if (thread == 0)
+      for (int s = 0; s < kStages; ++s) mbarrier_init_visible(bars + s, Traits::kThreads);
+    __syncthreads();
+  }
 
   // Issue side: the next tile to copy (item `issue`, its tile `issue_tile`) and its page ids, read a tile ahead.
   DecodeItemQueue issue(p, first, end);
@@ -62,8 +72,14 @@ __device__ __forceinline__ void decode_cta(const DecodeParams& p, int cta) {
   int issue_tile = 0, issued = 0, groups = 0;
   uint32_t late = 0;                       // bit s: the tile in stage s was issued after its regular group
   bool bad_even = false, bad_odd = false;  // a bad page id in a tile of an even / odd item (counted from first)
-  typename Load::TilePages pages{};
-  if (issue.valid()) pages = Load::pages_of(p, issue.seg, issue.key(0, kBlockN), thread);
+  typename Load::TilePages pages{};  // cp.async mode: the page ids of this thread's rows of the next tile
+  int32_t bulk_page = 0;            // bulk mode: the page id of this thread's row of the next tile
+  auto prefetch_pages = [&] {
+    if (!issue.valid()) return;
+    if (bulk) bulk_page = Load::bulk_page_of(p, issue.seg, issue.key(issue_tile, kBlockN), thread);
+    else pages = Load::pages_of(p, issue.seg, issue.key(issue_tile, kBlockN), thread);
+  };
+  prefetch_pages();
   DecodeItemQueue work(p, first, end);  // compute side
   auto can_issue = [&](int last_tile) {
     return issue.valid() && issued <= last_tile && issue.index <= work.index + p.item_lookahead;
@@ -71,9 +87,15 @@ __device__ __forceinline__ void decode_cta(const DecodeParams& p, int cta) {
   auto issue_one = [&] {
     const int t = issued, parity = (issue.index - first) & 1;
     if (issue_tile == 0) Load::q_rows(p, issue.seg, q_base + parity * QTile::kBytes, thread);
-    const uint32_t k_stage = smem_address(smem) + stage_offset(t);
     bool bad = false;
-    Load::kv_tile(p, issue.seg, issue.key(issue_tile, kBlockN), pages, k_stage, k_stage + KTile::kBytes, thread, bad);
+    if (bulk) {
+      Load::kv_rows_bulk(p, issue.seg, issue.key(issue_tile, kBlockN), bulk_page, smem + stage_offset(t),
+                         bars + t % kStages, thread, bad);
+    } else {
+      const uint32_t k_stage = smem_address(smem) + stage_offset(t);
+      Load::kv_tile(p, issue.seg, issue.key(issue_tile, kBlockN), pages, k_stage, k_stage + KTile::kBytes, thread,
+                    bad);
+    }
     if (parity) bad_odd |= bad;
     else bad_even |= bad;
     const uint32_t bit = 1u << (t % kStages);
@@ -84,7 +106,7 @@ __device__ __forceinline__ void decode_cta(const DecodeParams& p, int cta) {
       do issue.next(p);
       while (issue.valid() && issue.tiles() == 0);
     }
-    if (issue.valid()) pages = Load::pages_of(p, issue.seg, issue.key(issue_tile, kBlockN), thread);
+    prefetch_pages();
   };
 
 #pragma unroll
@@ -108,8 +130,14 @@ __device__ __forceinline__ void decode_cta(const DecodeParams& p, int cta) {
         cp_async_commit();
         ++groups;
       }
-      if (late & (1u << (t % kStages))) cp_async_wait<0>();
-      else cp_async_wait<kStages - 2>();
+      if (bulk) {
+        if (i == 0) cp_async_wait<0>();  // the item's Q
+        mbarrier_wait(bars + t % kStages, static_cast<uint32_t>(t / kStages) & 1);
+      } else if (late & (1u << (t % kStages))) {
+        cp_async_wait<0>();
+      } else {
+        cp_async_wait<kStages - 2>();
+      }
       __syncthreads();
       while (can_issue(t + kStages - 1)) issue_one();
       cp_async_commit();
@@ -121,6 +149,7 @@ __device__ __forceinline__ void decode_cta(const DecodeParams& p, int cta) {
     uint8_t* staging = smem + stage_offset(t + kStages - 1);
     DecodeEpilogue<Traits>::store(p, work.seg, work.item, smem, staging, o, softmax, parity ? bad_odd : bad_even);
     if (work.item.merge >= 0) merge_if_last<Traits>(p, work.item.merge, smem, staging);
+    if (bulk) fence_shared_for_bulk();  // the staging's writes before later bulk copies into its stage
     __syncthreads();  // the staging and the flags are read: the next item may overwrite them
     if (thread == 0) *bad_flag = 0;
     if (parity) bad_odd = false;

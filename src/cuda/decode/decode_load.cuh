@@ -1,10 +1,12 @@
 #pragma once
-// cp.async loads of one decode CTA: its Q rows, and K/V tiles gathered through the block table.
-// Every copy is 16 bytes (8 elements) from a 16-byte aligned row (the launch checks base pointers and strides).
+// Loads of one decode CTA: its Q rows (cp.async), and K/V tiles gathered through the block table, either as
+// 16-byte cp.async chunks (kv_tile) or, on sm_90, as one bulk copy per row completing on the stage's mbarrier
+// (kv_rows_bulk). Rows are 16-byte aligned (the launch checks base pointers and strides).
 // Rows past the sequence's end, and rows whose page id is out of range, are zero-filled without a read; an
 // out-of-range id also raises the thread's `bad_page` so that the CTA writes NaN for its rows.
 #include <cstdint>
 
+#include "cuda/common/bulk_copy.cuh"
 #include "cuda/common/ptx.cuh"
 #include "cuda/decode/decode_params.hpp"
 
@@ -95,6 +97,46 @@ struct DecodeLoad {
       cp_async_16(k_smem + KTile::offset(r, col), k_src, valid);
       cp_async_16(v_smem + KTile::offset(r, col), v_src, valid);
     }
+  }
+
+  // Bulk copies (sm_90): thread i copies row i % kBlockN of the K tile (i < kBlockN) or of the V tile, whole.
+  static_assert(2 * Traits::kBlockN == kThreads, "one K or V row per thread");
+  static constexpr uint32_t kRowBytes = Traits::kD * sizeof(Element);
+
+  /// Page id of the row this thread copies in the tile at key0 (-1: out of range; 0 past the end).
+  static __device__ __forceinline__ int32_t bulk_page_of(const DecodeParams& p, const DecodeSegment& seg, int key0,
+                                                         int thread) {
+    const int j = key0 + thread % Traits::kBlockN;
+    return j >= seg.seq_len ? 0 : static_cast<int32_t>(page_of(p, seg.batch, j));
+  }
+
+  /// This thread's row of the K/V tile at key0 into the stage at k_smem (K tile, then V tile): arrives on `bar`
+  /// expecting the row's bytes and bulk-copies it, or zero-fills it (past the end, or a bad page id: `bad_page`).
+  /// Every thread arrives once per tile (the barrier counts kThreads).
+  static __device__ __forceinline__ void kv_rows_bulk(const DecodeParams& p, const DecodeSegment& seg, int key0,
+                                                      int32_t page, uint8_t* k_smem, uint64_t* bar, int thread,
+                                                      bool& bad_page) {
+    const int r = thread % Traits::kBlockN;
+    const bool is_v = thread >= Traits::kBlockN;
+    const int j = key0 + r;
+    bool valid = j < seg.seq_len;
+    if (valid && page < 0) {
+      bad_page = true;
+      valid = false;
+    }
+    uint8_t* dst = k_smem + (is_v ? KTile::kBytes : 0) + KTile::offset(r, 0);
+    mbarrier_expect_bytes(bar, valid ? kRowBytes : 0);
+    if (!valid) {
+      for (uint32_t c = 0; c < kRowBytes; c += 16) *reinterpret_cast<uint4*>(dst + c) = uint4{0, 0, 0, 0};
+      fence_shared_for_bulk();  // before a later tile's bulk copy into this row
+      return;
+    }
+    const int64_t slot = p.page_shift >= 0 ? (j & (p.page_size - 1)) : j % p.page_size;
+    const Element* src = is_v ? static_cast<const Element*>(p.v) + seg.kv_head * p.v_head + page * p.v_page +
+                                    slot * p.v_token
+                              : static_cast<const Element*>(p.k) + seg.kv_head * p.k_head + page * p.k_page +
+                                    slot * p.k_token;
+    bulk_load(dst, src, kRowBytes, bar);
   }
 };
 

@@ -54,6 +54,8 @@ struct DecodeParams {
   // 1: a CTA copies an item's first tiles while the previous item computes (decode_cta.cuh); 0: only once the item
   // computes (each item fills the pipeline anew; the A/B switch).
   int32_t item_lookahead = 1;
+  // 1 (sm_90 only): K/V rows as bulk copies completing on per-stage mbarriers instead of 16-byte cp.async chunks.
+  int32_t bulk_kv = 0;
 };
 
 }  // namespace omniattn::detail::cuda

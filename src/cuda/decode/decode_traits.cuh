@@ -3,7 +3,7 @@
 //   kRowWarps = 1: 16 packed query rows (all query heads of a KV head x Sq tokens, when they fit); the 4 warps
 //                  split each K/V tile by keys (16 each) and merge their softmax states at the end.
 //   kRowWarps = 4: 64 packed rows, one warp per 16 rows, each warp over all keys of the tile (FA2-style).
-// Shared memory: Q buffers 0, 1 (by item parity) | flags | K/V stages (K tile then V tile per stage); an item's
+// Shared memory: Q buffers 0, 1 (by item parity) | flags | mbarriers | K/V stages (K tile then V tile per stage); an item's
 // epilogue and merge stage through the K/V stage of its last tile (decode_cta.cuh).
 #include "cuda/common/fragments.cuh"
 #include "cuda/common/smem_tile.cuh"
@@ -36,7 +36,8 @@ struct DecodeTraits {
 
   static constexpr int kQOffset = 0;                     // buffer b at kQOffset + b * QTile::kBytes
   static constexpr int kFlagOffset = 2 * QTile::kBytes;  // int 0: a bad page id seen; int 1: this CTA merges
-  static constexpr int kStageOffset = kFlagOffset + 16;
+  static constexpr int kBarrierOffset = kFlagOffset + 16;  // one mbarrier per stage (bulk copies), 4 at most
+  static constexpr int kStageOffset = kBarrierOffset + 32;
   static constexpr int kStageBytes = KTile::kBytes + VTile::kBytes;
   static constexpr int kSmemBytes = kStageOffset + kStages * kStageBytes;
   static_assert(kSmemBytes == kTuning.smem_bytes(kRows), "layout = the tuning table's budget");

@@ -32,7 +32,7 @@ void run_d(const DecodeProblem& p, const DecodeParams& k, int grid) {
 
 }  // namespace
 
-DecodeSchedule emulate_decode(const DecodeProblem& p, int resident_ctas, int item_lookahead) {
+DecodeSchedule emulate_decode(const DecodeProblem& p, int resident_ctas, int item_lookahead, bool bulk_kv) {
   const DecodeTuning t = decode_tuning(static_cast<int>(p.d));
   DecodePlanShape shape;
   shape.block_n = t.block_n;
@@ -42,6 +42,7 @@ DecodeSchedule emulate_decode(const DecodeProblem& p, int resident_ctas, int ite
   const DecodePlan plan = plan_decode(decode_segments(p, shape.block_n, shape.rows_per_cta), p.config, shape);
   DecodeParams k = make_decode_params(p);
   k.item_lookahead = item_lookahead;
+  k.bulk_kv = bulk_kv;
   std::vector<float> partial_o(static_cast<size_t>(plan.num_partials) * shape.rows_per_cta * p.dv + 1, NAN);
   std::vector<float> partial_lse(static_cast<size_t>(plan.num_partials) * shape.rows_per_cta + 1, NAN);
   k.segments = plan.segments.data();

@@ -1,5 +1,6 @@
 // The CUDA decode kernels run on the CPU under the PTX emulator (src/cuda/common/emulation.hpp), against the float64
-// reference on gathered K/V: every schedule, page sizes, head ratios, Sq > 1, options, bad page ids.
+// reference on gathered K/V: every schedule, page sizes, head ratios, Sq > 1, options, bad page ids; each case with
+// both K/V load modes.
 #include <gtest/gtest.h>
 
 #include "gpu/decode_emulator/decode_emulated.hpp"
@@ -8,29 +9,33 @@
 namespace omniattn::testing {
 namespace {
 
+// Runs the case in both load modes (16-byte cp.async chunks, and sm_90 bulk copies on mbarriers).
 void run_emulated(const DecodeCase& c, DecodeConfig config, int resident = 6, HostTensor* table = nullptr,
                   bool expect_nan_seq0 = false, int item_lookahead = 1) {
-  HostTensor out = c.out_like(c.shape.dtype), lse = c.lse_like();
-  poison(out);
-  poison(lse);
-  detail::DecodeProblem p =
-      detail::make_decode_problem(c.q, c.host_cache(), {out, lse.view()}, c.host_options(), config);
-  if (table) {  // as a CUDA cache without a host copy of its table: only the kernel sees the bad ids
-    p.cache.table = table->view().ptr<const int32_t>();
-    p.cache.host_table = nullptr;
+  for (bool bulk : {false, true}) {
+    HostTensor out = c.out_like(c.shape.dtype), lse = c.lse_like();
+    poison(out);
+    poison(lse);
+    detail::DecodeProblem p =
+        detail::make_decode_problem(c.q, c.host_cache(), {out, lse.view()}, c.host_options(), config);
+    if (table) {  // as a CUDA cache without a host copy of its table: only the kernel sees the bad ids
+      p.cache.table = table->view().ptr<const int32_t>();
+      p.cache.host_table = nullptr;
+    }
+    const DecodeSchedule used = detail::cuda::emulate_decode(p, resident, item_lookahead, bulk);
+    SCOPED_TRACE(::testing::Message() << describe(c.shape, c.features) << " schedule " << int(used)
+                                      << (bulk ? " bulk copies" : " cp.async"));
+    if (!expect_nan_seq0) {
+      EXPECT_TRUE(c.check(out, lse));
+      continue;
+    }
+    // Sequence 0 (KV head 0's rows at least) NaN; the other sequences exact.
+    bool any_nan = false;
+    const int64_t per_seq = c.shape.sq * c.shape.hq * c.shape.dv;
+    for (int64_t i = 0; i < per_seq; ++i) any_nan |= std::isnan(out.get(i));
+    EXPECT_TRUE(any_nan) << "a bad page id must show as NaN";
+    for (int64_t i = per_seq; i < out.numel(); ++i) ASSERT_FALSE(std::isnan(out.get(i))) << i;
   }
-  const DecodeSchedule used = detail::cuda::emulate_decode(p, resident, item_lookahead);
-  SCOPED_TRACE(::testing::Message() << describe(c.shape, c.features) << " schedule " << int(used));
-  if (!expect_nan_seq0) {
-    EXPECT_TRUE(c.check(out, lse));
-    return;
-  }
-  // Sequence 0 (KV head 0's rows at least) NaN; the other sequences exact.
-  bool any_nan = false;
-  const int64_t per_seq = c.shape.sq * c.shape.hq * c.shape.dv;
-  for (int64_t i = 0; i < per_seq; ++i) any_nan |= std::isnan(out.get(i));
-  EXPECT_TRUE(any_nan) << "a bad page id must show as NaN";
-  for (int64_t i = per_seq; i < out.numel(); ++i) ASSERT_FALSE(std::isnan(out.get(i))) << i;
 }
 
 DecodeShape shape_of(std::vector<int64_t> lens, int64_t sq, int64_t hq, int64_t hkv, int64_t d, int64_t page) {
