@@ -86,6 +86,9 @@ struct BwdParams {
   // soon as the reduction has read it, completing and passing the turn on while the consumers compute the next
   // step (Sm90BwdDqWriter). false: the serial order (turn, reduce, complete, release, hand back).
   bool dq_overlap = true;
+  // Block-sparse, sm_90a: partial blocks of a rule without pair parts (windows, sinks, prefix) decide their hidden
+  // elements from per-row key ranges (range_hidden_bits); false: ElementMask::visible per element (the A/B).
+  bool range_bits = true;
   // Dense, no right bound, not deterministic: KV tile n starts its sweep of the query tiles at n mod (its tiles) and
   // wraps around, so that the CTAs of a head add their dQ into different blocks at a time instead of all into
   // the same one (which the L2 serializes). The deterministic order needs every CTA on one sweep direction.

@@ -283,6 +283,48 @@ TEST(BwdElementBits, GridTableOfSm90Fragments) {
   EXPECT_GT(fast, 300) << "too few trials on the table path";
 }
 
+// The backward's hidden bits of an S^T fragment for rules without a grid (windows in range, past every key or
+// huge, per-head windows over 3 mask heads, sinks, prefix; documents in a quarter of the trials, which keep the
+// per-element loop) through the sm_90a path (range_hidden_bits) and with it switched off, against visible().
+TEST(BwdElementBits, RowRangesOfSm90Fragments) {
+  using SAcc = AccTile<1, 8>;
+  std::mt19937 rng(12);
+  auto uniform = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  int fast = 0;
+  for (int trial = 0; trial < 1500; ++trial) {
+    const int q_len = static_cast<int>(uniform(1, 700)), k_len = static_cast<int>(uniform(1, 700));
+    const RandomRule rule = random_rule(rng, 3, q_len, k_len);
+    BwdParams p;
+    p.sparse.heads = 3;
+    p.sparse.hq = 6;
+    p.sparse.element = rule.ref;  // visible() per element needs unbounded windows as -1 (see RandomRule)
+    p.range_bits = trial % 4 != 0;
+    fast += p.range_bits && !p.sparse.element.has_pair_rule();
+    BwdKvWork w;
+    w.seq.q_len = q_len, w.seq.k_len = k_len;
+    for (int tile = 0; tile < 4; ++tile) {
+      w.j0 = static_cast<int>(uniform(0, k_len / 16 + 1)) * 16;  // the warp's 16 keys, maybe past the sequence
+      const int t0 = static_cast<int>(uniform(0, q_len / 64 + 1)) * 64;
+      const int head = static_cast<int>(uniform(0, 5)), mask_head = head / 2;
+      for (int lane = 0; lane < 32; ++lane) {
+        const uint32_t hidden = element_hidden_bits<SAcc, true>(p, w, head, t0, 0, 0, lane);
+        for (int n = 0; n < SAcc::kN; ++n)
+          for (int e1 = 0; e1 < 2; ++e1)
+            for (int r = 0; r < SAcc::kRowSlots; ++r) {
+              const int64_t i = t0 + SAcc::col_of(n, e1, lane), j = w.j0 + SAcc::row_of_slot(r, lane);
+              const bool expected = i < q_len && j < k_len && !rule.ref.visible(mask_head, i, j, q_len, k_len);
+              ASSERT_EQ(((hidden >> ((n * 2 + e1) * SAcc::kRowSlots + r)) & 1) != 0, expected)
+                  << "trial " << trial << " lane " << lane << " query " << i << " key " << j << " head " << head
+                  << " ranges path " << (p.range_bits && !p.sparse.element.has_pair_rule()) << " window ("
+                  << rule.rule.window_left << ", " << rule.rule.window_right << ") sinks " << rule.rule.sinks
+                  << " prefix " << rule.rule.prefix << describe(rule.rule);
+            }
+      }
+    }
+  }
+  EXPECT_GT(fast, 700) << "too few trials on the row-ranges path";
+}
+
 // The column count at each offset of the layout: keys col0 + 8 (c / 2) + c % 2 below col0 + t.
 TEST(FwdElementBits, ColumnsBelowFollowsTheLaneLayout) {
   constexpr int kCols = 32;

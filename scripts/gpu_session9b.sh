@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# One device call (~6-7 min): where the decode kernel loses bandwidth, and the bulk-copy A/B.
-#   tests     Decode* (with DecodeGpu.BulkCopies), then Decode* again with OMNIATTN_DECODE_BULK=1 for every test;
-#             memcheck + racecheck on DecodeGpu.SanitizeSmall (both load modes)
+# One device call (~7-8 min, session 9's second): where the decode kernel loses bandwidth, the decode bulk-copy A/B,
+# and the block-sparse backward's row-range bits A/B.
+#   tests     Decode* (with DecodeGpu.BulkCopies) and SparseBackward*, then Decode* again with OMNIATTN_DECODE_BULK=1
+#             for every test; memcheck + racecheck on DecodeGpu.SanitizeSmall (both load modes)
+#   ranges    OMNIATTN_BWD_RANGE_BITS=0/1 (partial blocks through ElementMask::visible per element / per-row key
+#             ranges): sparse bench, window, sinks + window, causal block mask at 16k, two rounds
 #   bulk      OMNIATTN_DECODE_BULK=0/1 (16-byte cp.async chunks / one bulk copy per K/V row on mbarriers), two rounds
 #   order     page order of paged caches: shuffled / shuffled within 2 MB / sequential (address translation vs DRAM)
 #   ncu       the decode kernel on contiguous and paged 16 caches at B = 16, L = 64k, both load modes
 # Usage (here): bash scripts/make_gpu_carry.sh; git archive --format=tar.gz -o .carry/lead.tgz HEAD
-#        (device, carry [".carry"]): OMNIATTN_COMMIT=<sha> bash scripts/gpu_decode_diag.sh
-# Output under $OUT: gpu_check.log, logs.tgz, bulk.txt, order.txt, ncu.txt, diag.tgz (JSON and full ncu reports)
+#        (device, carry [".carry"]): OMNIATTN_COMMIT=<sha> bash scripts/gpu_session9b.sh
+# Output under $OUT: gpu_check.log, logs.tgz, bulk.txt, ranges.txt, order.txt, ncu.txt, diag.tgz (JSON, ncu reports)
 set -uo pipefail
-export GPU_CHECK_STEPS="build tests sanitize" GPU_CHECK_BUDGET=200
-export GPU_TEST_FILTER='Decode*' GPU_TEST_TIMEOUT=100 SANITIZE_FILTER='DecodeGpu.SanitizeSmall'
+export GPU_CHECK_STEPS="build tests sanitize" GPU_CHECK_BUDGET=240
+export GPU_TEST_FILTER='Decode*:SparseBackward*' GPU_TEST_TIMEOUT=100 SANITIZE_FILTER='DecodeGpu.SanitizeSmall'
 export GPU_SMOKE_FILTER='DecodeGpu.BulkCopies' GPU_SMOKE_TIMEOUT=60
 bash scripts/gpu_check_snapshot.sh
 cd /tmp/w || exit 1
-D=build/gpu/bench/gpu/omniattn_bench_decode R=/tmp/diag
+D=build/gpu/bench/gpu/omniattn_bench_decode S=build/gpu/bench/gpu/omniattn_bench_sparse R=/tmp/diag
 rm -rf $R && mkdir -p $R
 left() { [ $SECONDS -lt ${1:-540} ]; }  # seconds since the call began: skip what would not finish
 quiet() { grep -v "^measured\|^KV\|^layout"; }
@@ -27,6 +30,16 @@ bulk_round() {
       echo "bulk $b:"; OMNIATTN_DECODE_BULK=$b timeout 30 $D --only $c --reps 20 --out $R/bulk${b}_r$1_${c//:/_}.json 2>&1 | quiet
     done
   done
+  tar czf $OUT/diag.tgz -C $R .
+}
+ranges_round() {
+  for b in 0 1; do
+    OMNIATTN_BWD_RANGE_BITS=$b timeout 60 $S --lengths 16384 --patterns window,sinks,causal --reps 10 \
+      --out $R/ranges${b}_r$1.json >/dev/null 2>&1; echo "ranges $b r$1 rc $?"
+  done
+  # the dense backward (same binary as call 1's bwd_default rows; the range path added spill code to the kernel)
+  [ "$1" = 1 ] && timeout 40 build/gpu/bench/gpu/omniattn_bench_gpu --backend sm90 --ops bwd --dims 64,128 \
+    --lengths 4096,16384 --dtypes bf16 --no-gqa --reps 10 --out $R/bwd_dense.json >/dev/null 2>&1
   tar czf $OUT/diag.tgz -C $R .
 }
 order_round() {
@@ -51,7 +64,11 @@ ncu_round() {
   tar czf $OUT/diag.tgz -C $R .
 }
 left 400 && bulk_round 1 | tee $OUT/bulk.txt
+left 440 && ranges_round 1 | tee $OUT/ranges.txt
 left 460 && order_round | tee $OUT/order.txt
-left 420 && ncu_round | tee $OUT/ncu.txt
-left 500 && bulk_round 2 | tee -a $OUT/bulk.txt
+left 400 && ncu_round | tee $OUT/ncu.txt
+left 480 && ranges_round 2 | tee -a $OUT/ranges.txt
+left 490 && bulk_round 2 | tee -a $OUT/bulk.txt
+{ python3 bench/gpu/summarize_runs.py $R bwd; python3 bench/gpu/summarize_runs.py $R "fwd+bwd"; } > $OUT/ranges_table.txt 2>&1
+cat $OUT/ranges_table.txt
 echo "== [$SECONDS s] done"
