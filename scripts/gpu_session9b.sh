@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One device call (~7-8 min, session 9's second): where the decode kernel loses bandwidth, the decode bulk-copy A/B,
+# One device call (~7 min at most, session 9's second): where the decode kernel loses bandwidth, the decode bulk-copy A/B,
 # and the block-sparse backward's row-range bits A/B.
 #   tests     Decode* (with DecodeGpu.BulkCopies) and SparseBackward*, then Decode* again with OMNIATTN_DECODE_BULK=1
 #             for every test; memcheck + racecheck on DecodeGpu.SanitizeSmall (both load modes)
@@ -13,13 +13,13 @@
 # Output under $OUT: gpu_check.log, logs.tgz, bulk.txt, ranges.txt, order.txt, ncu.txt, diag.tgz (JSON, ncu reports)
 set -uo pipefail
 export GPU_CHECK_STEPS="build tests sanitize" GPU_CHECK_BUDGET=240
-export GPU_TEST_FILTER='Decode*:SparseBackward*' GPU_TEST_TIMEOUT=100 SANITIZE_FILTER='DecodeGpu.SanitizeSmall'
+export GPU_TEST_FILTER='Decode*:SparseBackward*' GPU_TEST_TIMEOUT=80 SANITIZE_FILTER='DecodeGpu.SanitizeSmall'
 export GPU_SMOKE_FILTER='DecodeGpu.BulkCopies' GPU_SMOKE_TIMEOUT=60
 bash scripts/gpu_check_snapshot.sh
 cd /tmp/w || exit 1
 D=build/gpu/bench/gpu/omniattn_bench_decode S=build/gpu/bench/gpu/omniattn_bench_sparse R=/tmp/diag
 rm -rf $R && mkdir -p $R
-left() { [ $SECONDS -lt ${1:-540} ]; }  # seconds since the call began: skip what would not finish
+left() { [ $SECONDS -lt ${1:-420} ]; }  # seconds since the call began: skip what would not finish
 quiet() { grep -v "^measured\|^KV\|^layout"; }
 echo "== [$SECONDS s] Decode* with OMNIATTN_DECODE_BULK=1"
 OMNIATTN_DECODE_BULK=1 timeout 120 build/gpu/tests/omniattn_gpu_tests --gtest_filter='Decode*' 2>&1 |
@@ -63,12 +63,12 @@ ncu_round() {
   done
   tar czf $OUT/diag.tgz -C $R .
 }
-left 400 && bulk_round 1 | tee $OUT/bulk.txt
-left 440 && ranges_round 1 | tee $OUT/ranges.txt
-left 460 && order_round | tee $OUT/order.txt
-left 400 && ncu_round | tee $OUT/ncu.txt
-left 480 && ranges_round 2 | tee -a $OUT/ranges.txt
-left 490 && bulk_round 2 | tee -a $OUT/bulk.txt
+left 330 && bulk_round 1 | tee $OUT/bulk.txt
+left 360 && ranges_round 1 | tee $OUT/ranges.txt
+left 380 && order_round | tee $OUT/order.txt
+left 330 && ncu_round | tee $OUT/ncu.txt
+left 380 && ranges_round 2 | tee -a $OUT/ranges.txt
+left 370 && bulk_round 2 | tee -a $OUT/bulk.txt
 { python3 bench/gpu/summarize_runs.py $R bwd; python3 bench/gpu/summarize_runs.py $R "fwd+bwd"; } > $OUT/ranges_table.txt 2>&1
 cat $OUT/ranges_table.txt
 echo "== [$SECONDS s] done"
