@@ -31,6 +31,10 @@ if [ "$LEAN" != 1 ]; then
   OMNIATTN_DECODE_BULK=1 timeout 120 build/gpu/tests/omniattn_gpu_tests --gtest_filter='Decode*' 2>&1 |
     grep -E "^\[  (PASSED|FAILED)|Failure|error" | head -20
 fi
+echo "== [$SECONDS s] SparseBackward* with OMNIATTN_BWD_RANGE_BITS=1"
+OMNIATTN_BWD_RANGE_BITS=1 timeout 150 build/gpu/tests/omniattn_gpu_tests \
+  --gtest_filter="$([ "$LEAN" = 1 ] && echo 'SparseBackward.Generators' || echo 'SparseBackward*')" 2>&1 |
+  grep -E "^\[  (PASSED|FAILED)|Failure|error" | head -20
 bulk_round() {
   for b in 0 1; do
     for c in contiguous:16:65536 contiguous:64:4096 contiguous:ragged paged16:16:65536 paged256:16:65536 contiguous:1:16384; do

@@ -151,8 +151,9 @@ BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& t) {
   auto chosen = [](const std::atomic<int>& set, int env) { const int v = set.load(); return v >= 0 ? v : env; };
   const int sparse_chunk = chosen(g_sparse_chunk, sparse_chunk_env);
   f.dq_overlap = chosen(g_det_overlap, det_overlap_env) != 0;
-  // OMNIATTN_BWD_RANGE_BITS=0: partial blocks through ElementMask::visible per element (BwdParams::range_bits).
-  static const bool range_bits = env_int("OMNIATTN_BWD_RANGE_BITS", 1) != 0;
+  // OMNIATTN_BWD_RANGE_BITS=1: partial blocks of windows / sinks / prefix through per-row key ranges
+  // (BwdParams::range_bits). Off by default until it has run on a GPU (emulated only, session 9).
+  static const bool range_bits = env_int("OMNIATTN_BWD_RANGE_BITS", 0) != 0;
   f.range_bits = range_bits;
   f.rotate_steps = rotate_allowed && !p.deterministic && p.window_right < 0 && !p.sparse;
   // Block-sparse: tile 0 of every head, then tile 1 of every head, ... A head-major launch started the last heads'

@@ -87,7 +87,8 @@ struct BwdParams {
   // step (Sm90BwdDqWriter). false: the serial order (turn, reduce, complete, release, hand back).
   bool dq_overlap = true;
   // Block-sparse, sm_90a: partial blocks of a rule without pair parts (windows, sinks, prefix) decide their hidden
-  // elements from per-row key ranges (range_hidden_bits); false: ElementMask::visible per element (the A/B).
+  // elements from per-row key ranges (range_hidden_bits); false: ElementMask::visible per element. The host sets it
+  // from OMNIATTN_BWD_RANGE_BITS (off by default until measured on a GPU).
   bool range_bits = true;
   // Dense, no right bound, not deterministic: KV tile n starts its sweep of the query tiles at n mod (its tiles) and
   // wraps around, so that the CTAs of a head add their dQ into different blocks at a time instead of all into
