@@ -3,67 +3,32 @@
 // ALiBi, sink logits, strided tensors, the deterministic mode (bitwise repeatable) and the refusals.
 // Sm80BackwardSanitize.* is the small subset run under compute-sanitizer (memcheck, racecheck).
 #include "core/backend.hpp"
+#include "gpu/shape_cases.hpp"
 #include "gpu/sm80_bwd_case.hpp"
 
 namespace omniattn::testing {
 namespace {
 
-constexpr int64_t kHeadDims[][2] = {{64, 64}, {96, 96}, {128, 128}, {192, 192}, {192, 128}, {256, 256}};
-
 TEST(Sm80Backward, EveryHeadDimAndDtype) {
   OMNI_REQUIRE_GPU();
-  for (DType dtype : {DType::bf16, DType::f16})
-    for (const auto& hd : kHeadDims)
-      for (bool causal : {false, true}) {
-        Sm80Case c;
-        c.dtype = dtype;
-        c.d = hd[0];
-        c.dv = hd[1];
-        c.batch = 2;
-        c.sq = c.sk = 239;
-        c.causal = causal;
-        check_sm80_backward(c);
-      }
+  for (const Sm80Case& c : head_dim_cases({}, {{64, 64}, {96, 96}, {128, 128}, {192, 192}, {192, 128}, {256, 256}}))
+    check_sm80_backward(c);
 }
 
 TEST(Sm80Backward, OddLengths) {
   OMNI_REQUIRE_GPU();
-  for (int64_t n : {1, 17, 113, 239, 799})
-    for (bool causal : {false, true}) {
-      Sm80Case c;
-      c.d = 128;
-      c.batch = 1;
-      c.sq = c.sk = n;
-      c.causal = causal;
-      check_sm80_backward(c);
-    }
+  for (const Sm80Case& c : odd_length_cases({}, {128})) check_sm80_backward(c);
 }
 
 TEST(Sm80Backward, QueriesAndKeysDiffer) {
   OMNI_REQUIRE_GPU();
-  const int64_t shapes[][2] = {{1, 799}, {17, 239}, {239, 17}, {799, 113}, {113, 799}, {128, 1}};
-  for (const auto& s : shapes)
-    for (bool causal : {false, true}) {
-      Sm80Case c;
-      c.sq = s[0];
-      c.sk = s[1];
-      c.causal = causal;
-      check_sm80_backward(c);
-    }
+  for (const Sm80Case& c : unequal_length_cases({})) check_sm80_backward(c);
 }
 
 TEST(Sm80Backward, SlidingWindowsAndSinks) {
   OMNI_REQUIRE_GPU();
-  const int64_t windows[][2] = {{32, 0}, {100, 17}, {0, 0}, {-1, 50}, {50, -1}, {3, 3}};
-  for (const auto& w : windows)
-    for (const auto& s : {std::pair<int64_t, int64_t>{239, 239}, {113, 400}, {400, 113}}) {
-      Sm80Case c;
-      c.window_left = w[0];
-      c.window_right = w[1];
-      c.sq = s.first;
-      c.sk = s.second;
-      check_sm80_backward(c);
-    }
+  for (const Sm80Case& c : window_cases({}, {{32, 0}, {100, 17}, {0, 0}, {-1, 50}, {50, -1}, {3, 3}}))
+    check_sm80_backward(c);
   for (int64_t sinks : {4, 70}) {
     Sm80Case c;
     c.d = 256;  // 64-key tiles: 70 sinks span two
@@ -78,24 +43,8 @@ TEST(Sm80Backward, SlidingWindowsAndSinks) {
 
 TEST(Sm80Backward, VarlenWithEmptySegments) {
   OMNI_REQUIRE_GPU();
-  for (bool causal : {false, true}) {
-    Sm80Case c;
-    c.d = 128;
-    c.hq = c.hkv = 3;
-    c.q_lens = {0, 17, 113, 5, 0, 239, 1};
-    c.k_lens = {13, 0, 239, 5, 7, 300, 1};
-    c.causal = causal;
-    check_sm80_backward(c);
-  }
-  Sm80Case c;  // varlen + GQA + window + sinks
-  c.hq = 6;
-  c.hkv = 2;
-  c.q_lens = {64, 1, 130};
-  c.k_lens = {64, 200, 129};
-  c.causal = true;
-  c.window_left = 48;
-  c.sinks = 2;
-  check_sm80_backward(c);
+  for (const Sm80Case& c : varlen_empty_segment_cases({})) check_sm80_backward(c);
+  check_sm80_backward(varlen_gqa_window_case({}));
 }
 
 TEST(Sm80Backward, SeqUsedKeysGetZeroGradients) {

@@ -3,7 +3,7 @@
 #include <cuda_runtime_api.h>
 
 #include "core/backend.hpp"
-#include "gpu/sm80_case.hpp"
+#include "gpu/shape_cases.hpp"
 
 namespace omniattn::testing {
 namespace {
@@ -12,16 +12,8 @@ using detail::cuda::GqaPacking;
 
 TEST(Sm80Features, SlidingWindows) {
   OMNI_REQUIRE_GPU();
-  const int64_t windows[][2] = {{32, 0}, {100, 17}, {0, 0}, {-1, 50}, {50, -1}, {3, 3}, {200, 200}};
-  for (const auto& w : windows)
-    for (const auto& s : {std::pair<int64_t, int64_t>{239, 239}, {113, 400}, {400, 113}}) {
-      Sm80Case c;
-      c.window_left = w[0];
-      c.window_right = w[1];
-      c.sq = s.first;
-      c.sk = s.second;
-      check_sm80(c);
-    }
+  for (const Sm80Case& c : window_cases({}, {{32, 0}, {100, 17}, {0, 0}, {-1, 50}, {50, -1}, {3, 3}, {200, 200}}))
+    check_sm80(c);
 }
 
 TEST(Sm80Features, AttentionSinks) {
@@ -41,23 +33,8 @@ TEST(Sm80Features, AttentionSinks) {
 
 TEST(Sm80Features, VarlenWithEmptySegments) {
   OMNI_REQUIRE_GPU();
-  for (bool causal : {false, true}) {
-    Sm80Case c;
-    c.d = 128;
-    c.hq = c.hkv = 3;
-    c.q_lens = {0, 17, 113, 5, 0, 239, 1};
-    c.k_lens = {13, 0, 239, 5, 7, 300, 1};
-    c.causal = causal;
-    check_sm80(c);
-  }
-  Sm80Case c;  // varlen + GQA + window + sinks
-  c.hq = 6;
-  c.hkv = 2;
-  c.q_lens = {64, 1, 130};
-  c.k_lens = {64, 200, 129};
-  c.causal = true;
-  c.window_left = 48;
-  c.sinks = 2;
+  for (const Sm80Case& c : varlen_empty_segment_cases({})) check_sm80(c);
+  Sm80Case c = varlen_gqa_window_case({});
   for (GqaPacking packing : {GqaPacking::never, GqaPacking::always}) {
     c.packing = packing;
     check_sm80(c);

@@ -1,52 +1,24 @@
 // cuda_sm80 forward: every head dim and dtype, the sequence lengths that break tiling, Sq != Sk, and
 // run-to-run reproducibility (a moving error is a race).
-#include "gpu/sm80_case.hpp"
+#include "gpu/shape_cases.hpp"
 
 namespace omniattn::testing {
 namespace {
 
-constexpr int64_t kHeadDims[][2] = {{64, 64}, {96, 96}, {128, 128}, {192, 192}, {192, 128}, {256, 256}};
-
 TEST(Sm80Forward, EveryHeadDimAndDtype) {
   OMNI_REQUIRE_GPU();
-  for (DType dtype : {DType::bf16, DType::f16})
-    for (const auto& hd : kHeadDims)
-      for (bool causal : {false, true}) {
-        Sm80Case c;
-        c.dtype = dtype;
-        c.d = hd[0];
-        c.dv = hd[1];
-        c.batch = 2;
-        c.sq = c.sk = 239;
-        c.causal = causal;
-        check_sm80(c);
-      }
+  for (const Sm80Case& c : head_dim_cases({}, {{64, 64}, {96, 96}, {128, 128}, {192, 192}, {192, 128}, {256, 256}}))
+    check_sm80(c);
 }
 
 TEST(Sm80Forward, OddLengths) {
   OMNI_REQUIRE_GPU();
-  for (int64_t n : {1, 17, 113, 239, 799})
-    for (bool causal : {false, true}) {
-      Sm80Case c;
-      c.d = 128;
-      c.batch = 1;
-      c.sq = c.sk = n;
-      c.causal = causal;
-      check_sm80(c);
-    }
+  for (const Sm80Case& c : odd_length_cases({}, {128})) check_sm80(c);
 }
 
 TEST(Sm80Forward, QueriesAndKeysDiffer) {
   OMNI_REQUIRE_GPU();
-  const int64_t shapes[][2] = {{1, 799}, {17, 239}, {239, 17}, {799, 113}, {113, 799}, {128, 1}};
-  for (const auto& s : shapes)
-    for (bool causal : {false, true}) {  // causal is bottom-right aligned: rows before Sq - Sk see nothing
-      Sm80Case c;
-      c.sq = s[0];
-      c.sk = s[1];
-      c.causal = causal;
-      check_sm80(c);
-    }
+  for (const Sm80Case& c : unequal_length_cases({})) check_sm80(c);
 }
 
 TEST(Sm80Forward, Fp16LongRowsAndLargeLogits) {

@@ -5,6 +5,7 @@
 // Sm90BackwardSanitize.* is the subset run under compute-sanitizer (memcheck, racecheck).
 #include "core/backend.hpp"
 #include "cuda/bwd/bwd_arguments.hpp"
+#include "gpu/shape_cases.hpp"
 #include "gpu/sm80_bwd_case.hpp"
 #include "omniattn/sparse.hpp"
 
@@ -34,23 +35,14 @@ TEST(Sm90Backward, DtypesAndMasks) {
 
 TEST(Sm90Backward, OddLengthsAndShapes) {
   OMNI_REQUIRE_HOPPER();
-  for (int64_t n : {1, 17, 113, 799})
-    for (bool causal : {false, true}) check_sm80_backward(sm90_case(n, n, causal));
-  const int64_t shapes[][2] = {{1, 799}, {17, 239}, {239, 17}, {799, 113}, {128, 1}};
-  for (const auto& s : shapes)
-    for (bool causal : {false, true}) check_sm80_backward(sm90_case(s[0], s[1], causal));
+  for (const Sm80Case& c : odd_length_cases(sm90_case(0, 0), {128})) check_sm80_backward(c);
+  for (const Sm80Case& c : unequal_length_cases(sm90_case(0, 0))) check_sm80_backward(c);
 }
 
 TEST(Sm90Backward, SlidingWindowsAndSinks) {
   OMNI_REQUIRE_HOPPER();
-  const int64_t windows[][2] = {{32, 0}, {100, 17}, {0, 0}, {-1, 50}, {50, -1}};
-  for (const auto& w : windows)
-    for (const auto& s : {std::pair<int64_t, int64_t>{239, 239}, {113, 400}, {400, 113}}) {
-      Sm80Case c = sm90_case(s.first, s.second);
-      c.window_left = w[0];
-      c.window_right = w[1];
-      check_sm80_backward(c);
-    }
+  for (const Sm80Case& c : window_cases(sm90_case(0, 0), {{32, 0}, {100, 17}, {0, 0}, {-1, 50}, {50, -1}}))
+    check_sm80_backward(c);
   Sm80Case c = sm90_case(350, 200, true);  // Sq > Sk: the first rows see nothing; 140 sinks span two tiles
   c.window_left = 20;
   c.sinks = 140;
@@ -59,13 +51,7 @@ TEST(Sm90Backward, SlidingWindowsAndSinks) {
 
 TEST(Sm90Backward, VarlenSeqUsedAndGroups) {
   OMNI_REQUIRE_HOPPER();
-  for (bool causal : {false, true}) {
-    Sm80Case c = sm90_case(0, 0, causal);
-    c.hq = c.hkv = 3;
-    c.q_lens = {0, 17, 113, 5, 0, 239, 1};
-    c.k_lens = {13, 0, 239, 5, 7, 300, 1};
-    check_sm80_backward(c);
-  }
+  for (const Sm80Case& c : varlen_empty_segment_cases(sm90_case(0, 0))) check_sm80_backward(c);
   Sm80Case s = sm90_case(100, 239);
   s.batch = 3;
   s.seqused_k = {50, 0, 239};  // keys past these are NaN in K and V; their dK/dV rows must be 0

@@ -3,7 +3,7 @@
 // reproducibility, and the refusals that send calls to cuda_sm80. Skipped without a Hopper GPU.
 #include "core/backend.hpp"
 #include "cuda/flash/sm90_config.hpp"
-#include "gpu/sm80_case.hpp"
+#include "gpu/shape_cases.hpp"
 
 namespace omniattn::testing {
 namespace {
@@ -16,45 +16,19 @@ Sm80Case sm90_case() {
 
 TEST(Sm90Forward, EveryHeadDimAndDtype) {
   OMNI_REQUIRE_HOPPER();
-  for (DType dtype : {DType::bf16, DType::f16})
-    for (int64_t d : {64, 128, 256})
-      for (bool causal : {false, true}) {
-        Sm80Case c = sm90_case();
-        c.dtype = dtype;
-        c.d = d;
-        c.batch = 2;
-        c.sq = c.sk = 239;
-        c.causal = causal;
-        check_sm80(c);
-      }
+  for (const Sm80Case& c : head_dim_cases(sm90_case(), {{64, 64}, {128, 128}, {256, 256}})) check_sm80(c);
 }
 
 TEST(Sm90Forward, OddLengths) {
   OMNI_REQUIRE_HOPPER();
-  for (int64_t d : {64, 128})
-    for (int64_t n : {1, 17, 113, 239, 799})
-      for (bool causal : {false, true}) {
-        Sm80Case c = sm90_case();
-        c.d = d;
-        c.batch = 1;
-        c.sq = c.sk = n;
-        c.causal = causal;
-        check_sm80(c);
-      }
+  for (const Sm80Case& c : odd_length_cases(sm90_case(), {64, 128})) check_sm80(c);
 }
 
 TEST(Sm90Forward, QueriesAndKeysDiffer) {
   OMNI_REQUIRE_HOPPER();
-  const int64_t shapes[][2] = {{1, 799}, {17, 239}, {239, 17}, {799, 113}, {113, 799}, {128, 1}};
-  for (const auto& s : shapes)
-    for (bool causal : {false, true}) {
-      Sm80Case c = sm90_case();
-      c.d = 128;
-      c.sq = s[0];
-      c.sk = s[1];
-      c.causal = causal;
-      check_sm80(c);
-    }
+  Sm80Case base = sm90_case();
+  base.d = 128;
+  for (const Sm80Case& c : unequal_length_cases(base)) check_sm80(c);
 }
 
 TEST(Sm90Forward, LongRowsAndLargeLogits) {
@@ -300,23 +274,11 @@ TEST(Sm90Sanitize, SmallShapes) {
 TEST(Sm90Features, VarlenWithEmptySegments) {
   OMNI_REQUIRE_HOPPER();
   for (int64_t d : {64, 128, 256})
-    for (bool causal : {false, true}) {
-      Sm80Case c = sm90_case();
+    for (Sm80Case c : varlen_empty_segment_cases(sm90_case())) {
       c.d = d;
-      c.hq = c.hkv = 3;
-      c.q_lens = {0, 17, 113, 5, 0, 239, 1};
-      c.k_lens = {13, 0, 239, 5, 7, 300, 1};
-      c.causal = causal;
       check_sm80(c);
     }
-  Sm80Case c = sm90_case();  // varlen + GQA + window + sinks + sink logits
-  c.hq = 6;
-  c.hkv = 2;
-  c.q_lens = {64, 1, 130};
-  c.k_lens = {64, 200, 129};
-  c.causal = true;
-  c.window_left = 48;
-  c.sinks = 2;
+  Sm80Case c = varlen_gqa_window_case(sm90_case());  // + sink logits
   c.sink_logits = true;
   check_sm80(c);
 }
