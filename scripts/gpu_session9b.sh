@@ -18,7 +18,7 @@ LEAN=${LEAN:-0}
 export GPU_CHECK_STEPS="build tests sanitize" GPU_CHECK_BUDGET=240
 export GPU_TEST_FILTER='Decode*:SparseBackward*' GPU_TEST_TIMEOUT=80 SANITIZE_FILTER='DecodeGpu.SanitizeSmall'
 [ "$LEAN" = 1 ] && export GPU_TEST_FILTER='DecodeGpu.BulkCopies:DecodeGpu.SanitizeSmall:SparseBackward.Generators' \
-  GPU_CHECK_BUDGET=120
+  GPU_CHECK_BUDGET=170
 export GPU_SMOKE_FILTER='DecodeGpu.BulkCopies' GPU_SMOKE_TIMEOUT=60
 bash scripts/gpu_check_snapshot.sh
 cd /tmp/w || exit 1
