@@ -73,13 +73,21 @@ struct DecodeLoad {
     return t;
   }
 
+  /// Key j's row of seg's KV head in the V (is_v) or K pool, in page `page` (an id in range).
+  static __device__ __forceinline__ const Element* kv_row(const DecodeParams& p, const DecodeSegment& seg, bool is_v,
+                                                          int64_t page, int j) {
+    const int64_t slot = p.page_shift >= 0 ? (j & (p.page_size - 1)) : j % p.page_size;
+    return is_v ? static_cast<const Element*>(p.v) + seg.kv_head * p.v_head + page * p.v_page + slot * p.v_token
+                : static_cast<const Element*>(p.k) + seg.kv_head * p.k_head + page * p.k_page + slot * p.k_token;
+  }
+
   /// K and V tiles (kBlockN, kD) of keys key0.. of segment `seg` into the stage at k_smem / v_smem, through the
   /// page ids `pages` (pages_of of the same key0).
   static __device__ __forceinline__ void kv_tile(const DecodeParams& p, const DecodeSegment& seg, int key0,
                                                  const TilePages& pages, uint32_t k_smem, uint32_t v_smem, int thread,
                                                  bool& bad_page) {
-    const Element* k = static_cast<const Element*>(p.k) + seg.kv_head * p.k_head;
-    const Element* v = static_cast<const Element*>(p.v) + seg.kv_head * p.v_head;
+    const auto* k = static_cast<const Element*>(p.k);  // what an invalid (zero-filled) copy names: never read
+    const auto* v = static_cast<const Element*>(p.v);
     const int col = (thread % kChunksPerRow) * 8;
 #pragma unroll
     for (int pass = 0; pass < kPasses; ++pass) {
@@ -91,9 +99,8 @@ struct DecodeLoad {
         bad_page = true;
         valid = false;
       }
-      const int64_t slot = p.page_shift >= 0 ? (j & (p.page_size - 1)) : j % p.page_size;
-      const Element* k_src = valid ? k + page * p.k_page + slot * p.k_token + col : k;
-      const Element* v_src = valid ? v + page * p.v_page + slot * p.v_token + col : v;
+      const Element* k_src = valid ? kv_row(p, seg, false, page, j) + col : k;
+      const Element* v_src = valid ? kv_row(p, seg, true, page, j) + col : v;
       cp_async_16(k_smem + KTile::offset(r, col), k_src, valid);
       cp_async_16(v_smem + KTile::offset(r, col), v_src, valid);
     }
@@ -131,12 +138,7 @@ struct DecodeLoad {
       fence_shared_for_bulk();  // before a later tile's bulk copy into this row
       return;
     }
-    const int64_t slot = p.page_shift >= 0 ? (j & (p.page_size - 1)) : j % p.page_size;
-    const Element* src = is_v ? static_cast<const Element*>(p.v) + seg.kv_head * p.v_head + page * p.v_page +
-                                    slot * p.v_token
-                              : static_cast<const Element*>(p.k) + seg.kv_head * p.k_head + page * p.k_page +
-                                    slot * p.k_token;
-    bulk_load(dst, src, kRowBytes, bar);
+    bulk_load(dst, kv_row(p, seg, is_v, page, j), kRowBytes, bar);
   }
 };
 

@@ -242,11 +242,33 @@ TEST(FwdElementBits, GridsSm80AndSm90Tiles) {
   EXPECT_GT(cover.mixed_rows, cover.rows / 10) << "too few rows cut inside the lane's columns";
 }
 
-// The backward's hidden bits of an S^T fragment (AccTile<1, 8>: 16 keys x 64 query rows per warp, the sm_90a and
-// sm_80 backward's SAcc) with the grid-table path on (the sm_90a backward) against ElementMask::visible: grids
+// Every lane's hidden bits of the backward's S^T fragment (AccTile<1, 8>: 16 keys x 64 query rows per warp, the
+// sm_90a and sm_80 backward's SAcc) through the sm_90a paths (element_hidden_bits<SAcc, true>; query rows from t0,
+// the warp's keys from w.j0) against rule.ref.visible for query head `head` (mask head `mask_head`).
+::testing::AssertionResult bwd_bits_match(const BwdParams& p, const BwdKvWork& w, const RandomRule& rule, int head,
+                                          int mask_head, int t0) {
+  using SAcc = AccTile<1, 8>;
+  const int64_t q_len = w.seq.q_len, k_len = w.seq.k_len;
+  for (int lane = 0; lane < 32; ++lane) {
+    const uint32_t hidden = element_hidden_bits<SAcc, true>(p, w, head, t0, 0, 0, lane);
+    for (int n = 0; n < SAcc::kN; ++n)
+      for (int e1 = 0; e1 < 2; ++e1)
+        for (int r = 0; r < SAcc::kRowSlots; ++r) {
+          const int64_t i = t0 + SAcc::col_of(n, e1, lane), j = w.j0 + SAcc::row_of_slot(r, lane);
+          const bool expected = i < q_len && j < k_len && !rule.ref.visible(mask_head, i, j, q_len, k_len);
+          if ((((hidden >> ((n * 2 + e1) * SAcc::kRowSlots + r)) & 1) != 0) != expected)
+            return ::testing::AssertionFailure()
+                   << "lane " << lane << " query " << i << " key " << j << " head " << head << " expected hidden "
+                   << expected << " window (" << rule.rule.window_left << ", " << rule.rule.window_right
+                   << ") sinks " << rule.rule.sinks << " prefix " << rule.rule.prefix << describe(rule.rule);
+        }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// The backward's hidden bits with the grid-table path on (the sm_90a backward) against ElementMask::visible: grids
 // alone with their table (the fast path), and grids with other rules or without a table (the per-element loop).
 TEST(BwdElementBits, GridTableOfSm90Fragments) {
-  using SAcc = AccTile<1, 8>;
   std::mt19937 rng(11);
   auto uniform = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
   int fast = 0;
@@ -264,20 +286,8 @@ TEST(BwdElementBits, GridTableOfSm90Fragments) {
     for (int tile = 0; tile < 6; ++tile) {
       w.j0 = static_cast<int>(uniform(0, len / 16 + 1)) * 16;  // the warp's 16 keys, maybe past the sequence
       const int t0 = static_cast<int>(uniform(0, len / 64 + 1)) * 64;
-      for (int lane = 0; lane < 32; ++lane) {
-        const uint32_t hidden = element_hidden_bits<SAcc, true>(p, w, 0, t0, 0, 0, lane);
-        for (int n = 0; n < SAcc::kN; ++n)
-          for (int e1 = 0; e1 < 2; ++e1)
-            for (int r = 0; r < SAcc::kRowSlots; ++r) {
-              const int64_t i = t0 + SAcc::col_of(n, e1, lane), j = w.j0 + SAcc::row_of_slot(r, lane);
-              const bool expected = i < len && j < len && !rule.ref.visible(0, i, j, len, len);
-              ASSERT_EQ(((hidden >> ((n * 2 + e1) * SAcc::kRowSlots + r)) & 1) != 0, expected)
-                  << "trial " << trial << " lane " << lane << " query " << i << " key " << j << " table path "
-                  << grid_table_alone(p.sparse.element) << " window (" << rule.rule.window_left << ", "
-                  << rule.rule.window_right << ") sinks " << rule.rule.sinks << " prefix " << rule.rule.prefix
-                  << describe(rule.rule);
-            }
-      }
+      ASSERT_TRUE(bwd_bits_match(p, w, rule, 0, 0, t0))
+          << "trial " << trial << " table path " << grid_table_alone(p.sparse.element);
     }
   }
   EXPECT_GT(fast, 300) << "too few trials on the table path";
@@ -287,7 +297,6 @@ TEST(BwdElementBits, GridTableOfSm90Fragments) {
 // huge, per-head windows over 3 mask heads, sinks, prefix; documents in a quarter of the trials, which keep the
 // per-element loop) through the sm_90a path (range_hidden_bits) and with it switched off, against visible().
 TEST(BwdElementBits, RowRangesOfSm90Fragments) {
-  using SAcc = AccTile<1, 8>;
   std::mt19937 rng(12);
   auto uniform = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
   int fast = 0;
@@ -306,20 +315,8 @@ TEST(BwdElementBits, RowRangesOfSm90Fragments) {
       w.j0 = static_cast<int>(uniform(0, k_len / 16 + 1)) * 16;  // the warp's 16 keys, maybe past the sequence
       const int t0 = static_cast<int>(uniform(0, q_len / 64 + 1)) * 64;
       const int head = static_cast<int>(uniform(0, 5)), mask_head = head / 2;
-      for (int lane = 0; lane < 32; ++lane) {
-        const uint32_t hidden = element_hidden_bits<SAcc, true>(p, w, head, t0, 0, 0, lane);
-        for (int n = 0; n < SAcc::kN; ++n)
-          for (int e1 = 0; e1 < 2; ++e1)
-            for (int r = 0; r < SAcc::kRowSlots; ++r) {
-              const int64_t i = t0 + SAcc::col_of(n, e1, lane), j = w.j0 + SAcc::row_of_slot(r, lane);
-              const bool expected = i < q_len && j < k_len && !rule.ref.visible(mask_head, i, j, q_len, k_len);
-              ASSERT_EQ(((hidden >> ((n * 2 + e1) * SAcc::kRowSlots + r)) & 1) != 0, expected)
-                  << "trial " << trial << " lane " << lane << " query " << i << " key " << j << " head " << head
-                  << " ranges path " << (p.range_bits && !p.sparse.element.has_pair_rule()) << " window ("
-                  << rule.rule.window_left << ", " << rule.rule.window_right << ") sinks " << rule.rule.sinks
-                  << " prefix " << rule.rule.prefix << describe(rule.rule);
-            }
-      }
+      ASSERT_TRUE(bwd_bits_match(p, w, rule, head, mask_head, t0))
+          << "trial " << trial << " ranges path " << (p.range_bits && !p.sparse.element.has_pair_rule());
     }
   }
   EXPECT_GT(fast, 700) << "too few trials on the row-ranges path";
