@@ -151,6 +151,8 @@ BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& t) {
   auto chosen = [](const std::atomic<int>& set, int env) { const int v = set.load(); return v >= 0 ? v : env; };
   const int sparse_chunk = chosen(g_sparse_chunk, sparse_chunk_env);
   f.dq_overlap = chosen(g_det_overlap, det_overlap_env) != 0;
+  static const bool det_wait = env_int("OMNIATTN_BWD_DET_WAIT", 1) != 0;  // 0: BwdParams::dq_wait's experiment
+  f.dq_wait = det_wait;
   // OMNIATTN_BWD_RANGE_BITS=1: partial blocks of windows / sinks / prefix through per-row key ranges
   // (BwdParams::range_bits). Off by default until it has run on a GPU (emulated only, session 9).
   static const bool range_bits = env_int("OMNIATTN_BWD_RANGE_BITS", 0) != 0;

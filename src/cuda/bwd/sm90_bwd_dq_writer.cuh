@@ -44,7 +44,7 @@ struct Sm90BwdDqWriter {
       const int turn = p.deterministic ? dq_turn(p, w, mask, step.head, step.m, t0, kBlockM, lane) : 0;
       more = walk.next(p, w, mask, step);  // (the turn and the walk read global lists: before the wait)
       auto take_turn = [&] {
-        if (lane == 0) semaphore_wait(p.semaphore + row_block, turn);
+        if (lane == 0 && p.dq_wait) semaphore_wait(p.semaphore + row_block, turn);
         __syncwarp();
         ::cuda::ptx::fence_proxy_async();  // the previous turn's reductions, before ours (both at L2)
       };
