@@ -185,12 +185,12 @@ struct ScopedEnv {
   ~ScopedEnv() { unsetenv(name); }
 };
 
-// K/V rows as bulk copies on per-stage mbarriers (sm_90; elsewhere the switch is ignored): page sizes 1 ... 256 and
-// contiguous, every schedule, a ragged batch with an odd stream-K grid, Sq 5 x 7/1 heads (64-row CTAs), D 64 / 256,
-// and a bad page id (NaN rows, the other sequences exact).
-TEST(DecodeGpu, BulkCopies) {
-  OMNI_REQUIRE_GPU();
-  const ScopedEnv bulk("OMNIATTN_DECODE_BULK", "1");
+// One K/V load mode (OMNIATTN_DECODE_BULK: "1" bulk row copies on per-stage mbarriers, the default on sm_90; "0"
+// 16-byte cp.async chunks, what other GPUs run): page sizes 1 ... 256 and contiguous, every schedule, a ragged batch
+// with an odd stream-K grid, Sq 5 x 7/1 heads (64-row CTAs), D 64 / 256, and a bad page id (NaN rows, the other
+// sequences exact).
+void check_load_mode(const char* bulk_switch) {
+  const ScopedEnv bulk("OMNIATTN_DECODE_BULK", bulk_switch);
   for (int64_t page : {1, 16, 256, 0}) {
     const DecodeCase c(shape_of({1, 239, 1000, 4097}, 1, 32, 8, 128, page), DecodeFeatures{});
     for (DecodeSchedule schedule : {DecodeSchedule::no_split, DecodeSchedule::split_kv, DecodeSchedule::stream_k}) {
@@ -224,6 +224,16 @@ TEST(DecodeGpu, BulkCopies) {
   for (int64_t i = 4 * 128; i < out.numel(); ++i) ASSERT_FALSE(std::isnan(out.get(i))) << i;
 }
 
+TEST(DecodeGpu, BulkCopies) {
+  OMNI_REQUIRE_GPU();
+  check_load_mode("1");
+}
+
+TEST(DecodeGpu, ChunkCopies) {
+  OMNI_REQUIRE_GPU();
+  check_load_mode("0");
+}
+
 // Small enough for compute-sanitizer (scripts/gpu_check*.sh run *Sanitize* under memcheck and racecheck).
 TEST(DecodeGpu, SanitizeSmall) {
   OMNI_REQUIRE_GPU();
@@ -232,7 +242,7 @@ TEST(DecodeGpu, SanitizeSmall) {
   run_gpu(DecodeCase(shape_of({300, 5, 1}, 2, 8, 2, 128, 16), DecodeFeatures{}), f);
   f.config.schedule = DecodeSchedule::no_split;
   run_gpu(DecodeCase(shape_of({70}, 16, 8, 1, 64, 1), DecodeFeatures{}), f);
-  const ScopedEnv bulk("OMNIATTN_DECODE_BULK", "1");
+  const ScopedEnv chunks("OMNIATTN_DECODE_BULK", "0");
   f.config.schedule = DecodeSchedule::stream_k;
   run_gpu(DecodeCase(shape_of({300, 5, 1}, 2, 8, 2, 128, 16), DecodeFeatures{}), f);
 }

@@ -86,10 +86,13 @@ struct BwdParams {
   // soon as the reduction has read it, completing and passing the turn on while the consumers compute the next
   // step (Sm90BwdDqWriter). false: the serial order (turn, reduce, complete, release, hand back).
   bool dq_overlap = true;
-  // Experiment only (OMNIATTN_BWD_DET_WAIT=0): the sm_90a dQ writer of the deterministic mode skips the wait for its
-  // turn and keeps everything else (one folded buffer, completion, release). The sums stay right but their order is
+  // Experiment only (OMNIATTN_BWD_DET_WAIT=0): the deterministic dQ writers (sm_90a, sm_80) skip the wait for their
+  // turn and keep everything else (one folded buffer, completion, release). The sums stay right but their order is
   // not fixed: the A/B against the deterministic mode measures what waiting for the turns costs.
   bool dq_wait = true;
+  // Experiment only (OMNIATTN_BWD_DQ_COMPLETE=1): the default mode's dQ writer waits for each step's reduction to
+  // complete at L2 after handing the buffer back, as the deterministic writer must before passing its turn on.
+  bool dq_complete = false;
   // Block-sparse, sm_90a: partial blocks of a rule without pair parts (windows, sinks, prefix) decide their hidden
   // elements from per-row key ranges (range_hidden_bits); false: ElementMask::visible per element. The host sets it
   // from OMNIATTN_BWD_RANGE_BITS (off by default until measured on a GPU).

@@ -74,6 +74,7 @@ struct Sm90BwdDqWriter {
       __syncwarp();  // bar.arrive is warp-aligned
       if (more) named_barrier_arrive(T::kDqEmptyBarrier, T::kDqHandoffThreads);
       if (overlap) pass_turn();  // while the consumers compute the next step
+      else if (p.dq_complete) bulk_wait_all();  // (experiment: BwdParams::dq_complete)
       __syncwarp();
     }
     bulk_wait_all();  // the shared source outlives the reductions

@@ -119,9 +119,10 @@ void run(const DecodeProblem& p) {
   // OMNIATTN_DECODE_ITEM_LOOKAHEAD=0: no copy of an item's tiles before it computes (the A/B of the tile stream).
   static const int item_lookahead = cuda::env_int("OMNIATTN_DECODE_ITEM_LOOKAHEAD", 1) > 0 ? 1 : 0;
   k.item_lookahead = item_lookahead;
-  // OMNIATTN_DECODE_BULK=1: K/V rows as bulk copies on sm_90 (read per call: the GPU tests switch it). Hopper only:
-  // newer GPUs run the sm_80 build of this kernel, whose bulk path traps.
-  k.bulk_kv = cuda::device_major(g.device.index) == 9 && cuda::env_int("OMNIATTN_DECODE_BULK", 0) > 0;
+  // K/V rows as bulk copies on sm_90 (docs/decode.md step 11: B = 16, 64k 8% and paged 16 22% faster than 16-byte
+  // cp.async chunks on an H100). OMNIATTN_DECODE_BULK=0 selects the chunks (read per call: the GPU tests switch it).
+  // Hopper only: newer GPUs run the sm_80 build of this kernel, whose bulk path traps.
+  k.bulk_kv = cuda::device_major(g.device.index) == 9 && cuda::env_int("OMNIATTN_DECODE_BULK", 1) > 0;
 
   cuda::DecodeWorkspace& workspace = cuda::DecodeWorkspace::of_device(g.device.index);
   const auto lock = workspace.lock();  // held until the kernels that read the plan are enqueued
