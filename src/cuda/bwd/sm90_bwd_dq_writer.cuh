@@ -41,12 +41,13 @@ struct Sm90BwdDqWriter {
       const int t0 = step.m * kBlockM;
       const int64_t row_block = bwd_row_block(p, w, step);
       float* block = p.dq_accum + row_block * kBlockM * kD;  // (kBlockM, kD) f32
-      const int turn = p.deterministic ? dq_turn(p, w, mask, step.head, step.m, t0, kBlockM, lane) : 0;
+      const int turn =
+          p.deterministic && !(p.det_skip & 1) ? dq_turn(p, w, mask, step.head, step.m, t0, kBlockM, lane) : 0;
       more = walk.next(p, w, mask, step);  // (the turn and the walk read global lists: before the wait)
       auto take_turn = [&] {
         if (lane == 0 && p.dq_wait) semaphore_wait(p.semaphore + row_block, turn);
         __syncwarp();
-        ::cuda::ptx::fence_proxy_async();  // the previous turn's reductions, before ours (both at L2)
+        if (!(p.det_skip & 8)) ::cuda::ptx::fence_proxy_async();  // the previous turn's reductions before ours (L2)
       };
       if (overlap) take_turn();  // while the consumers compute this step
       named_barrier_sync(T::kDqFullBarrier, T::kDqHandoffThreads);  // the consumers staged this step's dQ
@@ -62,11 +63,11 @@ struct Sm90BwdDqWriter {
       __syncwarp();
       auto pass_turn = [&] {
         bulk_wait_all();                    // the additions are done at L2 ...
-        ::cuda::ptx::fence_proxy_async();   // ... ordered before the generic release below
+        if (!(p.det_skip & 8)) ::cuda::ptx::fence_proxy_async();   // ... ordered before the generic release below
         __syncwarp();
         if (lane == 0) {
-          thread_fence();
-          semaphore_release(p.semaphore + row_block, turn + 1);
+          if (!(p.det_skip & 2)) thread_fence();
+          if (!(p.det_skip & 4)) semaphore_release(p.semaphore + row_block, turn + 1);
         }
       };
       if (p.deterministic && !overlap) pass_turn();
