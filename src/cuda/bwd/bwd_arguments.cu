@@ -158,7 +158,8 @@ BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& t) {
   static const bool dq_complete = env_int("OMNIATTN_BWD_DQ_COMPLETE", 0) != 0;
   f.dq_wait = det_wait;
   f.dq_complete = dq_complete;
-  static const int det_skip = det_wait ? 0 : env_int("OMNIATTN_BWD_DET_SKIP", 0);
+  // (bit 2, the __threadfence, may go with the waits: the release store still orders the completed reductions)
+  static const int det_skip = env_int("OMNIATTN_BWD_DET_SKIP", 0) & (det_wait ? 2 : 15);
   f.det_skip = det_skip;
   // OMNIATTN_BWD_RANGE_BITS=1: partial blocks of windows / sinks / prefix through per-row key ranges
   // (BwdParams::range_bits). Off by default until it has run on a GPU (emulated only, session 9).

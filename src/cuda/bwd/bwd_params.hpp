@@ -93,9 +93,9 @@ struct BwdParams {
   // Experiment only (OMNIATTN_BWD_DQ_COMPLETE=1): the default mode's dQ writer waits for each step's reduction to
   // complete at L2 after handing the buffer back, as the deterministic writer must before passing its turn on.
   bool dq_complete = false;
-  // Experiment only (OMNIATTN_BWD_DET_SKIP, with OMNIATTN_BWD_DET_WAIT=0): bits of the deterministic sm_90a writer's
-  // per-step work to leave out, to find what costs: 1 the turn's computation (dq_turn), 2 the __threadfence before
-  // the release, 4 the release store, 8 the async-proxy fences.
+  // Experiment only (OMNIATTN_BWD_DET_SKIP): bits of the deterministic sm_90a writer's per-step work to leave out, to
+  // find what costs: 1 the turn's computation (dq_turn), 2 the __threadfence before the release, 4 the release
+  // store, 8 the async-proxy fences. Bits 1, 4, 8 only with OMNIATTN_BWD_DET_WAIT=0 (they break the turns).
   int32_t det_skip = 0;
   // Block-sparse, sm_90a: partial blocks of a rule without pair parts (windows, sinks, prefix) decide their hidden
   // elements from per-row key ranges (range_hidden_bits); false: ElementMask::visible per element. The host sets it

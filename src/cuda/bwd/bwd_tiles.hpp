@@ -15,14 +15,17 @@ namespace omniattn::detail::cuda {
 struct KvTilesOfRows {
   int sink_tiles = 0, window_first = 0, end_tiles = 0;
 
+  /// Key positions fit in int (the CUDA backends keep sequence lengths in int32; begin and end lie in [0, sk]), so
+  /// the divisions are 32-bit: the deterministic dQ writer computes this every step in a warp of 24 registers, where
+  /// a 64-bit division is a software routine of ~70 instructions.
   OMNI_HD static KvTilesOfRows of(const SequenceMask& mask, int64_t i0, int64_t i1, int block_n) {
     KvTilesOfRows t;
-    const int64_t end = mask.key_end(i1 - 1), begin = mask.key_begin(i0);
-    t.end_tiles = static_cast<int>((end + block_n - 1) / block_n);
-    const int64_t sink_tiles = (mask.sinks + block_n - 1) / block_n;
-    t.sink_tiles = static_cast<int>(sink_tiles < t.end_tiles ? sink_tiles : t.end_tiles);
-    const int64_t first = begin / block_n;
-    t.window_first = static_cast<int>(first > t.sink_tiles ? first : t.sink_tiles);  // no tile twice
+    const int64_t end = mask.key_end(i1 - 1);
+    const int64_t sinks = mask.sinks < end ? mask.sinks : end;  // ceil(min(s, e) / n) = min(ceil(s / n), ceil(e / n))
+    t.end_tiles = (static_cast<int>(end) + block_n - 1) / block_n;
+    t.sink_tiles = (static_cast<int>(sinks) + block_n - 1) / block_n;
+    const int first = static_cast<int>(mask.key_begin(i0)) / block_n;
+    t.window_first = first > t.sink_tiles ? first : t.sink_tiles;  // no tile twice
     if (t.window_first > t.end_tiles) t.window_first = t.end_tiles;
     return t;
   }
