@@ -158,9 +158,10 @@ BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& t) {
   static const bool dq_complete = env_int("OMNIATTN_BWD_DQ_COMPLETE", 0) != 0;
   f.dq_wait = det_wait;
   f.dq_complete = dq_complete;
-  // (bit 2, the __threadfence, may go with the waits: the release store still orders the completed reductions)
-  static const int det_skip = env_int("OMNIATTN_BWD_DET_SKIP", 0) & (det_wait ? 2 : 15);
+  static const int det_skip = det_wait ? 0 : env_int("OMNIATTN_BWD_DET_SKIP", 0) & 13;
   f.det_skip = det_skip;
+  static const int det_old = env_int("OMNIATTN_BWD_DET_OLD", 0);
+  f.det_old = det_old;
   // OMNIATTN_BWD_RANGE_BITS=1: partial blocks of windows / sinks / prefix through per-row key ranges
   // (BwdParams::range_bits). Off by default until it has run on a GPU (emulated only, session 9).
   static const bool range_bits = env_int("OMNIATTN_BWD_RANGE_BITS", 0) != 0;

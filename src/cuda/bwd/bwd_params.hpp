@@ -93,10 +93,14 @@ struct BwdParams {
   // Experiment only (OMNIATTN_BWD_DQ_COMPLETE=1): the default mode's dQ writer waits for each step's reduction to
   // complete at L2 after handing the buffer back, as the deterministic writer must before passing its turn on.
   bool dq_complete = false;
-  // Experiment only (OMNIATTN_BWD_DET_SKIP): bits of the deterministic sm_90a writer's per-step work to leave out, to
-  // find what costs: 1 the turn's computation (dq_turn), 2 the __threadfence before the release, 4 the release
-  // store, 8 the async-proxy fences. Bits 1, 4, 8 only with OMNIATTN_BWD_DET_WAIT=0 (they break the turns).
+  // Experiment only (OMNIATTN_BWD_DET_SKIP, with OMNIATTN_BWD_DET_WAIT=0: they break the turns): bits of the
+  // deterministic sm_90a writer's per-step work to leave out, to find what costs: 1 the turn's computation, 4 the
+  // release store, 8 the async-proxy fences (2, the __threadfence, is gone: det_old bit 2 puts it back).
   int32_t det_skip = 0;
+  // Experiment only (OMNIATTN_BWD_DET_OLD): bits of the deterministic sm_90a writer's previous per-step work to put
+  // back, for the same-binary A/B: 1 dq_turn in general (not dq_turn_fast), 2 a __threadfence before the release,
+  // 8 fence.proxy.async over all state spaces (not .global).
+  int32_t det_old = 0;
   // Block-sparse, sm_90a: partial blocks of a rule without pair parts (windows, sinks, prefix) decide their hidden
   // elements from per-row key ranges (range_hidden_bits); false: ElementMask::visible per element. The host sets it
   // from OMNIATTN_BWD_RANGE_BITS (off by default until measured on a GPU).

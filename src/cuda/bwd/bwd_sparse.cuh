@@ -256,4 +256,18 @@ __device__ __forceinline__ int dq_turn(const BwdParams& p, const BwdKvWork& w, c
   return p.dq_descending ? tiles.count() - 1 - rank : rank;
 }
 
+/// dq_turn for the dense masks without a left window or sinks (full, causal, right-bounded windows): the KV tiles
+/// that add to a query tile are [0, end_tiles), so the turn is w.n ascending and end_tiles - 1 - w.n descending, in a
+/// few 32-bit operations (the dQ writer warp computes a turn every step at 24 registers; dq_turn otherwise).
+__device__ __forceinline__ int dq_turn_fast(const BwdParams& p, const BwdKvWork& w, const SequenceMask& mask, int head,
+                                            int m, int t0, int block_m, int lane) {
+  if (p.block_sparse || mask.window_left >= 0 || mask.sinks > 0) return dq_turn(p, w, mask, head, m, t0, block_m, lane);
+  if (!p.dq_descending) return w.n;
+  const int sq = static_cast<int>(mask.sq), sk = static_cast<int>(mask.sk);
+  const int last_row = min(t0 + block_m, sq) - 1;
+  int end = mask.window_right >= 0 ? last_row + sk - sq + static_cast<int>(mask.window_right) + 1 : sk;  // key_end
+  end = end < 0 ? 0 : (end > sk ? sk : end);
+  return (end + p.tile_keys - 1) / p.tile_keys - 1 - w.n;
+}
+
 }  // namespace omniattn::detail::cuda

@@ -11,7 +11,9 @@
 // hands the buffer back once the reduction has read it, so that the completion and the release overlap the
 // consumers' next step instead of stalling them: the serial order cost +49% (D = 128) and +80% (D = 64) of the
 // default mode's time on an H100 (docs/kernels.md, backward log step 13). Taking the turn early cannot deadlock:
-// what the CTA then waits for is its own consumers, which depend on no other CTA. With two partial sums (kD = 64) the consumers fold the second into the first
+// what the CTA then waits for is its own consumers, which depend on no other CTA. The writer's own per-step work
+// (the turn, the fences, the release) is on the consumers' path once it outlasts their step: each part cost 5-12%
+// (docs/kernels.md, backward log step 17), hence dq_turn_fast, the .global proxy fences and no __threadfence. With two partial sums (kD = 64) the consumers fold the second into the first
 // before the hand-over (Sm90BwdMainloop::fold_partial_sums), so that every element gets one addition per KV tile.
 #include <cuda/ptx>
 
@@ -27,6 +29,14 @@ struct Sm90BwdDqWriter {
   using T = Traits;
   static constexpr int kBlockM = T::kBlockM, kD = T::kD;
 
+  /// Orders the writer's global accesses between the generic and the async proxy (the semaphore's acquire / release
+  /// against the bulk reductions, all in global memory): the .global form, not the all-state-spaces one
+  /// (BwdParams::det_old bit 8 restores that for the A/B).
+  static __device__ __forceinline__ void proxy_fence_global(const BwdParams& p) {
+    if (p.det_old & 8) ::cuda::ptx::fence_proxy_async();
+    else ::cuda::ptx::fence_proxy_async(::cuda::ptx::space_global);
+  }
+
   static __device__ __forceinline__ void run(const BwdParams& p, const BwdKvWork& w, uint8_t* smem, int lane) {
     const SequenceMask mask = bwd_mask(p, w.seq);
     BwdWalk<kBlockM> walk;
@@ -41,13 +51,15 @@ struct Sm90BwdDqWriter {
       const int t0 = step.m * kBlockM;
       const int64_t row_block = bwd_row_block(p, w, step);
       float* block = p.dq_accum + row_block * kBlockM * kD;  // (kBlockM, kD) f32
-      const int turn =
-          p.deterministic && !(p.det_skip & 1) ? dq_turn(p, w, mask, step.head, step.m, t0, kBlockM, lane) : 0;
+      const int turn = p.deterministic && !(p.det_skip & 1)
+                           ? (p.det_old & 1 ? dq_turn(p, w, mask, step.head, step.m, t0, kBlockM, lane)
+                                            : dq_turn_fast(p, w, mask, step.head, step.m, t0, kBlockM, lane))
+                           : 0;
       more = walk.next(p, w, mask, step);  // (the turn and the walk read global lists: before the wait)
       auto take_turn = [&] {
         if (lane == 0 && p.dq_wait) semaphore_wait(p.semaphore + row_block, turn);
         __syncwarp();
-        if (!(p.det_skip & 8)) ::cuda::ptx::fence_proxy_async();  // the previous turn's reductions before ours (L2)
+        if (!(p.det_skip & 8)) proxy_fence_global(p);  // the previous turn's reductions before ours (both at L2)
       };
       if (overlap) take_turn();  // while the consumers compute this step
       named_barrier_sync(T::kDqFullBarrier, T::kDqHandoffThreads);  // the consumers staged this step's dQ
@@ -63,10 +75,10 @@ struct Sm90BwdDqWriter {
       __syncwarp();
       auto pass_turn = [&] {
         bulk_wait_all();                    // the additions are done at L2 ...
-        if (!(p.det_skip & 8)) ::cuda::ptx::fence_proxy_async();   // ... ordered before the generic release below
+        if (!(p.det_skip & 8)) proxy_fence_global(p);  // ... ordered before the generic release below
         __syncwarp();
         if (lane == 0) {
-          if (!(p.det_skip & 2)) thread_fence();
+          if (p.det_old & 2) thread_fence();  // (redundant: the release store orders what this thread has seen)
           if (!(p.det_skip & 4)) semaphore_release(p.semaphore + row_block, turn + 1);
         }
       };

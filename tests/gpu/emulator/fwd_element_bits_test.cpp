@@ -266,6 +266,40 @@ TEST(FwdElementBits, GridsSm80AndSm90Tiles) {
   return ::testing::AssertionSuccess();
 }
 
+// The sm_90a dQ writer's dq_turn_fast (masks without a left window or sinks) against dq_turn, for every (query
+// tile, KV tile) pair the walk visits, both orders; masks with a left window or sinks take dq_turn itself.
+TEST(BwdTurns, FastDenseTurnIsTheTurn) {
+  using detail::SequenceMask;
+  using detail::cuda::BwdKvWork;
+  using detail::cuda::BwdParams;
+  using detail::cuda::KvTilesOfRows;
+  std::mt19937 gen(13);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(gen); };
+  for (int trial = 0; trial < 2000; ++trial) {
+    SequenceMask mask;
+    mask.sq = pick(1, 400);
+    mask.sk = pick(1, 400);
+    mask.window_left = pick(0, 4) ? -1 : pick(0, 150);
+    mask.window_right = pick(0, 2) ? pick(0, 150) : -1;
+    mask.sinks = pick(0, 4) ? 0 : pick(1, 80);
+    const int bm = pick(0, 1) ? 64 : 16, bn = pick(0, 1) ? 128 : 64;
+    BwdParams p;
+    p.tile_keys = bn;
+    p.dq_descending = mask.window_right >= 0 && pick(0, 3) > 0;
+    for (int m = 0; m * bm < mask.sq; ++m) {
+      const int t0 = m * bm;
+      const KvTilesOfRows tiles = KvTilesOfRows::of(mask, t0, std::min<int64_t>(t0 + bm, mask.sq), bn);
+      for (int n = 0; n * bn < mask.sk; ++n) {
+        if (!tiles.contains(n)) continue;
+        BwdKvWork w;
+        w.n = n;
+        const int fast = detail::cuda::dq_turn_fast(p, w, mask, 0, m, t0, bm, 0);
+        ASSERT_EQ(fast, detail::cuda::dq_turn(p, w, mask, 0, m, t0, bm, 0)) << "trial " << trial << " m=" << m << " n=" << n;
+      }
+    }
+  }
+}
+
 // The backward's hidden bits with the grid-table path on (the sm_90a backward) against ElementMask::visible: grids
 // alone with their table (the fast path), and grids with other rules or without a table (the per-element loop).
 TEST(BwdElementBits, GridTableOfSm90Fragments) {
