@@ -151,22 +151,7 @@ BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& t) {
   auto chosen = [](const std::atomic<int>& set, int env) { const int v = set.load(); return v >= 0 ? v : env; };
   const int sparse_chunk = chosen(g_sparse_chunk, sparse_chunk_env);
   f.dq_overlap = chosen(g_det_overlap, det_overlap_env) != 0;
-  // Experiments of BwdParams::dq_wait / dq_complete: OMNIATTN_BWD_DET_WAIT=0 (and with it OMNIATTN_BWD_DET_ROTATE=1,
-  // the default mode's rotated sweeps: nothing waits for a turn, so any order is safe), OMNIATTN_BWD_DQ_COMPLETE=1.
-  static const bool det_wait = env_int("OMNIATTN_BWD_DET_WAIT", 1) != 0;
-  static const bool det_rotate = !det_wait && env_int("OMNIATTN_BWD_DET_ROTATE", 0) != 0;
-  static const bool dq_complete = env_int("OMNIATTN_BWD_DQ_COMPLETE", 0) != 0;
-  f.dq_wait = det_wait;
-  f.dq_complete = dq_complete;
-  static const int det_skip = det_wait ? 0 : env_int("OMNIATTN_BWD_DET_SKIP", 0) & 13;
-  f.det_skip = det_skip;
-  static const int det_old = env_int("OMNIATTN_BWD_DET_OLD", 0);
-  f.det_old = det_old;
-  // OMNIATTN_BWD_RANGE_BITS=1: partial blocks of windows / sinks / prefix through per-row key ranges
-  // (BwdParams::range_bits). Off by default until it has run on a GPU (emulated only, session 9).
-  static const bool range_bits = env_int("OMNIATTN_BWD_RANGE_BITS", 0) != 0;
-  f.range_bits = range_bits;
-  f.rotate_steps = rotate_allowed && (!p.deterministic || det_rotate) && p.window_right < 0 && !p.sparse;
+  f.rotate_steps = rotate_allowed && !p.deterministic && p.window_right < 0 && !p.sparse;
   // Block-sparse: tile 0 of every head, then tile 1 of every head, ... A head-major launch started the last heads'
   // sink tiles (listed by every query block: 256 steps against a window tile's 18 at 16k) in the last wave, where
   // they ran alone for most of the kernel's time (sinks + window backward 2.4x the window's, H100 session 8).

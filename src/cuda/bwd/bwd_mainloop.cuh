@@ -256,7 +256,7 @@ struct BwdMainloop {
     int rank = 0;
     if (p.deterministic) {
       if (thread < 32) rank = dq_turn(p, w, mask, step.head, step.m, t0, kBlockM, lane);  // warp 0 (thread 0's)
-      if (thread == 0 && p.dq_wait) semaphore_wait(p.semaphore + row_block, rank);  // (dq_wait: an experiment)
+      if (thread == 0) semaphore_wait(p.semaphore + row_block, rank);
       __syncthreads();
     }
     float* acc = p.dq_accum + row_block * kBlockM * kD;  // (kBlockM, kD) f32

@@ -86,25 +86,6 @@ struct BwdParams {
   // soon as the reduction has read it, completing and passing the turn on while the consumers compute the next
   // step (Sm90BwdDqWriter). false: the serial order (turn, reduce, complete, release, hand back).
   bool dq_overlap = true;
-  // Experiment only (OMNIATTN_BWD_DET_WAIT=0): the deterministic dQ writers (sm_90a, sm_80) skip the wait for their
-  // turn and keep everything else (one folded buffer, completion, release). The sums stay right but their order is
-  // not fixed: the A/B against the deterministic mode measures what waiting for the turns costs.
-  bool dq_wait = true;
-  // Experiment only (OMNIATTN_BWD_DQ_COMPLETE=1): the default mode's dQ writer waits for each step's reduction to
-  // complete at L2 after handing the buffer back, as the deterministic writer must before passing its turn on.
-  bool dq_complete = false;
-  // Experiment only (OMNIATTN_BWD_DET_SKIP, with OMNIATTN_BWD_DET_WAIT=0: they break the turns): bits of the
-  // deterministic sm_90a writer's per-step work to leave out, to find what costs: 1 the turn's computation, 4 the
-  // release store, 8 the async-proxy fences (2, the __threadfence, is gone: det_old bit 2 puts it back).
-  int32_t det_skip = 0;
-  // Experiment only (OMNIATTN_BWD_DET_OLD): bits of the deterministic sm_90a writer's previous per-step work to put
-  // back, for the same-binary A/B: 1 dq_turn in general (not dq_turn_fast), 2 a __threadfence before the release,
-  // 8 fence.proxy.async over all state spaces (not .global).
-  int32_t det_old = 0;
-  // Block-sparse, sm_90a: partial blocks of a rule without pair parts (windows, sinks, prefix) decide their hidden
-  // elements from per-row key ranges (range_hidden_bits); false: ElementMask::visible per element. The host sets it
-  // from OMNIATTN_BWD_RANGE_BITS (off by default until measured on a GPU).
-  bool range_bits = true;
   // Dense, no right bound, not deterministic: KV tile n starts its sweep of the query tiles at n mod (its tiles) and
   // wraps around, so that the CTAs of a head add their dQ into different blocks at a time instead of all into
   // the same one (which the L2 serializes). The deterministic order needs every CTA on one sweep direction.

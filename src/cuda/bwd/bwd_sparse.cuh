@@ -162,38 +162,13 @@ __device__ OMNIATTN_NOINLINE uint32_t grid_hidden_bits(const BwdParams& p, const
   return hidden;
 }
 
-/// element_hidden_bits for a rule without pair parts (no documents, no grid: windows, per-head windows, sinks,
-/// prefix): per query column of the fragment its key ranges (ElementMask::row_ranges) once, then two compares per
-/// key slot, instead of ElementMask::visible per element in a rolled loop. Out of line, as grid_hidden_bits.
-template <class SAcc>
-__device__ OMNIATTN_NOINLINE uint32_t range_hidden_bits(const BwdParams& p, const BwdKvWork& w, int head, int t0,
-                                                        int key0, int row0, int lane) {
-  const int64_t mask_head = p.sparse.mask_head(head);
-  int key[SAcc::kRowSlots];
-#pragma unroll
-  for (int r = 0; r < SAcc::kRowSlots; ++r) key[r] = w.j0 + key0 + SAcc::row_of_slot(r, lane);
-  uint32_t hidden = 0;
-#pragma unroll 2
-  for (int c = 0; c < SAcc::kN * 2; ++c) {  // query column c = (n, e1): bits c * kRowSlots + r
-    const int i = t0 + row0 + SAcc::col_of(c / 2, c % 2, lane);
-    if (i >= w.seq.q_len) continue;
-    const ElementMask::RowRanges rr = p.sparse.element.row_ranges(mask_head, i, w.seq.q_len, w.seq.k_len);
-#pragma unroll
-    for (int r = 0; r < SAcc::kRowSlots; ++r) {
-      const int64_t j = key[r];
-      if (j < w.seq.k_len && j >= rr.front && (j < rr.begin || j >= rr.end)) hidden |= 1u << (c * SAcc::kRowSlots + r);
-    }
-  }
-  return hidden;
-}
-
 /// Bit i set: element i of a thread's S^T fragment (SAcc, i = (n * 2 + e1) * kRowSlots + r, as in
 /// BwdMainloop::scores_to_gradients) is hidden by the ElementMask. Evaluated in a loop that is not unrolled
 /// (ElementMask::visible is large: documents, head windows, grids) and only for pairs inside the sequence
 /// (the mask's arrays cover the longest sequence; padded rows and keys are masked anyway).
-/// kGridTable: a grid alone goes through its table (grid_hidden_bits), and a rule without pair parts through its
-/// row ranges (range_hidden_bits, unless p.range_bits is off). The sm_90a backward takes them; the sm_80 one does
-/// not (any table path there made some instantiation spill, docs/sparse.md).
+/// kGridTable: a grid alone goes through its table (grid_hidden_bits). The sm_90a backward takes it; the sm_80 one
+/// does not (any table path there made some instantiation spill, docs/sparse.md). Per-row key ranges for windows,
+/// sinks and prefix were tried and gained nothing measurable (docs/sparse.md; removed after session 10).
 template <class SAcc, bool kGridTable = false>
 __device__ __forceinline__ uint32_t element_hidden_bits(const BwdParams& p, const BwdKvWork& w, int head, int t0,
                                                         int key0, int row0, int lane) {
@@ -201,8 +176,6 @@ __device__ __forceinline__ uint32_t element_hidden_bits(const BwdParams& p, cons
   static_assert(kElements <= 32, "one bit per fragment element");
   if constexpr (kGridTable) {
     if (grid_table_alone(p.sparse.element)) return grid_hidden_bits<SAcc>(p, w, t0, key0, row0, lane);
-    if (p.range_bits && !p.sparse.element.has_pair_rule())
-      return range_hidden_bits<SAcc>(p, w, head, t0, key0, row0, lane);
   }
   const int64_t mask_head = p.sparse.mask_head(head);
   uint32_t hidden = 0;

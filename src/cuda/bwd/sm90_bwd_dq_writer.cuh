@@ -30,11 +30,10 @@ struct Sm90BwdDqWriter {
   static constexpr int kBlockM = T::kBlockM, kD = T::kD;
 
   /// Orders the writer's global accesses between the generic and the async proxy (the semaphore's acquire / release
-  /// against the bulk reductions, all in global memory): the .global form, not the all-state-spaces one
-  /// (BwdParams::det_old bit 8 restores that for the A/B).
-  static __device__ __forceinline__ void proxy_fence_global(const BwdParams& p) {
-    if (p.det_old & 8) ::cuda::ptx::fence_proxy_async();
-    else ::cuda::ptx::fence_proxy_async(::cuda::ptx::space_global);
+  /// against the bulk reductions, all in global memory): the .global form; the all-state-spaces fence cost 12% of
+  /// the step at D = 128.
+  static __device__ __forceinline__ void proxy_fence_global() {
+    ::cuda::ptx::fence_proxy_async(::cuda::ptx::space_global);
   }
 
   static __device__ __forceinline__ void run(const BwdParams& p, const BwdKvWork& w, uint8_t* smem, int lane) {
@@ -51,15 +50,12 @@ struct Sm90BwdDqWriter {
       const int t0 = step.m * kBlockM;
       const int64_t row_block = bwd_row_block(p, w, step);
       float* block = p.dq_accum + row_block * kBlockM * kD;  // (kBlockM, kD) f32
-      const int turn = p.deterministic && !(p.det_skip & 1)
-                           ? (p.det_old & 1 ? dq_turn(p, w, mask, step.head, step.m, t0, kBlockM, lane)
-                                            : dq_turn_fast(p, w, mask, step.head, step.m, t0, kBlockM, lane))
-                           : 0;
+      const int turn = p.deterministic ? dq_turn_fast(p, w, mask, step.head, step.m, t0, kBlockM, lane) : 0;
       more = walk.next(p, w, mask, step);  // (the turn and the walk read global lists: before the wait)
       auto take_turn = [&] {
-        if (lane == 0 && p.dq_wait) semaphore_wait(p.semaphore + row_block, turn);
+        if (lane == 0) semaphore_wait(p.semaphore + row_block, turn);
         __syncwarp();
-        if (!(p.det_skip & 8)) proxy_fence_global(p);  // the previous turn's reductions before ours (both at L2)
+        proxy_fence_global();  // the previous turn's reductions before ours (both at L2)
       };
       if (overlap) take_turn();  // while the consumers compute this step
       named_barrier_sync(T::kDqFullBarrier, T::kDqHandoffThreads);  // the consumers staged this step's dQ
@@ -75,19 +71,17 @@ struct Sm90BwdDqWriter {
       __syncwarp();
       auto pass_turn = [&] {
         bulk_wait_all();                    // the additions are done at L2 ...
-        if (!(p.det_skip & 8)) proxy_fence_global(p);  // ... ordered before the generic release below
+        proxy_fence_global();  // ... ordered before the generic release below
         __syncwarp();
-        if (lane == 0) {
-          if (p.det_old & 2) thread_fence();  // (redundant: the release store orders what this thread has seen)
-          if (!(p.det_skip & 4)) semaphore_release(p.semaphore + row_block, turn + 1);
-        }
+        // No __threadfence (a fence.sc.gpu, 9% of the step at D = 128): the release store orders what this thread
+        // has seen, the completed reductions included.
+        if (lane == 0) semaphore_release(p.semaphore + row_block, turn + 1);
       };
       if (p.deterministic && !overlap) pass_turn();
       else bulk_wait_read();  // the buffer may be written again
       __syncwarp();  // bar.arrive is warp-aligned
       if (more) named_barrier_arrive(T::kDqEmptyBarrier, T::kDqHandoffThreads);
       if (overlap) pass_turn();  // while the consumers compute the next step
-      else if (p.dq_complete) bulk_wait_all();  // (experiment: BwdParams::dq_complete)
       __syncwarp();
     }
     bulk_wait_all();  // the shared source outlives the reductions
