@@ -3,8 +3,17 @@
 // GQA/MQA, softcap, ALiBi, sink logits, strided tensors, the deterministic mode (bitwise repeatable), block
 // masks (64- and 128-key blocks, generators, per-head masks) and the refusal of other head dims.
 // Sm90BackwardSanitize.* is the subset run under compute-sanitizer (memcheck, racecheck).
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
 #include "core/backend.hpp"
+#include "core/mask_policy.hpp"
 #include "cuda/bwd/bwd_arguments.hpp"
+#include "cuda/bwd/bwd_tiles.hpp"
 #include "gpu/shape_cases.hpp"
 #include "gpu/sm80_bwd_case.hpp"
 #include "omniattn/sparse.hpp"
@@ -197,6 +206,44 @@ TEST(Sm90Backward, GridMasks) {
 }
 
 // D = 64: dQ per warpgroup over its own keys (two partial sums); the same features.
+// OMNIATTN_BWD_TIMELINE (a debug capture): the last launch's file section holds one record per CTA, each with its
+// tile, KV head and step count as the walk gives them (QueryBlocksOfTile x the group's heads), end after start.
+TEST(Sm90Backward, CtaTimeline) {
+  OMNI_REQUIRE_HOPPER();
+  const std::string path = ::testing::TempDir() + "omniattn_bwd_timeline.txt";
+  std::remove(path.c_str());
+  Sm80Case c = sm90_case(300, 200, /*causal=*/true);  // 5 query tiles of 64 rows, 2 KV tiles of 128 keys
+  c.hq = 4;
+  c.hkv = 2;
+  setenv("OMNIATTN_BWD_TIMELINE", path.c_str(), 1);
+  check_sm80_backward(c);
+  unsetenv("OMNIATTN_BWD_TIMELINE");
+  std::ifstream file(path);
+  ASSERT_TRUE(file.good()) << path;
+  std::vector<std::string> last;  // the record lines of the last launch
+  for (std::string line; std::getline(file, line);) {
+    if (line.rfind("launch ", 0) == 0) last.clear();
+    else last.push_back(line);
+  }
+  ASSERT_EQ(last.size(), 4u) << "2 KV tiles x 2 KV heads";
+  const detail::SequenceMask mask{300, 200, -1, 0, 0};
+  int seen = 0;
+  for (const std::string& line : last) {
+    std::istringstream in(line);
+    long long slot = 0, start = 0, end = 0, sm = 0, tile = 0, head = 0, steps = 0;
+    in >> slot >> start >> end >> sm >> tile >> head >> steps;
+    ASSERT_TRUE(in) << line;
+    EXPECT_GT(start, 0) << line;
+    EXPECT_GE(end, start) << line;
+    ASSERT_TRUE(tile >= 0 && tile < 2 && head >= 0 && head < 2) << line;
+    const auto blocks = detail::cuda::QueryBlocksOfTile::of(mask, static_cast<int>(tile), 64, 128);
+    EXPECT_EQ(steps, 2 * (blocks.last - blocks.first)) << line;
+    seen |= 1 << (tile * 2 + head);
+  }
+  EXPECT_EQ(seen, 15) << "every (tile, head) once";
+  std::remove(path.c_str());
+}
+
 TEST(Sm90Backward, HeadDim64) {
   OMNI_REQUIRE_HOPPER();
   for (DType dtype : {DType::bf16, DType::f16})

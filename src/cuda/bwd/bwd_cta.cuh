@@ -6,6 +6,7 @@
 #include "cuda/bwd/bwd_mainloop.cuh"
 #include "cuda/bwd/bwd_postprocess.cuh"
 #include "cuda/bwd/bwd_preprocess.cuh"
+#include "cuda/bwd/bwd_timeline.cuh"
 
 namespace omniattn::detail::cuda {
 
@@ -13,6 +14,7 @@ template <class Traits>
 __device__ __forceinline__ void bwd_main_cta(const BwdParams& p) {
   BwdKvWork work;
   if (!make_kv_work<Traits::kBlockM>(p, work)) return;
+  if (threadIdx.x == 0) bwd_cta_started(p);
   uint8_t* smem = dynamic_smem();  // BwdTraits layout
 
   typename Traits::DkAcc dk;  // (kDkvKeys, kDkCols) f32 per warp, summed over every step
@@ -21,6 +23,7 @@ __device__ __forceinline__ void bwd_main_cta(const BwdParams& p) {
   dv.fill(0.f);
   BwdMainloop<Traits>::run(p, work, smem, dk, dv);
   BwdEpilogue<Traits>::run(p, work, dk, dv);
+  if (threadIdx.x == 0) bwd_cta_finished<Traits::kBlockM>(p, work);
 }
 
 }  // namespace omniattn::detail::cuda

@@ -1,8 +1,11 @@
 #include <cstring>
+#include <string>
 
 #include "cuda/bwd/bwd_arguments.hpp"
 #include "cuda/bwd/bwd_enqueue.hpp"
+#include "cuda/bwd/bwd_scheduler.cuh"
 #include "cuda/bwd/bwd_workspace.hpp"
+#include "cuda/common/cta_timeline_capture.hpp"
 #include "cuda/common/cuda_check.hpp"
 #include "cuda/common/device_scratch.hpp"
 #include "omniattn/error.hpp"
@@ -35,8 +38,14 @@ void enqueue_bwd(const BackwardProblem& p, const BwdTuning& tuning, const BwdMai
     launch.params.seqs = reinterpret_cast<const BwdSeqInfo*>(device_blob + map_bytes);
   }
   launch.bind_workspace(workspace.acquire(launch.workspace_bytes, stream));
+  // Debug: OMNIATTN_BWD_TIMELINE=<file> appends the main kernel's CTA records of every call (cta_timeline.hpp).
+  const dim3 grid = BwdKvScheduler::grid(launch.params);
+  CtaTimelineCapture timeline("OMNIATTN_BWD_TIMELINE", grid.x, grid.y, grid.z, stream);
+  launch.params.timeline = timeline.records();
   if (!kernel.run(p.dtype, static_cast<int>(p.d), static_cast<int>(p.dv), launch.params, maps, stream))
     throw Error("head dims", "an instantiated backward kernel", "none for this (dtype, D, Dv)");
+  timeline.append(std::string(launch.params.block_sparse ? "sparse" : "dense") + (p.deterministic ? "_det" : "") +
+                  "_d" + std::to_string(p.d));
 }
 
 }  // namespace omniattn::detail::cuda

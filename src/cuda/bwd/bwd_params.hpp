@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "cuda/common/block_sparse.hpp"
+#include "cuda/common/cta_timeline.hpp"
 
 namespace omniattn::detail::cuda {
 
@@ -90,6 +91,10 @@ struct BwdParams {
   // wraps around, so that the CTAs of a head add their dQ into different blocks at a time instead of all into
   // the same one (which the L2 serializes). The deterministic order needs every CTA on one sweep direction.
   bool rotate_steps = false;
+
+  // Debug (OMNIATTN_BWD_TIMELINE): the main kernel's CTA records, one per CTA of BwdKvScheduler::grid, in its
+  // linear order (cta_timeline.hpp); null: nothing recorded.
+  CtaTimelineRecord* timeline = nullptr;
 
   // Block-sparse mask (options.block_mask, bwd_sparse.cuh): each CTA walks the query blocks that list its KV
   // block; a mask query block is q_tiles_per_block query tiles, a mask KV block k_tiles_per_block KV tiles.

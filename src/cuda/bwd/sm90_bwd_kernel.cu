@@ -4,6 +4,7 @@
 // (sm90_bwd_mainloop.cuh). Built for sm_90a alone.
 #include "cuda/bwd/bwd_epilogue.cuh"
 #include "cuda/bwd/bwd_launch.hpp"
+#include "cuda/bwd/bwd_timeline.cuh"
 #include "cuda/bwd/sm90_bwd_dq_writer.cuh"
 #include "cuda/bwd/sm90_bwd_loader.cuh"
 #include "cuda/bwd/sm90_bwd_mainloop.cuh"
@@ -41,6 +42,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) bwd_main_sm90_kernel(cons
   }
   claim_registers<Traits::kConsumerRegs>();
   const int thread = static_cast<int>(threadIdx.x) - 128, consumer_warp = warp - 4;
+  if (thread == 0) bwd_cta_started(p);
   typename Traits::DkAcc dk;  // (16 keys, kD) f32 per warp, summed over every step
   typename Traits::DvAcc dv;  // (16 keys, kDv) f32 per warp
   dk.fill(0.f);
@@ -55,6 +57,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) bwd_main_sm90_kernel(cons
   Element* dv_rows = static_cast<Element*>(p.dv) + work.batch * p.dv_batch + token * p.dv_token + work.kv_head * p.dv_head;
   Epilogue::store(dk_rows, p.dk_token, valid, dk, 16 * consumer_warp, 0, lane);
   Epilogue::store(dv_rows, p.dv_token, valid, dv, 16 * consumer_warp, 0, lane);
+  if (thread == 0) bwd_cta_finished<Traits::kBlockM>(p, work);
 }
 
 template <class Element, int kD, int kDv>
