@@ -14,6 +14,7 @@
 #include "cuda/bwd/bwd_arguments.hpp"
 #include "cuda/bwd/bwd_enqueue.hpp"
 #include "cuda/bwd/bwd_launch.hpp"
+#include "cuda/common/cta_timeline_capture.hpp"
 #include "cuda/common/cuda_check.hpp"
 #include "cuda/common/device_info.hpp"
 #include "cuda/common/device_scratch.hpp"
@@ -23,6 +24,7 @@
 #include "cuda/flash/fwd_arguments.hpp"
 #include "cuda/flash/sm90_config.hpp"
 #include "cuda/flash/sm90_launch.hpp"
+#include "cuda/flash/sm90_scheduler.cuh"
 
 namespace omniattn::detail {
 namespace {
@@ -191,6 +193,10 @@ class CudaSm90Backend final : public BackendImpl {
     const int d = static_cast<int>(p.d), dv = static_cast<int>(p.dv);
     // The dynamic persistent schedule's counters: the lock is held until the kernel is enqueued (it orders a call on
     // another stream after this one: the kernel leaves the counters zero for the next).
+    // Debug: OMNIATTN_FWD_TIMELINE=<file> appends every call's tile records (Sm90Params::timeline).
+    cuda::CtaTimelineCapture timeline("OMNIATTN_FWD_TIMELINE",
+                                      static_cast<unsigned>(cuda::Sm90TileScheduler::tiles(launch.params)), 1, 1, stream);
+    params.timeline = timeline.records();
     auto launch_kernel = [&] {
       if (schedule.ctas == 0) {
         cuda::run_fwd_sm90(p.dtype, d, dv, params, stream);
@@ -202,8 +208,10 @@ class CudaSm90Backend final : public BackendImpl {
       params.ctas = schedule.ctas;
       cuda::run_fwd_sm90(p.dtype, d, dv, params, stream);
     };
+    const std::string label = std::string(p.sparse ? "sparse" : "dense") + "_d" + std::to_string(d);
     if (launch.seqs.empty()) {
       launch_kernel();
+      timeline.append(label);
       return;
     }
     // Varlen: per-sequence maps (exactly its tokens; at least 1, a map cannot be empty -- an empty sequence's
@@ -233,6 +241,7 @@ class CudaSm90Backend final : public BackendImpl {
     params.seq_maps = device_blob;
     params.base.seqs = reinterpret_cast<const cuda::SeqInfo*>(device_blob + kMaps * p.batch);
     launch_kernel();
+    timeline.append(label);
   }
 };
 

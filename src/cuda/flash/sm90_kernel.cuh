@@ -2,6 +2,7 @@
 // The sm_90a forward kernel: one CTA per tile or dynamic persistent (Sm90TileScheduler), warp-specialized
 // (producer warpgroup 0 issues TMA loads; consumer warpgroups 1..kConsumers compute), and its launch. Included only
 // by the per-row instantiation files (sm90_instantiate_d*.cu), which are compiled for sm_90a alone.
+#include "cuda/common/cta_timeline.cuh"
 #include "cuda/common/cuda_check.hpp"
 #include "cuda/flash/sm90_consumer.cuh"
 #include "cuda/flash/sm90_epilogue.cuh"
@@ -10,6 +11,16 @@
 #include "cuda/flash/sm90_scheduler.cuh"
 
 namespace omniattn::detail::cuda {
+
+/// Debug (Sm90Params::timeline): tile t's record at the issue of its epilogue. Its work is derived again from t, so
+/// that nothing of it stays live across the tile for this (a kept WorkTile made the D = 64 kernel spill 8 B more).
+template <class Traits>
+__device__ __noinline__ void record_tile_end(const Sm90Params& p, int t) {
+  const WorkTile tile = Sm90TileScheduler::tile(p.base, p.section, t);
+  CtaWork work;
+  make_cta_work<Traits::kBlockM, Traits::kBlockN>(p.base, tile, work);
+  cta_finished(p.timeline, t, tile.m_block, tile.head_block, p.base.is_sparse() ? -1 : work.kv.count);
+}
 
 template <class Traits>
 __global__ void __launch_bounds__(Traits::kThreads, 1) flash_fwd_sm90_kernel(const __grid_constant__ Sm90Params p) {
@@ -50,6 +61,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_fwd_sm90_kernel(con
       mbarrier_wait(&bar.q_full, tile_iter & 1);
       const int t = Consumer::handed_tile(bar);
       if (t < 0) break;
+      if (p.timeline != nullptr && threadIdx.x == 128) cta_started(p.timeline, t);  // (debug: Sm90Params::timeline)
       CtaWork work;  // the producer hands valid tiles only
       make_cta_work<Traits::kBlockM, Traits::kBlockN>(p.base, Sm90TileScheduler::tile(p.base, p.section, t), work);
       typename Traits::OAcc o;  // (16 rows, kDv) f32 per warp
@@ -58,6 +70,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_fwd_sm90_kernel(con
       softmax.init();
       Consumer::run(p, work, smem, bar, consumer, kv_iter, o, softmax);
       Sm90Epilogue<Traits>::store(p, work, consumer, o, softmax, smem);
+      if (p.timeline != nullptr && threadIdx.x == 128) record_tile_end<Traits>(p, t);
     }
     Sm90Epilogue<Traits>::drain();
     if (consumer == 0) Consumer::wait_turn(consumer);  // takes the opening turn's extra arrival: the ring ends balanced

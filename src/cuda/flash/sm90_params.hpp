@@ -3,6 +3,7 @@
 // packing off) plus the TMA descriptors of Q, K and V. Passed as a __grid_constant__.
 #include <cuda.h>
 
+#include "cuda/common/cta_timeline.hpp"
 #include "cuda/flash/fwd_params.hpp"
 
 namespace omniattn::detail::cuda {
@@ -31,6 +32,10 @@ struct Sm90Params {
   CUtensorMap o_map;  // box (64, 64) of [batch, q_len, hq, dv] (epilogue with o_through_smem)
   bool o_by_tma = false;  // o_through_smem instantiations: store O with TMA (false: from registers, experiments)
   bool sparse_row = false;  // the host built the call for its (D, Dv)'s sparse row (sm90_has_sparse_row): run it
+  // Debug (OMNIATTN_FWD_TIMELINE): one record per tile of Sm90TileScheduler (slot = tile index): when its Q was
+  // handed over and its epilogue issued, the SM, the query tile, the head block and the KV tiles (dense; -1 with a
+  // block mask). Null: nothing recorded.
+  CtaTimelineRecord* timeline = nullptr;
 };
 
 }  // namespace omniattn::detail::cuda
