@@ -208,7 +208,7 @@ class CudaSm90Backend final : public BackendImpl {
       params.ctas = schedule.ctas;
       cuda::run_fwd_sm90(p.dtype, d, dv, params, stream);
     };
-    const std::string label = std::string(p.sparse ? "sparse" : "dense") + "_d" + std::to_string(d);
+    auto label = [&] { return std::string(p.sparse ? "sparse" : "dense") + "_d" + std::to_string(d); };
     if (launch.seqs.empty()) {
       launch_kernel();
       timeline.append(label);

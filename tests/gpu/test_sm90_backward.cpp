@@ -3,11 +3,6 @@
 // GQA/MQA, softcap, ALiBi, sink logits, strided tensors, the deterministic mode (bitwise repeatable), block
 // masks (64- and 128-key blocks, generators, per-head masks) and the refusal of other head dims.
 // Sm90BackwardSanitize.* is the subset run under compute-sanitizer (memcheck, racecheck).
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
-#include <string>
 #include <vector>
 
 #include "core/backend.hpp"
@@ -16,6 +11,7 @@
 #include "cuda/bwd/bwd_tiles.hpp"
 #include "gpu/shape_cases.hpp"
 #include "gpu/sm80_bwd_case.hpp"
+#include "gpu/timeline_file.hpp"
 #include "omniattn/sparse.hpp"
 
 namespace omniattn::testing {
@@ -210,38 +206,23 @@ TEST(Sm90Backward, GridMasks) {
 // tile, KV head and step count as the walk gives them (QueryBlocksOfTile x the group's heads), end after start.
 TEST(Sm90Backward, CtaTimeline) {
   OMNI_REQUIRE_HOPPER();
-  const std::string path = ::testing::TempDir() + "omniattn_bwd_timeline.txt";
-  std::remove(path.c_str());
   Sm80Case c = sm90_case(300, 200, /*causal=*/true);  // 5 query tiles of 64 rows, 2 KV tiles of 128 keys
   c.hq = 4;
   c.hkv = 2;
-  setenv("OMNIATTN_BWD_TIMELINE", path.c_str(), 1);
-  check_sm80_backward(c);
-  unsetenv("OMNIATTN_BWD_TIMELINE");
-  std::ifstream file(path);
-  ASSERT_TRUE(file.good()) << path;
-  std::vector<std::string> last;  // the record lines of the last launch
-  for (std::string line; std::getline(file, line);) {
-    if (line.rfind("launch ", 0) == 0) last.clear();
-    else last.push_back(line);
-  }
+  const std::vector<TimelineRecord> last =
+      last_launch_timeline("OMNIATTN_BWD_TIMELINE", "omniattn_bwd_timeline.txt", [&] { check_sm80_backward(c); });
   ASSERT_EQ(last.size(), 4u) << "2 KV tiles x 2 KV heads";
   const detail::SequenceMask mask{300, 200, -1, 0, 0};
   int seen = 0;
-  for (const std::string& line : last) {
-    std::istringstream in(line);
-    long long slot = 0, start = 0, end = 0, sm = 0, tile = 0, head = 0, steps = 0;
-    in >> slot >> start >> end >> sm >> tile >> head >> steps;
-    ASSERT_TRUE(in) << line;
-    EXPECT_GT(start, 0) << line;
-    EXPECT_GE(end, start) << line;
-    ASSERT_TRUE(tile >= 0 && tile < 2 && head >= 0 && head < 2) << line;
-    const auto blocks = detail::cuda::QueryBlocksOfTile::of(mask, static_cast<int>(tile), 64, 128);
-    EXPECT_EQ(steps, 2 * (blocks.last - blocks.first)) << line;
-    seen |= 1 << (tile * 2 + head);
+  for (const TimelineRecord& r : last) {
+    EXPECT_GT(r.start, 0) << "slot " << r.slot;
+    EXPECT_GE(r.end, r.start) << "slot " << r.slot;
+    ASSERT_TRUE(r.tile >= 0 && r.tile < 2 && r.head >= 0 && r.head < 2) << "slot " << r.slot;
+    const auto blocks = detail::cuda::QueryBlocksOfTile::of(mask, static_cast<int>(r.tile), 64, 128);
+    EXPECT_EQ(r.steps, 2 * (blocks.last - blocks.first)) << "slot " << r.slot;
+    seen |= 1 << (r.tile * 2 + r.head);
   }
   EXPECT_EQ(seen, 15) << "every (tile, head) once";
-  std::remove(path.c_str());
 }
 
 TEST(Sm90Backward, HeadDim64) {

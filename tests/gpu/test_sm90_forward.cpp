@@ -2,18 +2,14 @@
 // Sq != Sk, every mask and score option, GQA, varlen and seqused_k, strided layouts, masked tiles never loaded,
 // reproducibility, and the refusals that send calls to cuda_sm80. Skipped without a Hopper GPU.
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
 #include <map>
-#include <sstream>
-#include <string>
 #include <utility>
 #include <vector>
 
 #include "core/backend.hpp"
 #include "cuda/flash/sm90_config.hpp"
 #include "gpu/shape_cases.hpp"
+#include "gpu/timeline_file.hpp"
 
 namespace omniattn::testing {
 namespace {
@@ -311,41 +307,26 @@ TEST(Sm90Features, SeqUsedKeysIgnoreTheRest) {
 // end after start, and under a causal mask the KV tile count grows with the query tile.
 TEST(Sm90Forward, TileTimeline) {
   OMNI_REQUIRE_HOPPER();
-  const std::string path = ::testing::TempDir() + "omniattn_fwd_timeline.txt";
-  std::remove(path.c_str());
   Sm80Case c = sm90_case();
   c.sq = c.sk = 300;
   c.hq = c.hkv = 2;
   c.causal = true;
-  setenv("OMNIATTN_FWD_TIMELINE", path.c_str(), 1);
-  check_sm80(c);
-  unsetenv("OMNIATTN_FWD_TIMELINE");
-  std::ifstream file(path);
-  ASSERT_TRUE(file.good()) << path;
-  std::vector<std::string> last;  // the record lines of the last launch
-  for (std::string line; std::getline(file, line);) {
-    if (line.rfind("launch ", 0) == 0) last.clear();
-    else last.push_back(line);
-  }
+  const std::vector<TimelineRecord> last =
+      last_launch_timeline("OMNIATTN_FWD_TIMELINE", "omniattn_fwd_timeline.txt", [&] { check_sm80(c); });
   std::map<std::pair<long long, long long>, long long> steps;  // (head, query tile) -> KV tiles
   long long max_tile = -1;
-  for (const std::string& line : last) {
-    std::istringstream in(line);
-    long long slot = 0, start = 0, end = 0, sm = 0, tile = -1, head = -1, kv = 0;
-    in >> slot >> start >> end >> sm >> tile >> head >> kv;
-    ASSERT_TRUE(in) << line;
-    EXPECT_GT(start, 0) << line;
-    EXPECT_GE(end, start) << line;
-    ASSERT_TRUE(tile >= 0 && head >= 0 && head < 2 && kv >= 1) << line;
-    EXPECT_TRUE(steps.emplace(std::make_pair(head, tile), kv).second) << "twice: " << line;
-    max_tile = std::max(max_tile, tile);
+  for (const TimelineRecord& r : last) {
+    EXPECT_GT(r.start, 0) << "slot " << r.slot;
+    EXPECT_GE(r.end, r.start) << "slot " << r.slot;
+    ASSERT_TRUE(r.tile >= 0 && r.head >= 0 && r.head < 2 && r.steps >= 1) << "slot " << r.slot;
+    EXPECT_TRUE(steps.emplace(std::make_pair(r.head, r.tile), r.steps).second) << "twice: slot " << r.slot;
+    max_tile = std::max(max_tile, r.tile);
   }
   EXPECT_EQ(static_cast<long long>(last.size()), 2 * (max_tile + 1)) << "every (query tile, head) once";
   for (const auto& [key, kv] : steps) {
     const auto previous = steps.find({key.first, key.second - 1});
     if (previous != steps.end()) EXPECT_GE(kv, previous->second) << "head " << key.first << " tile " << key.second;
   }
-  std::remove(path.c_str());
 }
 
 TEST(Sm90Refusals, OtherHeadDimsGoToSm80) {

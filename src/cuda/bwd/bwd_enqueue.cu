@@ -44,8 +44,10 @@ void enqueue_bwd(const BackwardProblem& p, const BwdTuning& tuning, const BwdMai
   launch.params.timeline = timeline.records();
   if (!kernel.run(p.dtype, static_cast<int>(p.d), static_cast<int>(p.dv), launch.params, maps, stream))
     throw Error("head dims", "an instantiated backward kernel", "none for this (dtype, D, Dv)");
-  timeline.append(std::string(launch.params.block_sparse ? "sparse" : "dense") + (p.deterministic ? "_det" : "") +
-                  "_d" + std::to_string(p.d));
+  timeline.append([&] {
+    return std::string(launch.params.block_sparse ? "sparse" : "dense") + (p.deterministic ? "_det" : "") + "_d" +
+           std::to_string(p.d);
+  });
 }
 
 }  // namespace omniattn::detail::cuda

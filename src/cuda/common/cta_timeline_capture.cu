@@ -22,8 +22,7 @@ CtaTimelineCapture::~CtaTimelineCapture() {
   if (records_ != nullptr) cudaFree(records_);  // (no throw from a destructor)
 }
 
-void CtaTimelineCapture::append(const std::string& label) {
-  if (records_ == nullptr) return;
+void CtaTimelineCapture::write(const std::string& label) {
   const std::size_t count = std::size_t{grid_[0]} * grid_[1] * grid_[2];
   std::vector<CtaTimelineRecord> host(count);
   check(cudaMemcpyAsync(host.data(), records_, count * sizeof(CtaTimelineRecord), cudaMemcpyDeviceToHost, stream_),

@@ -23,10 +23,15 @@ class CtaTimelineCapture {
 
   /// The records to pass to the kernel; null when inactive.
   CtaTimelineRecord* records() const { return records_; }
-  /// After the launch: waits for the stream and appends the records under `label`.
-  void append(const std::string& label);
+  /// After the launch, when active: waits for the stream and appends the records under `label()` (a callable, so
+  /// that an inactive capture, every call but a debug run's, builds no string).
+  template <class Label>
+  void append(Label&& label) {
+    if (records_ != nullptr) write(label());
+  }
 
  private:
+  void write(const std::string& label);
   std::string path_;
   unsigned grid_[3] = {0, 0, 0};
   cudaStream_t stream_ = nullptr;
