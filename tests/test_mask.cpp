@@ -144,8 +144,37 @@ TEST(BlockMask, ValidationNamesTheBrokenField) {
     b.view.element.grid.shape[0] = 300;
     expect_invalid(b.view, "block_mask.element.grid");  // 300 grid tokens, 200 keys
   }
+  {
+    Broken b;
+    std::vector<int32_t> load = kv_block_load(b.view);
+    b.view.host_kv_load = {load.data(), static_cast<int64_t>(load.size())};
+    validate(b.view);
+    load[1] += 1;
+    expect_invalid(b.view, "block_mask.host_kv_load");
+    b.view.host_kv_load.size -= 1;
+    expect_invalid(b.view, "block_mask.host_kv_load");
+  }
   EXPECT_THROW(BlockMask::from_block_map({1, 1, 10, 10, 64, 64}, std::vector<Block>(2)), Error);
   EXPECT_THROW(BlockMask::from_block_map({1, 1, 10, 10, 100, 64}, std::vector<Block>(1)), Error);
+}
+
+// kv_block_load: per KV block, the largest count of listing query blocks over the (batch, head) rows.
+TEST(BlockMask, KvBlockLoadIsTheLongestColumn) {
+  const BlockMask::Geometry g{2, 3, 700, 500, 64, 128};
+  const std::vector<Block> map = random_map(g, 0.4);
+  const BlockMask m = BlockMask::from_block_map(g, map);
+  const std::vector<int32_t> load = kv_block_load(m.view());
+  ASSERT_EQ(static_cast<int64_t>(load.size()), g.k_blocks());
+  for (int64_t kb = 0; kb < g.k_blocks(); ++kb) {
+    int32_t most = 0;
+    for (int64_t bh = 0; bh < g.batch * g.heads; ++bh) {
+      int32_t listed = 0;
+      for (int64_t qb = 0; qb < g.q_blocks(); ++qb)
+        listed += map[static_cast<size_t>((bh * g.q_blocks() + qb) * g.k_blocks() + kb)] != Block::skipped;
+      most = std::max(most, listed);
+    }
+    EXPECT_EQ(load[static_cast<size_t>(kb)], most) << "KV block " << kb;
+  }
 }
 
 TEST(BlockMask, AttentionRefusesAMismatchedMask) {

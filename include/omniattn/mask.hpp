@@ -290,6 +290,12 @@ struct BlockMaskView {
   /// CPU backends only: an extra element rule on partial blocks, ANDed with `element`;
   /// arguments (batch, query head, query position, key position), sequence-local.
   std::function<bool(int64_t, int64_t, int64_t, int64_t)> host_element_mask;
+  /// Optional, host memory even for a CUDA view: per KV block, the most query blocks that list it in any
+  /// (batch, head) row (kv_block_load). DeviceBlockMask::upload fills it, so that the CUDA backward can cut the
+  /// walks of KV blocks far above the mean (sinks, prefix columns) over several CTAs without reading the device
+  /// lists. Empty: the backward computes it from lists on the host, or does not split a CUDA view's walks. When
+  /// set it must equal kv_block_load of the lists (validate checks it).
+  I32Array host_kv_load;
   /// Set by DeviceBlockMask::view() (its lists were validated when uploaded): attention calls then skip the
   /// per-call device-to-host copy that validates a CUDA view's indices, and check only its geometry. Setting it
   /// on a view that was not validated makes bad indices undefined behaviour.
@@ -305,6 +311,9 @@ struct BlockMaskView {
 /// the q lists exactly the transpose of the kv lists, and the element mask's arrays and grid.
 /// Throws omniattn::Error naming the field, what was expected and what was given.
 void validate(const BlockMaskView& mask);
+
+/// Per KV block of a CPU view, the most query blocks that list it (partial or full) in any (batch, head) row.
+std::vector<int32_t> kv_block_load(const BlockMaskView& mask);
 
 /// An owning block mask built on the host. view() is valid while the BlockMask lives and is not modified.
 class BlockMask {

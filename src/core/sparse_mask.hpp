@@ -25,6 +25,9 @@ struct SparseMask {
   BlockRows q[2];   // per KV block: [0] partial, [1] full query blocks
   ElementMask element;
   const std::function<bool(int64_t, int64_t, int64_t, int64_t)>* host_element_mask = nullptr;  // null: none
+  // Per KV block, the most query blocks any row lists (omniattn::kv_block_load); empty: unknown (a validated CUDA
+  // view without host_kv_load). The CUDA backward splits long walks with it (bwd_split_plan.hpp).
+  std::vector<int32_t> kv_block_load;
 
   int64_t mask_batch(int64_t b) const { return batch == 1 ? 0 : b; }
   /// heads == 1: shared; heads == hq: own; else heads == Hkv: the KV head's (its query heads share it).

@@ -86,13 +86,19 @@ void fill_sparse(Problem& p, const AttentionOptions& o) {
           fmt::format("{} (the longest query sequence)", p.max_q_len), std::to_string(m.q_tokens));
   OMNI_REQUIRE(m.k_tokens == k_stored, std::string(kName) + ".k_tokens",
           fmt::format("{} (the longest key sequence)", k_stored), std::to_string(m.k_tokens));
+  SparseMask s;
   if (m.device().is_cpu()) {
     validate_block_mask(m, kName);
+    s.kv_block_load = kv_block_load(m);
   } else if (!m.validated) {  // DeviceBlockMask views were validated at upload
     const HostShadow shadow(m, p.stream);
     validate_block_mask(shadow.view, kName);
+    s.kv_block_load = kv_block_load(shadow.view);
+  } else if (!m.host_kv_load.empty()) {
+    OMNI_REQUIRE(m.host_kv_load.size == m.k_blocks(), std::string(kName) + ".host_kv_load",
+            fmt::format("{} entries (k_blocks)", m.k_blocks()), std::to_string(m.host_kv_load.size));
+    s.kv_block_load.assign(m.host_kv_load.data, m.host_kv_load.data + m.host_kv_load.size);
   }
-  SparseMask s;
   s.batch = m.batch;
   s.heads = m.heads;
   s.hq = p.hq;

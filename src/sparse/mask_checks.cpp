@@ -177,6 +177,13 @@ void validate_block_mask(const BlockMaskView& m, const std::string& name) {
   check_transpose(m.kv_partial, m.q_partial, name + ".q_partial", bh, qb, kb);
   check_transpose(m.kv_full, m.q_full, name + ".q_full", bh, qb, kb);
   check_element(m.element, m, name + ".element");
+  if (!m.host_kv_load.empty() || m.host_kv_load.size) {
+    const std::vector<int32_t> want = kv_block_load(m);
+    check_array(m.host_kv_load, name + ".host_kv_load", kb);
+    const auto [at, given] = std::mismatch(want.begin(), want.end(), m.host_kv_load.data);
+    OMNI_REQUIRE(at == want.end(), name + ".host_kv_load", "kv_block_load of the lists",
+            fmt::format("{} at KV block {} instead of {}", *given, at - want.begin(), *at));
+  }
 }
 
 }  // namespace omniattn::detail

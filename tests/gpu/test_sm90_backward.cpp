@@ -207,6 +207,7 @@ TEST(Sm90Backward, GridMasks) {
 TEST(Sm90Backward, CtaTimeline) {
   OMNI_REQUIRE_HOPPER();
   Sm80Case c = sm90_case(300, 200, /*causal=*/true);  // 5 query tiles of 64 rows, 2 KV tiles of 128 keys
+  c.batch = 1;  // (the records name no sequence)
   c.hq = 4;
   c.hkv = 2;
   const std::vector<TimelineRecord> last =

@@ -309,6 +309,7 @@ TEST(Sm90Forward, TileTimeline) {
   OMNI_REQUIRE_HOPPER();
   Sm80Case c = sm90_case();
   c.sq = c.sk = 300;
+  c.batch = 1;  // (the records name no sequence)
   c.hq = c.hkv = 2;
   c.causal = true;
   const std::vector<TimelineRecord> last =

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <random>
 
+#include "cuda/bwd/bwd_arguments.hpp"
 #include "gpu/sm80_bwd_case.hpp"
 #include "omniattn/device_mask.hpp"
 #include "omniattn/sparse.hpp"
@@ -214,6 +215,50 @@ TEST(SparseBackward, DeterministicIsBitwiseRepeatable) {
   const BwdInputs in = make_bwd_inputs(c, &m);
   const BwdResult first = run_sm80_backward(c, in, true, true);
   EXPECT_TRUE(same_gradients(first, run_sm80_backward(c, in, true, false), false)) << c.describe();
+}
+
+// Split walks (bwd_split_plan.hpp), sm_80 and (on Hopper) sm_90a kernels: forced runs of 1 and 3 mask blocks cut
+// every longer walk (random blocks at each block-size pair, per-head lists with GQA, varlen with seqused-style
+// empty sequences, half-filled tiles), and the default plan cuts a sinks + window mask's sink tile. Outputs are
+// poisoned before each run (check_sm80_backward): a row no run or split-store wrote would show.
+TEST(SparseBackward, SplitWalks) {
+  OMNI_REQUIRE_GPU();
+  struct Restore {
+    ~Restore() { detail::cuda::set_bwd_order_override({}); }
+  } restore;
+  std::vector<Backend> backends{Backend::cuda_sm80};
+  if (have_hopper() && OMNIATTN_WITH_SM90) backends.push_back(Backend::cuda_sm90);
+  for (Backend backend : backends) {
+    for (int run : {1, 3}) {
+      detail::cuda::set_bwd_order_override({.split_run = run});
+      for (const auto& bs : kBlockSizes)
+        for (int64_t d : {64, 128}) {
+          Sm80Case c = make_case(d, 700, 650, 2, 1, 2);
+          c.backend = backend;
+          const BlockMask m = random_blocks({2, 1, c.sq, c.sk, bs[0], bs[1]}, window(200, 20, 3));
+          check_sm80_backward(c, false, &m);
+        }
+      Sm80Case g = make_case(128, 500, 600, 8, 2);
+      g.backend = backend;
+      g.causal = true;
+      const BlockMask own = random_blocks({1, 8, g.sq, g.sk, 64, 128}, window(-1, -1));
+      check_sm80_backward(g, false, &own);
+      Sm80Case v;
+      v.backend = backend;
+      v.d = 128;
+      v.hq = 4;
+      v.hkv = 2;
+      v.q_lens = {113, 0, 799, 1};
+      v.k_lens = {200, 17, 799, 64};
+      const BlockMask sinks = sparse::sinks_window({1, 1, 799, 799, 128, 128}, 4, 150);
+      check_sm80_backward(v, false, &sinks);
+    }
+    detail::cuda::set_bwd_order_override({});
+    Sm80Case c = make_case(128, 2600, 2600, 1, 1);  // default plan: the sink tile's 21-block walk in 3 runs
+    c.backend = backend;
+    const BlockMask m = sparse::sinks_window({1, 1, 2600, 2600, 128, 128}, 4, 300);
+    check_sm80_backward(c, false, &m);
+  }
 }
 
 TEST(SparseBackward, HostElementMaskIsRefused) {

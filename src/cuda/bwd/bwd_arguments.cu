@@ -25,13 +25,14 @@ bool rows_aligned(const Operand& o) {
 }
 
 // set_bwd_order_override's values (-1: the environment's or the default).
-std::atomic<int> g_det_overlap{-1}, g_sparse_chunk{-1};
+std::atomic<int> g_det_overlap{-1}, g_sparse_chunk{-1}, g_split_run{-1};
 
 }  // namespace
 
 void set_bwd_order_override(const BwdOrderOverride& o) {
   g_det_overlap.store(o.det_overlap);
   g_sparse_chunk.store(o.sparse_chunk);
+  g_split_run.store(o.split_run);
 }
 
 void BwdLaunch::bind_workspace(void* base) {
@@ -41,6 +42,15 @@ void BwdLaunch::bind_workspace(void* base) {
   params.dq_accum = reinterpret_cast<float*>(bytes + dq_offset);
   params.dsink_part = params.dsink ? reinterpret_cast<float*>(bytes + dsink_offset) : nullptr;
   params.semaphore = params.deterministic ? reinterpret_cast<int32_t*>(bytes + semaphore_offset) : nullptr;
+  params.dkv_partial = split.slots > 0 ? reinterpret_cast<float*>(bytes + dkv_offset) : nullptr;
+}
+
+void BwdLaunch::use_host_metadata() {
+  if (!seqs.empty()) params.seqs = seqs.data();
+  if (!split.units.empty()) {
+    params.units = split.units.data();
+    params.split_tiles = split.split_tiles.data();
+  }
 }
 
 std::string bwd_layout_refusal(const BackwardProblem& p, const BwdTuning& t) {
@@ -166,7 +176,16 @@ BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& t) {
     // Block masks with a right-bounded element rule (causal windows, documents, ...) list blocks near the
     // diagonal too: the same descending order keeps their deterministic turns in step.
     f.dq_descending = p.deterministic && (p.window_right >= 0 || p.sparse->element.window_right >= 0);
+    // Long walks cut into runs (bwd_split_plan.hpp); the deterministic mode keeps one CTA per tile (its dQ turns
+    // rely on the launch order). OMNIATTN_BWD_SPLIT_RUN: 0 no split, > 0 runs of that many blocks.
+    static const int split_run_env = env_int("OMNIATTN_BWD_SPLIT_RUN", -1);
+    const int split_run = chosen(g_split_run, split_run_env);
+    if (!p.deterministic && split_run != 0 && !p.sparse->kv_block_load.empty())
+      l.split = plan_bwd_split(p.sparse->kv_block_load, f.n_blocks, f.k_tiles_per_block,
+                               static_cast<int>(p.sparse->q_blocks), split_run);
   }
+  f.kv_units = l.split.units.empty() ? f.n_blocks : static_cast<int32_t>(l.split.units.size());
+  f.split_tile_count = static_cast<int32_t>(l.split.split_tiles.size());
 
   // Workspace: row blocks = total_blocks * hq.
   const auto row_blocks = static_cast<std::size_t>(total_blocks * p.hq);
@@ -177,6 +196,8 @@ BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& t) {
   l.dq_offset = at, at = align256(at + rows * static_cast<std::size_t>(p.d) * sizeof(float));
   l.dsink_offset = at, at = align256(at + (p.dsink_logits ? row_blocks : 0) * sizeof(float));
   l.semaphore_offset = at, at = align256(at + (p.deterministic ? row_blocks : 0) * sizeof(int32_t));
+  const auto slot_floats = static_cast<std::size_t>(p.batch * p.hkv * tile_keys * (p.d + p.dv));
+  l.dkv_offset = at, at = align256(at + static_cast<std::size_t>(l.split.slots) * slot_floats * sizeof(float));
   l.workspace_bytes = at;
   return l;
 }

@@ -15,22 +15,27 @@ namespace omniattn::detail::cuda {
 struct BwdLaunch {
   BwdParams params;
   std::vector<BwdSeqInfo> seqs;  // per-sequence geometry to upload; empty: uniform (params.uniform_*)
+  BwdSplitPlan split;            // units and split tiles to upload (bwd_split_plan.hpp); empty: none
   std::size_t workspace_bytes = 0;
   // Byte offsets of the workspace arrays (bwd_params.hpp); bind_workspace() turns them into pointers.
   std::size_t lse_offset = 0, dsum_offset = 0, dq_offset = 0, dsink_offset = 0, semaphore_offset = 0;
+  std::size_t dkv_offset = 0;
 
   bool empty() const { return params.batch == 0 || params.hq == 0; }
   /// Points the params' workspace arrays into `base` (workspace_bytes, 256-byte aligned).
   void bind_workspace(void* base);
+  /// Points the params' metadata (seqs, units, split tiles) at this object's host vectors (the emulator tests).
+  void use_host_metadata();
 };
 
 BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& tuning);
 
 /// Launch-order switches for tests (the environment gives their process defaults: OMNIATTN_BWD_DET_OVERLAP,
-/// OMNIATTN_BWD_SPARSE_CHUNK); -1 keeps that default. Read by every later make_bwd_launch.
+/// OMNIATTN_BWD_SPARSE_CHUNK, OMNIATTN_BWD_SPLIT_RUN); -1 keeps that default. Read by every later make_bwd_launch.
 struct BwdOrderOverride {
   int det_overlap = -1;   ///< BwdParams::dq_overlap (0 / 1)
   int sparse_chunk = -1;  ///< BwdParams::dq_chunk of block-sparse, non-deterministic calls
+  int split_run = -1;     ///< block-sparse split plan: 0 none, > 0 runs of that many mask blocks (plan_bwd_split)
 };
 void set_bwd_order_override(const BwdOrderOverride& o);
 

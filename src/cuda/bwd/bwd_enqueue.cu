@@ -25,17 +25,30 @@ void enqueue_bwd(const BackwardProblem& p, const BwdTuning& tuning, const BwdMai
   BwdWorkspace& workspace = BwdWorkspace::of_device(p.device.index);
   const auto scratch_lock = scratch.lock();
   const auto workspace_lock = workspace.lock();
-  if (varlen) {  // one blob: the per-sequence maps (64-byte aligned) first, then the sequence geometry
-    const std::size_t map_bytes = maps.per_sequence.size() * sizeof(CUtensorMap);
-    const std::size_t seq_bytes = launch.seqs.size() * sizeof(BwdSeqInfo);
-    std::vector<CUtensorMap> blob(maps.per_sequence.size() +
-                                  (seq_bytes + sizeof(CUtensorMap) - 1) / sizeof(CUtensorMap));
-    std::memcpy(blob.data(), maps.per_sequence.data(), map_bytes);
-    std::memcpy(reinterpret_cast<char*>(blob.data()) + map_bytes, launch.seqs.data(), seq_bytes);
-    const auto* device_blob =
-        static_cast<const char*>(scratch.upload(blob.data(), blob.size() * sizeof(CUtensorMap), stream));
+  // One upload: the per-sequence maps (64-byte aligned) first, then the sequence geometry, the split plan's units
+  // and split tiles (bwd_split_plan.hpp), each at a 64-byte boundary.
+  const BwdSplitPlan& split = launch.split;
+  const std::size_t map_bytes = maps.per_sequence.size() * sizeof(CUtensorMap);
+  auto aligned = [](std::size_t bytes) { return (bytes + 63) / 64 * 64; };
+  const std::size_t seq_at = aligned(map_bytes), seq_bytes = launch.seqs.size() * sizeof(BwdSeqInfo);
+  const std::size_t unit_at = aligned(seq_at + seq_bytes), unit_bytes = split.units.size() * sizeof(BwdKvUnit);
+  const std::size_t tile_at = aligned(unit_at + unit_bytes);
+  const std::size_t blob_bytes = tile_at + split.split_tiles.size() * sizeof(BwdSplitTile);
+  if (blob_bytes > 0) {
+    std::vector<CUtensorMap> blob((blob_bytes + sizeof(CUtensorMap) - 1) / sizeof(CUtensorMap));  // 64-byte aligned
+    auto* bytes = reinterpret_cast<char*>(blob.data());
+    if (map_bytes > 0) std::memcpy(bytes, maps.per_sequence.data(), map_bytes);
+    if (seq_bytes > 0) std::memcpy(bytes + seq_at, launch.seqs.data(), seq_bytes);
+    if (unit_bytes > 0) std::memcpy(bytes + unit_at, split.units.data(), unit_bytes);
+    if (!split.split_tiles.empty())
+      std::memcpy(bytes + tile_at, split.split_tiles.data(), split.split_tiles.size() * sizeof(BwdSplitTile));
+    const auto* device_blob = static_cast<const char*>(scratch.upload(blob.data(), blob.size() * sizeof(CUtensorMap), stream));
     if (!maps.per_sequence.empty()) maps.device_per_sequence = reinterpret_cast<const CUtensorMap*>(device_blob);
-    launch.params.seqs = reinterpret_cast<const BwdSeqInfo*>(device_blob + map_bytes);
+    if (varlen) launch.params.seqs = reinterpret_cast<const BwdSeqInfo*>(device_blob + seq_at);
+    if (unit_bytes > 0) {
+      launch.params.units = reinterpret_cast<const BwdKvUnit*>(device_blob + unit_at);
+      launch.params.split_tiles = reinterpret_cast<const BwdSplitTile*>(device_blob + tile_at);
+    }
   }
   launch.bind_workspace(workspace.acquire(launch.workspace_bytes, stream));
   // Debug: OMNIATTN_BWD_TIMELINE=<file> appends the main kernel's CTA records of every call (cta_timeline.hpp).

@@ -1,7 +1,7 @@
 #pragma once
 // Backward epilogue: the CTA's dK and dV accumulators (f32 registers) -> the input dtype, written to the tile's
 // key rows that are stored (rows [k_len, k_stored) hold zeros: their keys were masked in every step, or the
-// CTA had no step at all).
+// CTA had no step at all); a run of a split tile writes them in f32 to its slot instead (bwd_split_plan.hpp).
 #include <cstdint>
 
 #include "cuda/bwd/bwd_scheduler.cuh"
@@ -31,17 +31,51 @@ struct BwdEpilogue {
       }
   }
 
+  /// The same accumulator in f32 pairs into `rows` (`row_floats` floats apart): a split tile's run slot.
+  template <class Acc>
+  static __device__ __forceinline__ void store_f32(float* rows, int row_floats, int valid, const Acc& a, int key0,
+                                                   int col0, int lane) {
+#pragma unroll
+    for (int m = 0; m < Acc::kM; ++m)
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int key = key0 + Acc::row_of_slot(2 * m + half, lane);
+        if (key >= valid) continue;
+#pragma unroll
+        for (int n = 0; n < Acc::kN; ++n)
+          *reinterpret_cast<float2*>(rows + key * row_floats + col0 + Acc::col_of(n, 0, lane)) =
+              make_float2(a.v[m][n][2 * half], a.v[m][n][2 * half + 1]);
+      }
+  }
+
+  /// A warp's part of the CTA's dK and dV (accumulators at keys key0.., columns dk_col0.. / dv_col0..): to the
+  /// tensors' stored key rows, or for a run of a split tile (BwdParams::units) to its f32 slot of dkv_partial.
+  template <class DkAcc, class DvAcc>
+  static __device__ __forceinline__ void write(const BwdParams& p, const BwdKvWork& w, const DkAcc& dk,
+                                               const DvAcc& dv, int key0, int dk_col0, int dv_col0, int lane) {
+    const int valid = min(w.seq.k_stored - w.j0, p.tile_keys);  // a half-filled tile (p.tile_keys) writes its keys only
+    const int slot = p.units != nullptr ? p.units[BwdKvScheduler::unit(p)].slot : -1;
+    if (slot >= 0) {
+      constexpr int kRow = Traits::kD + Traits::kDv;
+      float* part = p.dkv_partial +
+                    ((int64_t{slot} * p.batch + w.batch) * p.hkv + w.kv_head) * p.tile_keys * kRow;
+      store_f32(part, kRow, valid, dk, key0, dk_col0, lane);
+      store_f32(part + Traits::kD, kRow, valid, dv, key0, dv_col0, lane);
+      return;
+    }
+    const int64_t token = w.seq.k_begin + w.j0;
+    Element* dk_rows = static_cast<Element*>(p.dk) + w.batch * p.dk_batch + token * p.dk_token + w.kv_head * p.dk_head;
+    Element* dv_rows = static_cast<Element*>(p.dv) + w.batch * p.dv_batch + token * p.dv_token + w.kv_head * p.dv_head;
+    store(dk_rows, p.dk_token, valid, dk, key0, dk_col0, lane);
+    store(dv_rows, p.dv_token, valid, dv, key0, dv_col0, lane);
+  }
+
   static __device__ __forceinline__ void run(const BwdParams& p, const BwdKvWork& w, const typename Traits::DkAcc& dk,
                                              const typename Traits::DvAcc& dv) {
     const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
     const int key0 = (warp % Traits::kDkvWarpsN) * Traits::kDkvKeys;
     const int cols = warp / Traits::kDkvWarpsN;
-    const int valid = min(w.seq.k_stored - w.j0, p.tile_keys);  // a half-filled tile (p.tile_keys) writes its keys only
-    const int64_t token = w.seq.k_begin + w.j0;
-    Element* dk_rows = static_cast<Element*>(p.dk) + w.batch * p.dk_batch + token * p.dk_token + w.kv_head * p.dk_head;
-    Element* dv_rows = static_cast<Element*>(p.dv) + w.batch * p.dv_batch + token * p.dv_token + w.kv_head * p.dv_head;
-    store(dk_rows, p.dk_token, valid, dk, key0, cols * Traits::kDkCols, lane);
-    store(dv_rows, p.dv_token, valid, dv, key0, cols * Traits::kDvCols, lane);
+    write(p, w, dk, dv, key0, cols * Traits::kDkCols, cols * Traits::kDvCols, lane);
   }
 };
 

@@ -31,6 +31,11 @@ __global__ void __launch_bounds__(Traits::kThreads) bwd_dsink_sm80_kernel(const 
 }
 
 template <class Traits>
+__global__ void __launch_bounds__(Traits::kThreads) bwd_split_store_sm80_kernel(const __grid_constant__ BwdParams p) {
+  bwd_split_store_cta<Traits>(p);
+}
+
+template <class Traits>
 void configure_bwd_kernel_once() {
   configure_kernel_once<&bwd_main_sm80_kernel<Traits>>(Traits::kSmemBytes, /*max_shared_carveout=*/true,
                                                        "cudaFuncSetAttribute (sm80 backward kernel)");
@@ -50,6 +55,10 @@ void launch_bwd_postprocess(const BwdParams& p, cudaStream_t stream) {
   if (p.m_blocks > 0) {
     bwd_postprocess_sm80_kernel<Traits><<<BwdRowScheduler::grid(p), Traits::kThreads, 0, stream>>>(p);
     check_launch("launch of the backward postprocess kernel");
+  }
+  if (p.split_tile_count > 0) {
+    bwd_split_store_sm80_kernel<Traits><<<BwdSplitStoreScheduler::grid(p), Traits::kThreads, 0, stream>>>(p);
+    check_launch("launch of the backward split-store kernel");
   }
   if (p.dsink != nullptr) {
     bwd_dsink_sm80_kernel<Traits><<<1, Traits::kThreads, 0, stream>>>(p);

@@ -10,8 +10,11 @@
 //   dq_accum[(rb * block_m + r) * d + c]   dQ in f32, accumulated by the main kernel
 //   dsink_part[rb]               this block's share of the sink-logit gradient
 //   semaphore[rb] (int32)        deterministic mode: how many KV tiles have added their dQ to the block
+//   dkv_partial[((slot * batch + b) * hkv + h) * tile_keys + key][c]   a split tile's run (BwdParams::units): its
+//                                dK (c < d) and dV (c - d) of sequence b, KV head h, in f32 (rows [0, d + dv))
 #include <cstdint>
 
+#include "cuda/bwd/bwd_split_plan.hpp"
 #include "cuda/common/block_sparse.hpp"
 #include "cuda/common/cta_timeline.hpp"
 
@@ -57,6 +60,8 @@ struct BwdParams {
   // blocks at d <= 128: the CTA fills half of its 128-key tile, the other half zero and masked).
   int32_t tile_keys = 0;
   int32_t total_m_blocks = 0;  // sum over sequences of ceil(q_len / block_m)
+  // Units of the main kernel's grid.x (BwdKvScheduler): n_blocks, or units.size() of a split plan.
+  int32_t kv_units = 0;
 
   // Workspace (see the file comment).
   float* lse_log2 = nullptr;
@@ -64,6 +69,14 @@ struct BwdParams {
   float* dq_accum = nullptr;
   float* dsink_part = nullptr;
   int32_t* semaphore = nullptr;
+  float* dkv_partial = nullptr;
+
+  // Block-sparse, not deterministic (bwd_split_plan.hpp): units[t] (device, kv_units entries) is unit t's KV tile,
+  // mask query-block range and partial slot; null: unit t is KV tile t over every query block. split_tiles
+  // (device, split_tile_count entries): the split tiles, whose runs the split-store kernel sums into dK / dV.
+  const BwdKvUnit* units = nullptr;
+  const BwdSplitTile* split_tiles = nullptr;
+  int32_t split_tile_count = 0;
 
   // Semantics (SequenceMask + ScoreMod of core/mask_policy.hpp).
   int64_t window_left = -1, window_right = -1, sinks = 0;

@@ -31,38 +31,51 @@ struct BwdRowScheduler {
   }
 };
 
-/// Main kernel: one CTA per (KV tile, KV head, sequence). Launch order -> tile in the order the deterministic
-/// mode adds dQ (descending when p.dq_descending, BwdParams): CTAs start in that order, so a CTA only ever
-/// waits for CTAs that started before it. Ascending (the default) starts the tiles with the most query
-/// blocks first under a causal mask.
-/// p.dq_chunk > 0: within a sequence, the CTAs start in chunks of dq_chunk tiles of every KV head in turn (chunk 0
-/// of head 0, 1, ..., then chunk 1 ...), instead of all tiles of one head. Deterministic mode: the dQ turns of a
+/// Main kernel: one CTA per (unit, KV head, sequence); a unit is a KV tile, or a run of one (BwdParams::units).
+/// Launch order -> tile in the order the deterministic mode adds dQ (descending when p.dq_descending, BwdParams):
+/// CTAs start in that order, so a CTA only ever waits for CTAs that started before it. Ascending (the default)
+/// starts the tiles with the most query blocks first under a causal mask.
+/// p.dq_chunk > 0: within a sequence, the CTAs start in chunks of dq_chunk units of every KV head in turn (chunk 0
+/// of head 0, 1, ..., then chunk 1 ...), instead of all units of one head. Deterministic mode: the dQ turns of a
 /// query block form a chain over a head's tiles, and the CTAs running together lag each other by one link each:
 /// a wave of one head's ~128 tiles would carry a chain of 128 links, a wave of chunks one of dq_chunk links.
-/// Block-sparse (chunks of 1): every head's leading, often heaviest tiles (sinks, causal) start in the first wave.
+/// Block-sparse (chunks of 1): every head's leading, often heaviest units (split runs, sinks, causal) start in the
+/// first wave.
 struct BwdKvScheduler {
   static dim3 grid(const BwdParams& p) {
-    return dim3(static_cast<unsigned>(p.n_blocks), static_cast<unsigned>(p.hkv), static_cast<unsigned>(p.batch));
+    return dim3(static_cast<unsigned>(p.kv_units), static_cast<unsigned>(p.hkv), static_cast<unsigned>(p.batch));
   }
-  /// The CTA's position in launch order within its sequence -> (tile in dQ order, KV head).
-  static __device__ __forceinline__ void tile_and_head(const BwdParams& p, int& tile, int& kv_head) {
+  /// The CTA's position in launch order within its sequence -> (unit, KV head).
+  static __device__ __forceinline__ void unit_and_head(const BwdParams& p, int& unit, int& kv_head) {
     int t = static_cast<int>(blockIdx.x), h = static_cast<int>(blockIdx.y);
-    const int chunk = p.dq_chunk;
-    if (chunk > 0 && p.n_blocks > chunk) {
-      const int linear = t + p.n_blocks * h;  // x runs fastest
-      const int full = p.n_blocks / chunk, chunk_ctas = chunk * p.hkv;  // whole chunks; CTAs of one chunk index
+    const int chunk = p.dq_chunk, units = p.kv_units;
+    if (chunk > 0 && units > chunk) {
+      const int linear = t + units * h;  // x runs fastest
+      const int full = units / chunk, chunk_ctas = chunk * p.hkv;  // whole chunks; CTAs of one chunk index
       if (linear < full * chunk_ctas) {
         const int r = linear % chunk_ctas;
         h = r / chunk;
         t = linear / chunk_ctas * chunk + r % chunk;
       } else {  // the last, shorter chunk of every head
-        const int rest = p.n_blocks - full * chunk, r = linear - full * chunk_ctas;
+        const int rest = units - full * chunk, r = linear - full * chunk_ctas;
         h = r / rest;
         t = full * chunk + r % rest;
       }
     }
-    tile = p.dq_descending ? p.n_blocks - 1 - t : t;
+    unit = t;
     kv_head = h;
+  }
+  /// The CTA's unit (units[] index when p.units is set).
+  static __device__ __forceinline__ int unit(const BwdParams& p) {
+    int u, h;
+    unit_and_head(p, u, h);
+    return u;
+  }
+  /// The CTA's (KV tile in dQ order, KV head).
+  static __device__ __forceinline__ void tile_and_head(const BwdParams& p, int& tile, int& kv_head) {
+    int u;
+    unit_and_head(p, u, kv_head);
+    tile = p.units != nullptr ? p.units[u].tile : p.dq_descending ? p.n_blocks - 1 - u : u;
   }
 };
 

@@ -65,12 +65,35 @@ struct BwdWalk {
 
   /// Sparse: the current head's row of the q lists (docs/sparse.md: (mask batch · heads + mask head) · k_blocks
   /// + KV block, as SparseParams::q_run).
+  /// A run of a split tile (BwdParams::units) keeps the entries in its query-block range [qb_lo, qb_hi).
   __device__ __forceinline__ void load_row(const BwdParams& p, const BwdKvWork& w) {
     const SparseParams& sp = p.sparse;
     const int64_t row = (int64_t{sp.mask_batch(w.batch)} * sp.heads + sp.mask_head(w.kv_head * p.group + g)) *
                             sp.k_blocks + w.k_block;
     ip = sp.q_offsets[0][row], ip_end = sp.q_offsets[0][row + 1];
     jf = sp.q_offsets[1][row], jf_end = sp.q_offsets[1][row + 1];
+    if (p.units != nullptr) {
+      const BwdKvUnit u = p.units[BwdKvScheduler::unit(p)];
+      if (u.qb_lo > 0) {
+        ip = first_at_least(sp.q_indices[0], ip, ip_end, u.qb_lo);
+        jf = first_at_least(sp.q_indices[1], jf, jf_end, u.qb_lo);
+      }
+      if (u.qb_hi < sp.q_blocks) {
+        ip_end = first_at_least(sp.q_indices[0], ip, ip_end, u.qb_hi);
+        jf_end = first_at_least(sp.q_indices[1], jf, jf_end, u.qb_hi);
+      }
+    }
+  }
+
+  /// The first entry in [lo, hi) of an increasing list that is >= value (hi when none): a binary search, a few
+  /// dependent loads once per head of a run.
+  static __device__ __forceinline__ int first_at_least(const int32_t* list, int lo, int hi, int value) {
+    while (lo < hi) {
+      const int mid = (lo + hi) / 2;
+      if (list[mid] < value) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   __device__ __forceinline__ void init(const BwdParams& p, const BwdKvWork& w) {

@@ -8,7 +8,7 @@ namespace omniattn::detail::cuda {
 
 /// The CTA's linear index in BwdKvScheduler::grid (x fastest).
 __device__ __forceinline__ uint64_t bwd_timeline_slot(const BwdParams& p) {
-  return blockIdx.x + static_cast<uint64_t>(p.n_blocks) * (blockIdx.y + static_cast<uint64_t>(p.hkv) * blockIdx.z);
+  return blockIdx.x + static_cast<uint64_t>(p.kv_units) * (blockIdx.y + static_cast<uint64_t>(p.hkv) * blockIdx.z);
 }
 
 /// How many steps (query tiles) the CTA of `w` ran: its walk again, alone (the mainloop keeps no count).
@@ -25,6 +25,14 @@ __device__ __forceinline__ int bwd_timeline_steps(const BwdParams& p, const BwdK
 
 __device__ __forceinline__ void bwd_cta_started(const BwdParams& p) {
   if (p.timeline != nullptr) cta_started(p.timeline, bwd_timeline_slot(p));
+}
+
+/// The sm_90a backward's moments (cta_timeline.hpp): its first dQ at the writer warp, its consumers' mainloop end.
+__device__ __forceinline__ void bwd_cta_first_dq(const BwdParams& p) {
+  if (p.timeline != nullptr) cta_mark_first(p.timeline, bwd_timeline_slot(p));
+}
+__device__ __forceinline__ void bwd_cta_loop_end(const BwdParams& p) {
+  if (p.timeline != nullptr) cta_mark_loop_end(p.timeline, bwd_timeline_slot(p));
 }
 
 template <int kBlockM>

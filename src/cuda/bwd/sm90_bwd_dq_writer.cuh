@@ -19,6 +19,7 @@
 
 #include "cuda/bwd/bwd_sparse.cuh"
 #include "cuda/bwd/bwd_sync.cuh"
+#include "cuda/bwd/bwd_timeline.cuh"
 #include "cuda/bwd/sm90_bwd_traits.cuh"
 #include "cuda/common/warpgroup.cuh"
 
@@ -59,6 +60,7 @@ struct Sm90BwdDqWriter {
       };
       if (overlap) take_turn();  // while the consumers compute this step
       named_barrier_sync(T::kDqFullBarrier, T::kDqHandoffThreads);  // the consumers staged this step's dQ
+      if (lane == 0) bwd_cta_first_dq(p);  // (debug timeline: the first step's end)
       if (p.deterministic && !overlap) take_turn();
       // One bulk reduction per buffer, every row (rows past q_len add zeros: their P is 0; the postprocess skips
       // them). Deterministic: the folded sum alone.

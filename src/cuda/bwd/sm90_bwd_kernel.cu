@@ -48,15 +48,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) bwd_main_sm90_kernel(cons
   dk.fill(0.f);
   dv.fill(0.f);
   Sm90BwdMainloop<Traits>::run(p, work, smem, bar, thread, dk, dv);
+  if (thread == 0) bwd_cta_loop_end(p);
   // dK, dV of the warp's 16 keys, every column (rows past the stored keys are not written).
-  using Epilogue = BwdEpilogue<typename Traits::Base>;
-  using Element = typename Traits::Element;
-  const int valid = min(work.seq.k_stored - work.j0, p.tile_keys);
-  const int64_t token = work.seq.k_begin + work.j0;
-  Element* dk_rows = static_cast<Element*>(p.dk) + work.batch * p.dk_batch + token * p.dk_token + work.kv_head * p.dk_head;
-  Element* dv_rows = static_cast<Element*>(p.dv) + work.batch * p.dv_batch + token * p.dv_token + work.kv_head * p.dv_head;
-  Epilogue::store(dk_rows, p.dk_token, valid, dk, 16 * consumer_warp, 0, lane);
-  Epilogue::store(dv_rows, p.dv_token, valid, dv, 16 * consumer_warp, 0, lane);
+  BwdEpilogue<typename Traits::Base>::write(p, work, dk, dv, 16 * consumer_warp, 0, 0, lane);
   if (thread == 0) bwd_cta_finished<Traits::kBlockM>(p, work);
 }
 

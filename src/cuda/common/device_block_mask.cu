@@ -13,6 +13,7 @@ namespace omniattn {
 struct DeviceBlockMask::Storage {
   void* data = nullptr;  // every array, 16-byte aligned, one after another
   BlockMaskView view;
+  std::vector<int32_t> kv_load;  // view.host_kv_load's entries (host memory)
   ~Storage() {
     if (data) cudaFree(data);  // no check: a destructor must not throw (and may run at process exit)
   }
@@ -73,6 +74,8 @@ DeviceBlockMask DeviceBlockMask::upload(const BlockMask& mask, int device) {
   }
   dev.host_element_mask = nullptr;
   dev.validated = true;
+  out.storage_->kv_load = kv_block_load(host);
+  dev.host_kv_load = {out.storage_->kv_load.data(), static_cast<int64_t>(out.storage_->kv_load.size())};
   out.storage_->view = dev;
   return out;
 }

@@ -47,6 +47,13 @@ struct alignas(16) float4 {
   float x, y, z, w;
 };
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+struct alignas(8) uint2 {
+  uint32_t x, y;
+};
+struct alignas(8) float2 {
+  float x, y;
+};
+inline float2 make_float2(float x, float y) { return {x, y}; }
 // 16-bit storage types under names of their own (the CUDA types keep theirs in the same program: no ODR clash).
 struct omniattn_emulated_bf16 {
   uint16_t bits;

@@ -29,6 +29,8 @@ void emulate(const BwdParams& p) {
     emulate_grid(BwdKvScheduler::grid(p), kThreads, Traits::kSmemBytes, [&p] { bwd_main_cta<Traits>(p); });
   if (p.m_blocks > 0)
     emulate_grid(BwdRowScheduler::grid(p), kThreads, 16, [&p] { bwd_postprocess_cta<Traits>(p); });
+  if (p.split_tile_count > 0)
+    emulate_grid(BwdSplitStoreScheduler::grid(p), kThreads, 16, [&p] { bwd_split_store_cta<Traits>(p); });
   if (p.dsink != nullptr) emulate_grid(dim3(1), kThreads, 16, [&p] { bwd_dsink_cta<Traits>(p); });
 }
 

@@ -3,6 +3,7 @@
 // trip through shared memory, masks, query-block ranges, the dQ accumulation and the deterministic mode's
 // semaphore order (the emulator aborts when a CTA would wait for one that runs after it). Shapes are small:
 // every CUDA thread is a fiber.
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -25,7 +26,7 @@ BwdResult emulate_backward(const Sm80Case& c, const BwdInputs& in, bool determin
   const auto tuning = detail::cuda::bwd_tuning(static_cast<int>(p.d), static_cast<int>(p.dv));
   EXPECT_GT(tuning.d, 0) << c.describe();
   auto launch = detail::cuda::make_bwd_launch(p, tuning);
-  if (!launch.seqs.empty()) launch.params.seqs = launch.seqs.data();
+  launch.use_host_metadata();
   std::vector<uint8_t> workspace(launch.workspace_bytes + 256, 0xFF);  // NaN: every read must be written first
   launch.bind_workspace(workspace.data() + (256 - reinterpret_cast<uintptr_t>(workspace.data()) % 256) % 256);
   if (!launch.empty())
@@ -373,6 +374,121 @@ TEST(Sm80BwdSparse, DeterministicOrder) {
     const BlockMask m = random_blocks({1, v.heads, c.sq, c.sk, v.bq, v.bk}, v.element);
     emulate_backward(c, /*deterministic=*/true, &m);
   }
+}
+
+// Split walks (bwd_split_plan.hpp): runs of 1 or 2 mask blocks cut every tile listed by more blocks; each run
+// (a mutation that drops a tile's last run in the split-store fails this)
+// writes its f32 slot and the split-store kernel sums them (the workspace starts as NaN: a slot read before it is
+// written would show). Every tile shape, per-head lists with GQA, varlen (tiles past a sequence's keys), sinks.
+TEST(Sm80BwdSparse, SplitWalks) {
+  using namespace sparse_cases;
+  struct Reset {
+    ~Reset() { detail::cuda::set_bwd_order_override({}); }
+  } reset;
+  for (int run : {1, 2}) {
+    detail::cuda::set_bwd_order_override({.split_run = run});
+    const int64_t shapes[][3] = {{64, 64, 64}, {256, 128, 128}};
+    for (const auto& s : shapes) {
+      Sm80Case c = sparse_case(s[0], 230, 200, 2, 1);
+      const BlockMask m = random_blocks({1, 1, c.sq, c.sk, s[1], s[2]}, window(90, 20));
+      emulate_backward(c, false, &m);
+    }
+    if (run == 2) continue;  // (CI time: the rest once)
+    Sm80Case g = sparse_case(64, 200, 150, 4, 2);
+    g.batch = 2;
+    g.sink_logits = true;
+    const BlockMask own = random_blocks({2, 4, 200, 150, 64, 64}, window(30, 30, 2));
+    emulate_backward(g, false, &own);
+    Sm80Case v;
+    v.hq = 2;
+    v.hkv = 1;
+    v.q_lens = {150, 0, 230};
+    v.k_lens = {60, 10, 229};
+    const BlockMask sinks = sparse::sinks_window({1, 1, 230, 229, 64, 64}, 4, 60);
+    emulate_backward(v, false, &sinks);
+  }
+}
+
+// plan_bwd_split on random loads: every tile's units cover [0, q_blocks) exactly once, runs of split tiles first
+// with consecutive slots, and a tile is split exactly when its load exceeds the run length.
+TEST(BwdSplitPlan, UnitsPartitionEveryTile) {
+  std::mt19937 gen(5);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(gen); };
+  for (int trial = 0; trial < 500; ++trial) {
+    const int q_blocks = pick(1, 300), k_blocks = pick(1, 40), per_block = pick(1, 2);
+    const int n_tiles = k_blocks * per_block - pick(0, per_block - 1);
+    std::vector<int32_t> load(static_cast<size_t>(k_blocks));
+    for (auto& l : load) l = pick(0, 5) == 0 ? q_blocks : pick(0, std::min(q_blocks, 12));
+    const int forced = pick(0, 1) ? 0 : pick(1, 20);
+    const detail::cuda::BwdSplitPlan plan = detail::cuda::plan_bwd_split(load, n_tiles, per_block, q_blocks, forced);
+    if (plan.units.empty()) {
+      EXPECT_TRUE(plan.split_tiles.empty() && plan.slots == 0);
+      continue;
+    }
+    std::vector<std::vector<std::pair<int, int>>> ranges(static_cast<size_t>(n_tiles));
+    std::vector<int> slot_seen(static_cast<size_t>(plan.slots), 0);
+    bool whole_seen = false;
+    for (const auto& u : plan.units) {
+      ASSERT_TRUE(u.tile >= 0 && u.tile < n_tiles && u.qb_lo < u.qb_hi) << "trial " << trial;
+      ranges[static_cast<size_t>(u.tile)].push_back({u.qb_lo, u.qb_hi});
+      if (u.slot >= 0) {
+        EXPECT_FALSE(whole_seen) << "runs come first";
+        ASSERT_LT(u.slot, plan.slots);
+        ++slot_seen[static_cast<size_t>(u.slot)];
+      } else {
+        whole_seen = true;
+      }
+    }
+    EXPECT_TRUE(std::all_of(slot_seen.begin(), slot_seen.end(), [](int n) { return n == 1; })) << "trial " << trial;
+    for (int n = 0; n < n_tiles; ++n) {
+      auto& r = ranges[static_cast<size_t>(n)];
+      std::sort(r.begin(), r.end());
+      ASSERT_FALSE(r.empty());
+      EXPECT_EQ(r.front().first, 0);
+      EXPECT_EQ(r.back().second, q_blocks);
+      for (size_t i = 1; i < r.size(); ++i) EXPECT_EQ(r[i].first, r[i - 1].second) << "trial " << trial;
+    }
+    int slot0 = 0;
+    for (const auto& t : plan.split_tiles) {
+      EXPECT_EQ(t.slot0, slot0);
+      EXPECT_EQ(static_cast<int>(ranges[static_cast<size_t>(t.tile)].size()), t.runs);
+      EXPECT_GT(t.runs, 1);
+      slot0 += t.runs;
+    }
+    EXPECT_EQ(slot0, plan.slots);
+  }
+}
+
+// The launch of a sinks + window mask cuts the sink tile's walk by the default rule (and only in the default
+// mode), and a forced run length cuts every longer walk.
+TEST(Sm80BwdSparse, SplitPlanOfALaunch) {
+  using namespace sparse_cases;
+  struct Reset {
+    ~Reset() { detail::cuda::set_bwd_order_override({}); }
+  } reset;
+  Sm80Case c = sparse_case(128, 4096, 4096, 2, 2);
+  const BlockMask m = sparse::sinks_window({1, 1, 4096, 4096, 128, 128}, 4, 512);
+  BwdInputs in = make_bwd_inputs(c, &m);
+  BwdResult res = bwd_outputs_like(c, in);
+  auto launch_of = [&](bool deterministic) {
+    const auto p = detail::make_backward_problem(in.fwd.q, in.fwd.k, in.fwd.v, in.out, in.lse, in.dout,
+                                                 {res.dq, res.dk, res.dv, std::nullopt},
+                                                 bwd_host_options(c, in, deterministic));
+    return detail::cuda::make_bwd_launch(p, detail::cuda::bwd_tuning(128, 128));
+  };
+  const auto plain = launch_of(false);
+  ASSERT_EQ(plain.split.split_tiles.size(), 1u);
+  EXPECT_EQ(plain.split.split_tiles[0].tile, 0);
+  EXPECT_GT(plain.split.split_tiles[0].runs, 1);
+  EXPECT_EQ(plain.params.kv_units, 32 - 1 + plain.split.split_tiles[0].runs);
+  EXPECT_GT(plain.workspace_bytes, launch_of(true).workspace_bytes);
+  EXPECT_TRUE(launch_of(true).split.units.empty()) << "the deterministic mode keeps one CTA per tile";
+  detail::cuda::set_bwd_order_override({.split_run = 0});
+  EXPECT_TRUE(launch_of(false).split.units.empty());
+  detail::cuda::set_bwd_order_override({.split_run = 3});
+  const std::vector<int32_t> load = kv_block_load(m.view());
+  EXPECT_EQ(launch_of(false).split.split_tiles.size(),
+            static_cast<size_t>(std::count_if(load.begin(), load.end(), [](int32_t l) { return l > 3; })));
 }
 
 TEST(Sm80BwdSparse, HostElementMaskIsRefused) {
