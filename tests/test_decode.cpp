@@ -195,6 +195,31 @@ TEST(DecodeValidation, BadBlockTableEntries) {
   EXPECT_EQ(f.error_of(f.c.q, f.c.cache(f.c.k, f.c.v, table, f.c.lens), f.c.host_options()), "");
 }
 
+// Tables past 2^16 used ids are checked on several threads (kv_cache_validate.cpp): a bad id in any sequence is
+// still found, and the error names the first one.
+TEST(DecodeValidation, BadBlockTableEntryInALargeTable) {
+  DecodeShape s;
+  s.lens = {70000, 3, 40000};
+  s.hq = s.hkv = 1;
+  s.d = s.dv = 8;
+  s.page_size = 1;
+  DecodeCase c(s, DecodeFeatures{});
+  HostTensor out = c.out_like(s.dtype), lse = c.lse_like();
+  for (auto [b, i] : {std::pair<int64_t, int64_t>{2, 39999}, {0, 12345}, {1, 2}}) {
+    HostTensor table = c.table;
+    table.set(b * c.max_pages + i, -3);
+    table.set(2 * c.max_pages + 39998, static_cast<double>(c.num_pages));  // a later bad entry too (sequence 2)
+    try {
+      attention_decode(c.q, c.cache(c.k, c.v, table, c.lens), {out, lse.view()}, c.host_options());
+      ADD_FAILURE() << "no error for a bad id at [" << b << ", " << i << "]";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.argument(), "cache.block_table");
+      const std::string first = b == 2 ? "[2, 39998]" : "[" + std::to_string(b) + ", " + std::to_string(i) + "]";
+      EXPECT_NE(std::string(e.what()).find(first), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(DecodeValidation, BadLengths) {
   Fixture f;
   HostTensor lens = f.c.lens;
