@@ -56,11 +56,12 @@ cuda::Operand4d operand(const Operand& o, int64_t batches, int64_t tokens, int64
   return {o.data, batches, tokens, heads, dim, o.batch, o.token, o.head};
 }
 
-// The deterministic D = 64 backward adds its two warpgroups' dQ partial sums into two accumulators (BwdParams::
-// dq_partials) instead of folding them in shared memory before one. OMNIATTN_BWD_DQ_PARTIALS=1 restores the fold
-// (read once per process; the A/B switch of docs/kernels.md's backward log step 18).
+// The deterministic D = 64 backward can add its two warpgroups' dQ partial sums into two accumulators (BwdParams::
+// dq_partials) instead of folding them in shared memory before one: OMNIATTN_BWD_DQ_PARTIALS=2 (read once per
+// process; the A/B switch of docs/kernels.md's backward log step 18). The fold stays the default until the two-
+// accumulator path has run on a GPU (built in session 11, which got no device time after it).
 int backward_dq_partials(const BackwardProblem& p) {
-  static const int partials = cuda::env_int("OMNIATTN_BWD_DQ_PARTIALS", 2) == 1 ? 1 : 2;
+  static const int partials = cuda::env_int("OMNIATTN_BWD_DQ_PARTIALS", 1) == 2 ? 2 : 1;
   return p.deterministic && p.d == 64 ? partials : 1;
 }
 

@@ -219,7 +219,7 @@ TEST(SparseBackward, DeterministicIsBitwiseRepeatable) {
 
 // Split walks (bwd_split_plan.hpp), sm_80 and (on Hopper) sm_90a kernels: forced runs of 1 and 3 mask blocks cut
 // every longer walk (random blocks at each block-size pair, per-head lists with GQA, varlen with seqused-style
-// empty sequences, half-filled tiles), and the default plan cuts a sinks + window mask's sink tile. Outputs are
+// empty sequences, half-filled tiles), and the plan's rule cuts a sinks + window mask's sink tile. Outputs are
 // poisoned before each run (check_sm80_backward): a row no run or split-store wrote would show.
 TEST(SparseBackward, SplitWalks) {
   OMNI_REQUIRE_GPU();
@@ -253,8 +253,8 @@ TEST(SparseBackward, SplitWalks) {
       const BlockMask sinks = sparse::sinks_window({1, 1, 799, 799, 128, 128}, 4, 150);
       check_sm80_backward(v, false, &sinks);
     }
-    detail::cuda::set_bwd_order_override({});
-    Sm80Case c = make_case(128, 2600, 2600, 1, 1);  // default plan: the sink tile's 21-block walk in 3 runs
+    detail::cuda::set_bwd_order_override({.split_run = -1});
+    Sm80Case c = make_case(128, 2600, 2600, 1, 1);  // the plan's rule: the sink tile's 21-block walk in 3 runs
     c.backend = backend;
     const BlockMask m = sparse::sinks_window({1, 1, 2600, 2600, 128, 128}, 4, 300);
     check_sm80_backward(c, false, &m);

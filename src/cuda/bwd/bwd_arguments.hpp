@@ -36,7 +36,8 @@ BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& tuning, int
 struct BwdOrderOverride {
   int det_overlap = -1;   ///< BwdParams::dq_overlap (0 / 1)
   int sparse_chunk = -1;  ///< BwdParams::dq_chunk of block-sparse, non-deterministic calls
-  int split_run = -1;     ///< block-sparse split plan: 0 none, > 0 runs of that many mask blocks (plan_bwd_split)
+  int split_run = -2;     ///< block-sparse split walks: -2 the default, -1 the plan's rule, 0 none, > 0 runs of that
+                          ///< many mask blocks (plan_bwd_split)
 };
 void set_bwd_order_override(const BwdOrderOverride& o);
 

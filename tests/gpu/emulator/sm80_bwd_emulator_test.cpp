@@ -471,7 +471,7 @@ TEST(BwdSplitPlan, UnitsPartitionEveryTile) {
   }
 }
 
-// The launch of a sinks + window mask cuts the sink tile's walk by the default rule (and only in the default
+// The launch of a sinks + window mask cuts the sink tile's walk by the plan's rule (not in the deterministic
 // mode), and a forced run length cuts every longer walk.
 TEST(Sm80BwdSparse, SplitPlanOfALaunch) {
   using namespace sparse_cases;
@@ -488,6 +488,7 @@ TEST(Sm80BwdSparse, SplitPlanOfALaunch) {
                                                  bwd_host_options(c, in, deterministic));
     return detail::cuda::make_bwd_launch(p, detail::cuda::bwd_tuning(128, 128));
   };
+  detail::cuda::set_bwd_order_override({.split_run = -1});  // the plan's rule (the default is off until run on a GPU)
   const auto plain = launch_of(false);
   ASSERT_EQ(plain.split.split_tiles.size(), 1u);
   EXPECT_EQ(plain.split.split_tiles[0].tile, 0);
@@ -495,6 +496,8 @@ TEST(Sm80BwdSparse, SplitPlanOfALaunch) {
   EXPECT_EQ(plain.params.kv_units, 32 - 1 + plain.split.split_tiles[0].runs);
   EXPECT_GT(plain.workspace_bytes, launch_of(true).workspace_bytes);
   EXPECT_TRUE(launch_of(true).split.units.empty()) << "the deterministic mode keeps one CTA per tile";
+  detail::cuda::set_bwd_order_override({});
+  EXPECT_TRUE(launch_of(false).split.units.empty()) << "off by default until run on a GPU (kSplitWalksByDefault)";
   detail::cuda::set_bwd_order_override({.split_run = 0});
   EXPECT_TRUE(launch_of(false).split.units.empty());
   detail::cuda::set_bwd_order_override({.split_run = 3});
