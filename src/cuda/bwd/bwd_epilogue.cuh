@@ -13,11 +13,11 @@ template <class Traits>
 struct BwdEpilogue {
   using Element = typename Traits::Element;
 
-  /// Writes a warp's (kM*16 keys, kN*8 columns) accumulator at (key0, col0) of the tile into `rows` (the
-  /// tensor at the tile's first key, this KV head), keys below `valid` only.
-  template <class Acc>
-  static __device__ __forceinline__ void store(Element* rows, int64_t token_stride, int valid, const Acc& a, int key0,
-                                               int col0, int lane) {
+  /// Calls put(key, column, x0, x1) for every pair of adjacent columns of a warp's (kM*16 keys, kN*8 columns)
+  /// accumulator at (key0, col0) of the tile, keys below `valid` only.
+  template <class Acc, class Put>
+  static __device__ __forceinline__ void for_each_pair(int valid, const Acc& a, int key0, int col0, int lane,
+                                                       Put&& put) {
 #pragma unroll
     for (int m = 0; m < Acc::kM; ++m)
 #pragma unroll
@@ -26,26 +26,26 @@ struct BwdEpilogue {
         if (key >= valid) continue;
 #pragma unroll
         for (int n = 0; n < Acc::kN; ++n)
-          *reinterpret_cast<uint32_t*>(rows + key * token_stride + col0 + Acc::col_of(n, 0, lane)) =
-              pack_pair<Element>(a.v[m][n][2 * half], a.v[m][n][2 * half + 1]);
+          put(key, col0 + Acc::col_of(n, 0, lane), a.v[m][n][2 * half], a.v[m][n][2 * half + 1]);
       }
   }
 
-  /// The same accumulator in f32 pairs into `rows` (`row_floats` floats apart): a split tile's run slot.
+  /// The accumulator in the input dtype into `rows` (the tensor at the tile's first key, this KV head).
+  template <class Acc>
+  static __device__ __forceinline__ void store(Element* rows, int64_t token_stride, int valid, const Acc& a, int key0,
+                                               int col0, int lane) {
+    for_each_pair(valid, a, key0, col0, lane, [&](int key, int col, float x0, float x1) {
+      *reinterpret_cast<uint32_t*>(rows + key * token_stride + col) = pack_pair<Element>(x0, x1);
+    });
+  }
+
+  /// The accumulator in f32 into `rows` (`row_floats` floats apart): a split tile's run slot.
   template <class Acc>
   static __device__ __forceinline__ void store_f32(float* rows, int row_floats, int valid, const Acc& a, int key0,
                                                    int col0, int lane) {
-#pragma unroll
-    for (int m = 0; m < Acc::kM; ++m)
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int key = key0 + Acc::row_of_slot(2 * m + half, lane);
-        if (key >= valid) continue;
-#pragma unroll
-        for (int n = 0; n < Acc::kN; ++n)
-          *reinterpret_cast<float2*>(rows + key * row_floats + col0 + Acc::col_of(n, 0, lane)) =
-              make_float2(a.v[m][n][2 * half], a.v[m][n][2 * half + 1]);
-      }
+    for_each_pair(valid, a, key0, col0, lane, [&](int key, int col, float x0, float x1) {
+      *reinterpret_cast<float2*>(rows + key * row_floats + col) = make_float2(x0, x1);
+    });
   }
 
   /// A warp's part of the CTA's dK and dV (accumulators at keys key0.., columns dk_col0.. / dv_col0..): to the
