@@ -7,8 +7,6 @@ Takes the last launch in the file (or the N-th, from 0). Prints the launch's spa
 busy the SMs were over it (sum of CTA times / (span x SMs that ran CTAs); over 100% with several CTAs per SM), the tail (span after 90% of the CTAs
 ended), the CTA time per step spread, the longest CTAs (tile, head, steps, us, us per step, start offset), and the
 mean CTA time and steps per tile index: enough to tell a critical path (a few long CTAs), a wave tail or slow steps.
-Records with the two kernel-defined moments (first step's end, mainloop end) also give the median prologue, step and
-epilogue times.
 """
 import argparse
 import collections
@@ -27,9 +25,8 @@ def read_launches(path):
                 launches.append({"label": parts[1], "grid": tuple(int(x) for x in parts[2:5]), "ctas": []})
             elif launches:
                 slot, start, end, sm, tile, head, steps = (int(x) for x in parts[:7])
-                first, loop_end = (int(x) for x in (parts[7:9] if len(parts) >= 9 else (0, 0)))
                 launches[-1]["ctas"].append(dict(slot=slot, start=start, end=end, sm=sm, tile=tile, head=head,
-                                                 steps=steps, first=first, loop_end=loop_end))
+                                                 steps=steps))
     return launches
 
 
@@ -51,14 +48,6 @@ def summarize(launch, top):
         q = statistics.quantiles(per_step, n=10) if len(per_step) > 1 else per_step * 9
         out.append(f"us per step: median {statistics.median(per_step):.2f}, 10% {q[0]:.2f}, 90% {q[-1]:.2f}, "
                    f"max {max(per_step):.2f}")
-    phased = [c for c in ctas if c["first"] > 0 and c["loop_end"] >= c["first"] and c["steps"] > 1]
-    if phased:
-        # start -> first (prologue + the first step), first -> loop end (the other steps), loop end -> end (epilogue)
-        med = lambda xs: statistics.median(xs) / 1e3
-        out.append(f"phases over {len(phased)} CTAs (median us): start to first step's end "
-                   f"{med([c['first'] - c['start'] for c in phased]):.2f}, later steps each "
-                   f"{med([(c['loop_end'] - c['first']) / (c['steps'] - 1) for c in phased]):.2f}, loop end to end "
-                   f"{med([c['end'] - c['loop_end'] for c in phased]):.2f}")
     out.append(f"longest {top} CTAs: tile head steps us us/step start+us")
     for c in sorted(ctas, key=lambda c: c["end"] - c["start"], reverse=True)[:top]:
         d = (c["end"] - c["start"]) / 1e3

@@ -56,15 +56,6 @@ cuda::Operand4d operand(const Operand& o, int64_t batches, int64_t tokens, int64
   return {o.data, batches, tokens, heads, dim, o.batch, o.token, o.head};
 }
 
-// The deterministic D = 64 backward can add its two warpgroups' dQ partial sums into two accumulators (BwdParams::
-// dq_partials) instead of folding them in shared memory before one: OMNIATTN_BWD_DQ_PARTIALS=2 (read once per
-// process; the A/B switch of docs/kernels.md's backward log step 18). The fold stays the default until the two-
-// accumulator path has run on a GPU (built in session 11, which got no device time after it).
-int backward_dq_partials(const BackwardProblem& p) {
-  static const int partials = cuda::env_int("OMNIATTN_BWD_DQ_PARTIALS", 1) == 2 ? 2 : 1;
-  return p.deterministic && p.d == 64 ? partials : 1;
-}
-
 // The backward's TMA maps of Q and dO, boxes of (64 columns, block_m rows): one per operand indexed by batch, or per
 // sequence (exactly its query tokens, at least 1: a map cannot be empty; an empty sequence's steps never run).
 void backward_maps(const BackwardProblem& p, bool varlen, cuda::BwdTmaMaps& maps) {
@@ -175,7 +166,7 @@ class CudaSm90Backend final : public BackendImpl {
   void backward(const BackwardProblem& p) const override {
     if (auto why = can_run(p)) throw Error("options.backend", "a call that cuda_sm90 supports", *why);
     cuda::enqueue_bwd(p, cuda::bwd_tuning(static_cast<int>(p.d), static_cast<int>(p.dv)),
-                      cuda::BwdMainKernel{&cuda::run_bwd_sm90, &backward_maps, &backward_dq_partials});
+                      cuda::BwdMainKernel{&cuda::run_bwd_sm90, &backward_maps});
   }
 
   void forward(const ForwardProblem& p) const override {

@@ -27,14 +27,6 @@ __device__ __forceinline__ void bwd_cta_started(const BwdParams& p) {
   if (p.timeline != nullptr) cta_started(p.timeline, bwd_timeline_slot(p));
 }
 
-/// The sm_90a backward's moments (cta_timeline.hpp): its first dQ at the writer warp, its consumers' mainloop end.
-__device__ __forceinline__ void bwd_cta_first_dq(const BwdParams& p) {
-  if (p.timeline != nullptr) cta_mark_first(p.timeline, bwd_timeline_slot(p));
-}
-__device__ __forceinline__ void bwd_cta_loop_end(const BwdParams& p) {
-  if (p.timeline != nullptr) cta_mark_loop_end(p.timeline, bwd_timeline_slot(p));
-}
-
 template <int kBlockM>
 __device__ __forceinline__ void bwd_cta_finished(const BwdParams& p, const BwdKvWork& w) {
   if (p.timeline != nullptr)

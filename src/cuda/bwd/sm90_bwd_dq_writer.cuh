@@ -13,16 +13,12 @@
 // default mode's time on an H100 (docs/kernels.md, backward log step 13). Taking the turn early cannot deadlock:
 // what the CTA then waits for is its own consumers, which depend on no other CTA. The writer's own per-step work
 // (the turn, the fences, the release) is on the consumers' path once it outlasts their step: each part cost 5-12%
-// (docs/kernels.md, backward log step 17), hence dq_turn_fast, the .global proxy fences and no __threadfence. With two partial sums (kD = 64) each goes into an accumulator of its own
-// (BwdParams::dq_partials = 2; the postprocess adds them in order), so that every element of each gets one addition
-// per KV tile in the turn order; with dq_partials = 1 (OMNIATTN_BWD_DQ_PARTIALS=1) the consumers fold the second
-// into the first before the hand-over instead (Sm90BwdMainloop::fold_partial_sums), behind a barrier across both
-// warpgroups: the D = 64 deterministic mode's remaining cost (docs/kernels.md, backward log steps 17-18).
+// (docs/kernels.md, backward log step 17), hence dq_turn_fast, the .global proxy fences and no __threadfence. With two partial sums (kD = 64) the consumers fold the second into the first
+// before the hand-over (Sm90BwdMainloop::fold_partial_sums), so that every element gets one addition per KV tile.
 #include <cuda/ptx>
 
 #include "cuda/bwd/bwd_sparse.cuh"
 #include "cuda/bwd/bwd_sync.cuh"
-#include "cuda/bwd/bwd_timeline.cuh"
 #include "cuda/bwd/sm90_bwd_traits.cuh"
 #include "cuda/common/warpgroup.cuh"
 
@@ -63,16 +59,13 @@ struct Sm90BwdDqWriter {
       };
       if (overlap) take_turn();  // while the consumers compute this step
       named_barrier_sync(T::kDqFullBarrier, T::kDqHandoffThreads);  // the consumers staged this step's dQ
-      if (lane == 0) bwd_cta_first_dq(p);  // (debug timeline: the first step's end)
       if (p.deterministic && !overlap) take_turn();
       // One bulk reduction per buffer, every row (rows past q_len add zeros: their P is 0; the postprocess skips
-      // them). Deterministic: each buffer into an accumulator of its own (p.dq_partials), or the folded sum alone.
+      // them). Deterministic: the folded sum alone.
       if (lane == 0) {
-        const int buffers = p.deterministic && p.dq_partials == 1 ? 1 : T::kDqBuffers;
-        const int64_t apart = p.dq_partials > 1 ? p.dq_partial_floats : 0;
+        const int buffers = p.deterministic ? 1 : T::kDqBuffers;
         for (int b = 0; b < buffers; ++b)
-          bulk_reduce_add_f32(block + b * apart, smem_address(buffer + b * (T::kDqBufferBytes / 4)),
-                              T::kDqBufferBytes);
+          bulk_reduce_add_f32(block, smem_address(buffer + b * (T::kDqBufferBytes / 4)), T::kDqBufferBytes);
         bulk_commit();
       }
       __syncwarp();

@@ -48,7 +48,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) bwd_main_sm90_kernel(cons
   dk.fill(0.f);
   dv.fill(0.f);
   Sm90BwdMainloop<Traits>::run(p, work, smem, bar, thread, dk, dv);
-  if (thread == 0) bwd_cta_loop_end(p);
   // dK, dV of the warp's 16 keys, every column (rows past the stored keys are not written).
   BwdEpilogue<typename Traits::Base>::write(p, work, dk, dv, 16 * consumer_warp, 0, 0, lane);
   if (thread == 0) bwd_cta_finished<Traits::kBlockM>(p, work);

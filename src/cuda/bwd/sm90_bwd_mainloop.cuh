@@ -244,7 +244,7 @@ struct Sm90BwdMainloop {
       named_barrier_sync(T::kDqEmptyBarrier, T::kDqHandoffThreads);  // the writer has read the last step's dQ
       stage_dq(smem + T::kDqOffset + dq_buffer * T::kDqBufferBytes, dq, dq_row0, dq_col0, lane);
       if constexpr (T::kDqSplitKeys) {
-        if (p.deterministic && p.dq_partials == 1) {  // one sum per element, added in the turn's fixed order
+        if (p.deterministic) {  // one sum per element, added in the turn's fixed order
           named_barrier_sync(T::kDsBarrier, kThreads);  // both partial sums staged (kDsBarrier is free at kD = 64)
           fold_partial_sums(smem + T::kDqOffset, thread);
         }

@@ -40,13 +40,4 @@ __device__ __forceinline__ void cta_finished(CtaTimelineRecord* timeline, uint64
   r.steps = steps;
 }
 
-/// The record's kernel-defined moments (CtaTimelineRecord::first_ns, loop_end_ns), each by one thread;
-/// cta_mark_first keeps the first call's time (a loop may call it every iteration).
-__device__ __forceinline__ void cta_mark_first(CtaTimelineRecord* timeline, uint64_t slot) {
-  if (timeline[slot].first_ns == 0) timeline[slot].first_ns = global_time_ns();
-}
-__device__ __forceinline__ void cta_mark_loop_end(CtaTimelineRecord* timeline, uint64_t slot) {
-  timeline[slot].loop_end_ns = global_time_ns();
-}
-
 }  // namespace omniattn::detail::cuda

@@ -7,14 +7,11 @@
 
 namespace omniattn::detail::cuda {
 
-struct CtaTimelineRecord {  // 48 bytes
+struct CtaTimelineRecord {  // 32 bytes
   uint64_t start_ns = 0, end_ns = 0;  // %globaltimer at the CTA's first and last recorded moment
   uint32_t sm = 0;                    // %smid
   int32_t tile = -1, head = -1;       // the CTA's work (kernel-defined: the backward's KV tile and KV head)
   int32_t steps = -1;                 // work items it ran (the backward: query tiles)
-  // Two kernel-defined moments in between, 0 when not recorded (the sm_90a backward: the first step's dQ reaching
-  // the writer warp, and the consumers' mainloop end), splitting the CTA into prologue, steps and epilogue.
-  uint64_t first_ns = 0, loop_end_ns = 0;
 };
 
 }  // namespace omniattn::detail::cuda

@@ -34,9 +34,8 @@ void CtaTimelineCapture::write(const std::string& label) {
   for (std::size_t i = 0; i < count; ++i) {
     const CtaTimelineRecord& r = host[i];
     if (r.end_ns == 0) continue;  // a CTA that had no work to record
-    std::fprintf(f, "%zu %llu %llu %u %d %d %d %llu %llu\n", i, static_cast<unsigned long long>(r.start_ns),
-                 static_cast<unsigned long long>(r.end_ns), r.sm, r.tile, r.head, r.steps,
-                 static_cast<unsigned long long>(r.first_ns), static_cast<unsigned long long>(r.loop_end_ns));
+    std::fprintf(f, "%zu %llu %llu %u %d %d %d\n", i, static_cast<unsigned long long>(r.start_ns),
+                 static_cast<unsigned long long>(r.end_ns), r.sm, r.tile, r.head, r.steps);
   }
   std::fclose(f);
 }

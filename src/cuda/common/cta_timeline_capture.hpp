@@ -3,8 +3,7 @@
 // environment variable names (read once per process). Debug only: it synchronizes the stream after the launch.
 // File format (bench/gpu/cta_timeline.py reads it), per launch:
 //   launch <label> <grid x> <grid y> <grid z>
-//   <slot> <start ns> <end ns> <sm> <tile> <head> <steps> <first ns> <loop end ns>   one line per CTA that recorded
-//   (the last two 0 when the kernel records no such moment)
+//   <slot> <start ns> <end ns> <sm> <tile> <head> <steps>      one line per CTA that recorded
 #include <cuda_runtime.h>
 
 #include <cstddef>
