@@ -57,8 +57,7 @@ struct BwdEpilogue {
     const int slot = p.units != nullptr ? p.units[BwdKvScheduler::unit(p)].slot : -1;
     if (slot >= 0) {
       constexpr int kRow = Traits::kD + Traits::kDv;
-      float* part = p.dkv_partial +
-                    ((int64_t{slot} * p.batch + w.batch) * p.hkv + w.kv_head) * p.tile_keys * kRow;
+      float* part = bwd_dkv_slot(p, slot, w.batch, w.kv_head, kRow);
       store_f32(part, kRow, valid, dk, key0, dk_col0, lane);
       store_f32(part + Traits::kD, kRow, valid, dv, key0, dv_col0, lane);
       return;

@@ -57,8 +57,8 @@ __device__ __forceinline__ void bwd_split_store_cta(const BwdParams& p) {
   const int j0 = tile.tile * p.tile_keys;
   if (j0 >= seq.k_stored) return;  // the runs' CTAs returned at once too (make_kv_work)
   const int valid = min(seq.k_stored - j0, p.tile_keys);
-  const int64_t slot_floats = int64_t{p.batch} * p.hkv * p.tile_keys * kRow;  // one slot of every (b, h)
-  const float* first = p.dkv_partial + int64_t{tile.slot0} * slot_floats + (int64_t{b} * p.hkv + h) * p.tile_keys * kRow;
+  const float* first = bwd_dkv_slot(p, tile.slot0, b, h, kRow);
+  const int64_t slot_floats = bwd_dkv_slot(p, tile.slot0 + 1, b, h, kRow) - first;  // from one run's slot to the next
   const int64_t token = seq.k_begin + j0;
   Element* dk = static_cast<Element*>(p.dk) + b * p.dk_batch + token * p.dk_token + h * p.dk_head;
   Element* dv = static_cast<Element*>(p.dv) + b * p.dv_batch + token * p.dv_token + h * p.dv_head;

@@ -79,6 +79,12 @@ struct BwdKvScheduler {
   }
 };
 
+/// Split tile run slot `slot` of sequence b, KV head h in the workspace (bwd_params.hpp: dkv_partial): (tile_keys,
+/// row_floats = d + dv) f32, written by the run's epilogue and summed by the split-store kernel.
+__device__ __forceinline__ float* bwd_dkv_slot(const BwdParams& p, int slot, int b, int h, int row_floats) {
+  return p.dkv_partial + ((int64_t{slot} * p.batch + b) * p.hkv + h) * p.tile_keys * row_floats;
+}
+
 struct BwdKvWork {
   int n = 0, kv_head = 0, batch = 0;
   int j0 = 0;  // first key of the tile (tiles are p.tile_keys keys)
