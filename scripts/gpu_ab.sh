@@ -10,6 +10,9 @@
 #   device:  OMNIATTN_COMMIT=<sha> AB=.carry/ab.txt bash scripts/gpu_ab.sh   (carry [".carry"])
 #   knobs:   GPU_CHECK_STEPS ("build"), ROUNDS (2), AB_SUMMARY (the op summarized: fwd, bwd, fwd+bwd; default bwd),
 #            AB_TESTS (a gtest filter run after the rounds), AB_TIMEOUT (60 s a run)
+#            BASE=.carry/base.tgz (git archive of a baseline commit): built beside the lead (bench targets only, in
+#            /tmp/base, while the lead builds); a line's binary written base:<name> runs the baseline's build, so
+#            that a compile-time change is compared in the same call on the same GPU
 # Writes $OUT/ab.tgz (<name>_r<round>.json and logs) and $OUT/ab.txt (bench/gpu/summarize_runs.py: TFLOP/s per shape,
 # one column per run and round).
 set -uo pipefail
@@ -17,15 +20,29 @@ ROOT=$PWD
 RUNS=${AB:-$ROOT/.carry/ab.txt}
 [ -f "$RUNS" ] || { echo "gpu_ab.sh: no run file $RUNS"; exit 2; }
 export GPU_CHECK_STEPS=${GPU_CHECK_STEPS:-build}
+if [ -n "${BASE:-}" ]; then  # the baseline's build, beside the lead's (its log: /tmp/base_build.log)
+  rm -rf /tmp/base && mkdir -p /tmp/base && tar xzf "$BASE" -C /tmp/base && ln -s "$ROOT/.carry" /tmp/base/.carry
+  (cd /tmp/base && cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$ROOT/.carry/sysroot/usr" \
+     -DOMNIATTN_CUDA_ARCHS="90a;80" -DPython_EXECUTABLE="$(command -v python3)" &&
+   cmake --build build/gpu -j "$(nproc)" --target omniattn_bench_gpu omniattn_bench_sparse) > /tmp/base_build.log 2>&1 &
+  base_pid=$!
+fi
 bash scripts/gpu_check_snapshot.sh
+if [ -n "${BASE:-}" ]; then
+  wait $base_pid
+  echo "[$SECONDS s] baseline build: rc $?"
+  grep -E "error|FAILED" /tmp/base_build.log | head -20
+fi
 cd /tmp/w || exit 1
 R=/tmp/ab && rm -rf $R && mkdir -p $R
 for ((round = 1; round <= ${ROUNDS:-2}; ++round)); do
   while IFS='|' read -r name vars command; do
     case "$name" in "" | "#"*) continue ;; esac
     read -r binary flags <<< "$command"
+    tree=/tmp/w commit=${OMNIATTN_COMMIT:-unknown}
+    case "$binary" in base:*) tree=/tmp/base commit=${BASE_COMMIT:-base} binary=${binary#base:} ;; esac
     # shellcheck disable=SC2086  # vars and flags: several words each
-    env $vars timeout "${AB_TIMEOUT:-60}" "build/gpu/bench/gpu/$binary" $flags --commit "${OMNIATTN_COMMIT:-unknown}" \
+    env $vars timeout "${AB_TIMEOUT:-60}" "$tree/build/gpu/bench/gpu/$binary" $flags --commit "$commit" \
       --out "$R/${name}_r$round.json" > "$R/${name}_r$round.log" 2>&1
     echo "[$SECONDS s] $name r$round: rc $?"
   done < "$RUNS"

@@ -71,11 +71,12 @@ struct BwdKvScheduler {
     unit_and_head(p, u, h);
     return u;
   }
-  /// The CTA's (KV tile in dQ order, KV head).
+  /// The CTA's (KV tile in dQ order, KV head). kMaySplit false: a dense kernel, never given a unit table.
+  template <bool kMaySplit = true>
   static __device__ __forceinline__ void tile_and_head(const BwdParams& p, int& tile, int& kv_head) {
     int u;
     unit_and_head(p, u, kv_head);
-    tile = p.units != nullptr ? p.units[u].tile : p.dq_descending ? p.n_blocks - 1 - u : u;
+    tile = kMaySplit && p.units != nullptr ? p.units[u].tile : p.dq_descending ? p.n_blocks - 1 - u : u;
   }
 };
 
@@ -93,14 +94,22 @@ struct BwdKvWork {
   int k_block = 0;           // block-sparse: the mask KV block that holds the tile
 };
 
-template <int kBlockM>
+/// Which walks a kernel compiles (BwdWalk): both, behind a runtime test of BwdParams::block_sparse, or one.
+enum class BwdWalkKind { any, dense, sparse };
+
+template <BwdWalkKind kKind>
+__device__ __forceinline__ bool bwd_walks_sparse(const BwdParams& p) {
+  return kKind == BwdWalkKind::sparse || (kKind == BwdWalkKind::any && p.block_sparse);
+}
+
+template <int kBlockM, BwdWalkKind kKind = BwdWalkKind::any>
 __device__ __forceinline__ bool make_kv_work(const BwdParams& p, BwdKvWork& w) {
-  BwdKvScheduler::tile_and_head(p, w.n, w.kv_head);
+  BwdKvScheduler::tile_and_head<kKind != BwdWalkKind::dense>(p, w.n, w.kv_head);
   w.batch = static_cast<int>(blockIdx.z);
   w.seq = bwd_seq(p, w.batch);
   w.j0 = w.n * p.tile_keys;
   if (w.j0 >= w.seq.k_stored) return false;
-  if (p.block_sparse)
+  if (bwd_walks_sparse<kKind>(p))
     w.k_block = w.n / p.k_tiles_per_block;
   else
     w.blocks = QueryBlocksOfTile::of(bwd_mask(p, w.seq), w.n, kBlockM, p.tile_keys);

@@ -53,8 +53,9 @@ struct BwdRows {
 
 /// Cursor over the steps of one CTA, in order. Every thread of the CTA walks it identically (CTA-uniform).
 /// Plain ints only (the list base pointers stay in the kernel parameters): the cursor is live across every step
-/// of a kernel that already uses all 255 registers.
-template <int kBlockM>
+/// of a kernel that already uses all 255 registers. kKind: a kernel specialized on the mask kind (BwdWalkKind)
+/// compiles one walk, so that the other's code costs its register allocation nothing.
+template <int kBlockM, BwdWalkKind kKind = BwdWalkKind::any>
 struct BwdWalk {
   int g = 0;              // query head within the KV head's group
   int m = 0, m_end = 0;   // next query tile and the end of the current range (dense: the interval)
@@ -97,7 +98,7 @@ struct BwdWalk {
   }
 
   __device__ __forceinline__ void init(const BwdParams& p, const BwdKvWork& w) {
-    if (p.block_sparse) {
+    if (bwd_walks_sparse<kKind>(p)) {
       load_row(p, w);
     } else {
       m_end = w.blocks.last;
@@ -109,7 +110,7 @@ struct BwdWalk {
 
   /// The next step into `s`; false when there is none.
   __device__ __forceinline__ bool next(const BwdParams& p, const BwdKvWork& w, const SequenceMask& mask, BwdStep& s) {
-    if (!p.block_sparse) {
+    if (!bwd_walks_sparse<kKind>(p)) {
       if (g >= p.group) return false;
       s.head = w.kv_head * p.group + g;
       s.m = m;

@@ -12,10 +12,10 @@ __device__ __forceinline__ uint64_t bwd_timeline_slot(const BwdParams& p) {
 }
 
 /// How many steps (query tiles) the CTA of `w` ran: its walk again, alone (the mainloop keeps no count).
-template <int kBlockM>
+template <int kBlockM, BwdWalkKind kKind>
 __device__ __forceinline__ int bwd_timeline_steps(const BwdParams& p, const BwdKvWork& w) {
   const SequenceMask mask = bwd_mask(p, w.seq);
-  BwdWalk<kBlockM> walk;
+  BwdWalk<kBlockM, kKind> walk;
   walk.init(p, w);
   BwdStep step;
   int steps = 0;
@@ -27,10 +27,10 @@ __device__ __forceinline__ void bwd_cta_started(const BwdParams& p) {
   if (p.timeline != nullptr) cta_started(p.timeline, bwd_timeline_slot(p));
 }
 
-template <int kBlockM>
+template <int kBlockM, BwdWalkKind kKind = BwdWalkKind::any>
 __device__ __forceinline__ void bwd_cta_finished(const BwdParams& p, const BwdKvWork& w) {
   if (p.timeline != nullptr)
-    cta_finished(p.timeline, bwd_timeline_slot(p), w.n, w.kv_head, bwd_timeline_steps<kBlockM>(p, w));
+    cta_finished(p.timeline, bwd_timeline_slot(p), w.n, w.kv_head, bwd_timeline_steps<kBlockM, kKind>(p, w));
 }
 
 }  // namespace omniattn::detail::cuda

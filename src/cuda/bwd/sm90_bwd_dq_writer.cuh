@@ -36,9 +36,10 @@ struct Sm90BwdDqWriter {
     ::cuda::ptx::fence_proxy_async(::cuda::ptx::space_global);
   }
 
+  template <BwdWalkKind kKind>
   static __device__ __forceinline__ void run(const BwdParams& p, const BwdKvWork& w, uint8_t* smem, int lane) {
     const SequenceMask mask = bwd_mask(p, w.seq);
-    BwdWalk<kBlockM> walk;
+    BwdWalk<kBlockM, kKind> walk;
     walk.init(p, w);
     BwdStep step;
     bool more = walk.next(p, w, mask, step);

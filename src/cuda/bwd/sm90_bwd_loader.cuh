@@ -42,12 +42,13 @@ struct Sm90BwdLoader {
     }
   }
 
+  template <BwdWalkKind kKind>
   static __device__ __forceinline__ void run(const Sm90BwdParams& sp, const BwdKvWork& w, uint8_t* smem,
                                              Sm90BwdBarriers<kStages>& bar, int loader, int lane) {
     const BwdParams& p = sp.base;
     const uint32_t base = smem_address(smem);
     const SequenceMask mask = bwd_mask(p, w.seq);
-    BwdWalk<kBlockM> walk;
+    BwdWalk<kBlockM, kKind> walk;
     walk.init(p, w);
     BwdStep step;
     bool more = walk.next(p, w, mask, step);

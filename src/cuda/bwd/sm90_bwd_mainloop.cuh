@@ -129,26 +129,13 @@ struct Sm90BwdMainloop {
       }
   }
 
-  /// Runs every step of `w` into dk / dv (zeroed by the caller); `thread` is the consumer thread (0..255). One
-  /// copy of the loop per (logit path, block mask or not), picked once per CTA: the general logits (softcap,
-  /// ALiBi) and the element rule of partial mask blocks then cost the plain dense loop no registers.
-  static __device__ __forceinline__ void run(const BwdParams& p, const BwdKvWork& w, uint8_t* smem,
-                                             Sm90BwdBarriers<T::kStages>& bar, int thread, DkAcc& dk, DvAcc& dv) {
-    if (p.block_sparse) {
-      if (p.general_logits)
-        run_steps<Sm80::kLogitsGeneral, true>(p, w, smem, bar, thread, dk, dv);
-      else
-        run_steps<Sm80::kLogitsPlain, true>(p, w, smem, bar, thread, dk, dv);
-    } else {
-      if (p.general_logits)
-        run_steps<Sm80::kLogitsGeneral, false>(p, w, smem, bar, thread, dk, dv);
-      else
-        run_steps<Sm80::kLogitsPlain, false>(p, w, smem, bar, thread, dk, dv);
-    }
-  }
-
+  /// Runs every step of `w` into dk / dv (zeroed by the caller); `thread` is the consumer thread (0..255). The
+  /// kernel is specialized on the logit path (plain / general: softcap, ALiBi) and the mask kind (dense / block
+  /// mask): one copy of the loop per kernel, so that the general logits and the element rule of partial mask
+  /// blocks cost the plain dense loop no registers (log step 19: one kernel with all four loops spilled twice as
+  /// much).
   template <int kLogits, bool kSparse>
-  static __device__ __forceinline__ void run_steps(const BwdParams& p, const BwdKvWork& w, uint8_t* smem,
+  static __device__ __forceinline__ void run(const BwdParams& p, const BwdKvWork& w, uint8_t* smem,
                                                    Sm90BwdBarriers<T::kStages>& bar, int thread, DkAcc& dk,
                                                    DvAcc& dv) {
     const int warp = thread / 32, lane = thread % 32;
@@ -252,7 +239,7 @@ struct Sm90BwdMainloop {
       named_barrier_arrive(T::kDqFullBarrier, T::kDqHandoffThreads);
     };
 
-    BwdWalk<kBlockM> walk;
+    BwdWalk<kBlockM, kSparse ? BwdWalkKind::sparse : BwdWalkKind::dense> walk;
     walk.init(p, w);
     BwdStep step;
     bool more = walk.next(p, w, mask, step);
