@@ -476,7 +476,7 @@ TEST(Sm80BwdSparse, SplitPlanOfALaunch) {
                                                  bwd_host_options(c, in, deterministic));
     return detail::cuda::make_bwd_launch(p, detail::cuda::bwd_tuning(128, 128));
   };
-  detail::cuda::set_bwd_order_override({.split_run = -1});  // the plan's rule (the default is off until run on a GPU)
+  detail::cuda::set_bwd_order_override({.split_run = -1});  // the plan's rule (also the default)
   const auto plain = launch_of(false);
   ASSERT_EQ(plain.split.split_tiles.size(), 1u);
   EXPECT_EQ(plain.split.split_tiles[0].tile, 0);
@@ -485,7 +485,8 @@ TEST(Sm80BwdSparse, SplitPlanOfALaunch) {
   EXPECT_GT(plain.workspace_bytes, launch_of(true).workspace_bytes);
   EXPECT_TRUE(launch_of(true).split.units.empty()) << "the deterministic mode keeps one CTA per tile";
   detail::cuda::set_bwd_order_override({});
-  EXPECT_TRUE(launch_of(false).split.units.empty()) << "off by default until run on a GPU (kSplitWalksByDefault)";
+  EXPECT_EQ(launch_of(false).split.units.size(), plain.split.units.size())
+      << "the plan's rule is the default (kSplitWalksByDefault; OMNIATTN_BWD_SPLIT_RUN unset)";
   detail::cuda::set_bwd_order_override({.split_run = 0});
   EXPECT_TRUE(launch_of(false).split.units.empty());
   detail::cuda::set_bwd_order_override({.split_run = 3});
