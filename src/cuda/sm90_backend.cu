@@ -56,6 +56,15 @@ cuda::Operand4d operand(const Operand& o, int64_t batches, int64_t tokens, int64
   return {o.data, batches, tokens, heads, dim, o.batch, o.token, o.head};
 }
 
+// The deterministic D = 64 backward adds its two warpgroups' dQ partial sums into two accumulators (BwdParams::
+// dq_partials) instead of folding them in shared memory before one. OMNIATTN_BWD_DQ_PARTIALS=1 restores the fold
+// (read once per process; the A/B switch of docs/kernels.md's backward log steps 18 and 20; the D = 64
+// deterministic kernels with two accumulators are instantiations of their own: no other kernel carries the path).
+int backward_dq_partials(const BackwardProblem& p) {
+  static const int partials = cuda::env_int("OMNIATTN_BWD_DQ_PARTIALS", 2) == 1 ? 1 : 2;
+  return p.deterministic && p.d == 64 ? partials : 1;
+}
+
 // The backward's TMA maps of Q and dO, boxes of (64 columns, block_m rows): one per operand indexed by batch, or per
 // sequence (exactly its query tokens, at least 1: a map cannot be empty; an empty sequence's steps never run).
 void backward_maps(const BackwardProblem& p, bool varlen, cuda::BwdTmaMaps& maps) {
@@ -166,7 +175,7 @@ class CudaSm90Backend final : public BackendImpl {
   void backward(const BackwardProblem& p) const override {
     if (auto why = can_run(p)) throw Error("options.backend", "a call that cuda_sm90 supports", *why);
     cuda::enqueue_bwd(p, cuda::bwd_tuning(static_cast<int>(p.d), static_cast<int>(p.dv)),
-                      cuda::BwdMainKernel{&cuda::run_bwd_sm90, &backward_maps});
+                      cuda::BwdMainKernel{&cuda::run_bwd_sm90, &backward_maps, &backward_dq_partials});
   }
 
   void forward(const ForwardProblem& p) const override {

@@ -86,7 +86,7 @@ std::string bwd_layout_refusal(const BackwardProblem& p, const BwdTuning& t) {
   return {};
 }
 
-BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& t) {
+BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& t, int dq_partials) {
   BwdLaunch l;
   BwdParams& f = l.params;
   f.q = p.q.data, f.k = p.k.data, f.v = p.v.data, f.out = p.out.data, f.dout = p.dout.data;
@@ -200,7 +200,9 @@ BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& t) {
   std::size_t at = 0;
   l.lse_offset = at, at = align256(at + rows * sizeof(float));
   l.dsum_offset = at, at = align256(at + rows * sizeof(float));
-  l.dq_offset = at, at = align256(at + rows * static_cast<std::size_t>(p.d) * sizeof(float));
+  f.dq_partials = dq_partials;
+  f.dq_partial_floats = static_cast<int64_t>(rows) * p.d;
+  l.dq_offset = at, at = align256(at + dq_partials * rows * static_cast<std::size_t>(p.d) * sizeof(float));
   l.dsink_offset = at, at = align256(at + (p.dsink_logits ? row_blocks : 0) * sizeof(float));
   l.semaphore_offset = at, at = align256(at + (p.deterministic ? row_blocks : 0) * sizeof(int32_t));
   const auto slot_floats = static_cast<std::size_t>(p.batch * p.hkv * tile_keys * (p.d + p.dv));

@@ -28,7 +28,8 @@ struct BwdLaunch {
   void use_host_metadata();
 };
 
-BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& tuning);
+/// dq_partials: f32 dQ accumulators the main kernel adds into (BwdParams::dq_partials).
+BwdLaunch make_bwd_launch(const BackwardProblem& p, const BwdTuning& tuning, int dq_partials = 1);
 
 /// Launch-order switches for tests (the environment gives their process defaults: OMNIATTN_BWD_DET_OVERLAP,
 /// OMNIATTN_BWD_SPARSE_CHUNK, OMNIATTN_BWD_SPLIT_RUN); -1 keeps that default. Read by every later make_bwd_launch.

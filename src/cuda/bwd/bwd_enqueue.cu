@@ -14,7 +14,7 @@ namespace omniattn::detail::cuda {
 
 void enqueue_bwd(const BackwardProblem& p, const BwdTuning& tuning, const BwdMainKernel& kernel) {
   DeviceGuard guard(p.device.index);
-  BwdLaunch launch = make_bwd_launch(p, tuning);
+  BwdLaunch launch = make_bwd_launch(p, tuning, kernel.dq_partials ? kernel.dq_partials(p) : 1);
   if (launch.empty()) return;  // no heads or sequences: nothing to write
   const auto stream = static_cast<cudaStream_t>(p.stream);
   const bool varlen = !launch.seqs.empty();

@@ -12,10 +12,13 @@
 namespace omniattn::detail::cuda {
 
 /// A backend's main kernel: `run` enqueues the kernels for (dtype, d, dv) (false: not instantiated); `make_maps`
-/// (null for cp.async kernels) builds the TMA maps, per sequence when `varlen`.
+/// (null for cp.async kernels) builds the TMA maps, per sequence when `varlen`; `dq_partials` (null: 1) how many
+/// dQ accumulators it adds into.
 struct BwdMainKernel {
   bool (*run)(DType dtype, int d, int dv, const BwdParams& p, const BwdTmaMaps& maps, cudaStream_t stream) = nullptr;
   void (*make_maps)(const BackwardProblem& p, bool varlen, BwdTmaMaps& maps) = nullptr;
+  /// The f32 dQ accumulators the main kernel adds into for `p` (BwdParams::dq_partials); null: 1.
+  int (*dq_partials)(const BackwardProblem& p) = nullptr;
 };
 
 /// `p` must have passed the backend's can_run.

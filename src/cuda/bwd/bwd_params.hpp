@@ -7,7 +7,8 @@
 // block B = seq.m_block0 + m of query head h has "row block" index rb = B * hq + h, and
 //   lse_log2[rb * block_m + r]   LSE * log2(e) of row r (+inf for rows past the sequence or with LSE -inf)
 //   dsum[rb * block_m + r]       D_r = rowsum(dO * O) (0 past the sequence)
-//   dq_accum[(rb * block_m + r) * d + c]   dQ in f32, accumulated by the main kernel
+//   dq_accum[(rb * block_m + r) * d + c]   dQ in f32, accumulated by the main kernel; dq_partials such
+//                                accumulators, dq_partial_floats apart (the postprocess sums them in order)
 //   dsink_part[rb]               this block's share of the sink-logit gradient
 //   semaphore[rb] (int32)        deterministic mode: how many KV tiles have added their dQ to the block
 //   dkv_partial[((slot * batch + b) * hkv + h) * tile_keys + key][c]   a split tile's run (BwdParams::units): its
@@ -67,6 +68,11 @@ struct BwdParams {
   float* lse_log2 = nullptr;
   float* dsum = nullptr;
   float* dq_accum = nullptr;
+  // f32 dQ accumulators (dq_partial_floats apart): 1, or 2 for the sm_90a D = 64 deterministic backward, whose
+  // warpgroups each add their own keys' partial sum into one of their own in the turn order (BwdMainKernel::
+  // dq_partials), so that no step folds the two sums across both warpgroups.
+  int32_t dq_partials = 1;
+  int64_t dq_partial_floats = 0;
   float* dsink_part = nullptr;
   int32_t* semaphore = nullptr;
   float* dkv_partial = nullptr;

@@ -26,13 +26,19 @@ __device__ __forceinline__ void bwd_postprocess_cta(const BwdParams& p) {
   for (int chunk = static_cast<int>(threadIdx.x); chunk < kBlockM * kChunksPerRow; chunk += kThreads) {
     const int r = chunk / kChunksPerRow, c = (chunk % kChunksPerRow) * 8;
     if (t0 + r >= seq.q_len) continue;
-    const uint4 lo = *reinterpret_cast<const uint4*>(acc + r * kD + c);
-    const uint4 hi = *reinterpret_cast<const uint4*>(acc + r * kD + c + 4);
+    float4 lo = *reinterpret_cast<const float4*>(acc + r * kD + c);
+    float4 hi = *reinterpret_cast<const float4*>(acc + r * kD + c + 4);
+    for (int k = 1; k < p.dq_partials; ++k) {  // the other accumulators, in order (deterministic)
+      const float4 a = *reinterpret_cast<const float4*>(acc + k * p.dq_partial_floats + r * kD + c);
+      const float4 b = *reinterpret_cast<const float4*>(acc + k * p.dq_partial_floats + r * kD + c + 4);
+      lo.x += a.x, lo.y += a.y, lo.z += a.z, lo.w += a.w;
+      hi.x += b.x, hi.y += b.y, hi.z += b.z, hi.w += b.w;
+    }
     uint4 out;
-    out.x = pack_pair<Element>(bits_to_float(lo.x), bits_to_float(lo.y));
-    out.y = pack_pair<Element>(bits_to_float(lo.z), bits_to_float(lo.w));
-    out.z = pack_pair<Element>(bits_to_float(hi.x), bits_to_float(hi.y));
-    out.w = pack_pair<Element>(bits_to_float(hi.z), bits_to_float(hi.w));
+    out.x = pack_pair<Element>(lo.x, lo.y);
+    out.y = pack_pair<Element>(lo.z, lo.w);
+    out.z = pack_pair<Element>(hi.x, hi.y);
+    out.w = pack_pair<Element>(hi.z, hi.w);
     *reinterpret_cast<uint4*>(dq + (seq.q_begin + t0 + r) * p.dq_token + c) = out;
   }
 }

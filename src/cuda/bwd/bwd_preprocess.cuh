@@ -72,10 +72,12 @@ __device__ __forceinline__ void bwd_preprocess_cta(const BwdParams& p) {
     }
   }
 
-  // Zero this block's dQ accumulator: (kBlockM, kD) f32, 16 bytes per store.
+  // Zero this block's dQ accumulators: (kBlockM, kD) f32 each, 16 bytes per store.
   constexpr int kChunks = kBlockM * kD / 4;
-  uint4* acc = reinterpret_cast<uint4*>(p.dq_accum + rb * kBlockM * kD);
-  for (int i = thread; i < kChunks; i += kThreads) acc[i] = uint4{0u, 0u, 0u, 0u};
+  for (int k = 0; k < p.dq_partials; ++k) {
+    uint4* acc = reinterpret_cast<uint4*>(p.dq_accum + k * p.dq_partial_floats + rb * kBlockM * kD);
+    for (int i = thread; i < kChunks; i += kThreads) acc[i] = uint4{0u, 0u, 0u, 0u};
+  }
   if (p.deterministic && thread == 0) p.semaphore[rb] = 0;
 }
 

@@ -13,8 +13,12 @@
 // default mode's time on an H100 (docs/kernels.md, backward log step 13). Taking the turn early cannot deadlock:
 // what the CTA then waits for is its own consumers, which depend on no other CTA. The writer's own per-step work
 // (the turn, the fences, the release) is on the consumers' path once it outlasts their step: each part cost 5-12%
-// (docs/kernels.md, backward log step 17), hence dq_turn_fast, the .global proxy fences and no __threadfence. With two partial sums (kD = 64) the consumers fold the second into the first
-// before the hand-over (Sm90BwdMainloop::fold_partial_sums), so that every element gets one addition per KV tile.
+// (docs/kernels.md, backward log step 17), hence dq_turn_fast, the .global proxy fences and no __threadfence.
+// With two partial sums (kD = 64) in the deterministic mode: kDqPartials = 2 (a kernel of its own, chosen by
+// BwdParams::dq_partials) adds each into an accumulator of its own (the postprocess adds them in order), so that
+// every element of each gets one addition per KV tile in the turn order; kDqPartials = 1 (OMNIATTN_BWD_DQ_PARTIALS=1)
+// has the consumers fold the second into the first before the hand-over (Sm90BwdMainloop::fold_partial_sums), behind
+// a barrier across both warpgroups (docs/kernels.md, backward log steps 17, 18, 20).
 #include <cuda/ptx>
 
 #include "cuda/bwd/bwd_sparse.cuh"
@@ -36,8 +40,9 @@ struct Sm90BwdDqWriter {
     ::cuda::ptx::fence_proxy_async(::cuda::ptx::space_global);
   }
 
-  template <BwdWalkKind kKind>
+  template <BwdWalkKind kKind, int kDqPartials>
   static __device__ __forceinline__ void run(const BwdParams& p, const BwdKvWork& w, uint8_t* smem, int lane) {
+    static_assert(kDqPartials == 1 || (kDqPartials == T::kDqBuffers && T::kDqSplitKeys), "a partial sum per buffer");
     const SequenceMask mask = bwd_mask(p, w.seq);
     BwdWalk<kBlockM, kKind> walk;
     walk.init(p, w);
@@ -62,11 +67,13 @@ struct Sm90BwdDqWriter {
       named_barrier_sync(T::kDqFullBarrier, T::kDqHandoffThreads);  // the consumers staged this step's dQ
       if (p.deterministic && !overlap) take_turn();
       // One bulk reduction per buffer, every row (rows past q_len add zeros: their P is 0; the postprocess skips
-      // them). Deterministic: the folded sum alone.
+      // them). Deterministic: each buffer into an accumulator of its own (p.dq_partials), or the folded sum alone.
       if (lane == 0) {
-        const int buffers = p.deterministic ? 1 : T::kDqBuffers;
+        const int buffers = kDqPartials == 1 && p.deterministic ? 1 : T::kDqBuffers;
+        const int64_t apart = kDqPartials > 1 ? p.dq_partial_floats : 0;
         for (int b = 0; b < buffers; ++b)
-          bulk_reduce_add_f32(block, smem_address(buffer + b * (T::kDqBufferBytes / 4)), T::kDqBufferBytes);
+          bulk_reduce_add_f32(block + b * apart, smem_address(buffer + b * (T::kDqBufferBytes / 4)),
+                              T::kDqBufferBytes);
         bulk_commit();
       }
       __syncwarp();

@@ -2,6 +2,8 @@
 // around a warp-specialized wgmma main kernel: three loader warps (K, V by cp.async; per step one thread issues the
 // TMA loads: sm90_bwd_loader.cuh), a dQ writer warp (sm90_bwd_dq_writer.cuh) and two consumer warpgroups
 // (sm90_bwd_mainloop.cuh). Built for sm_90a alone.
+#include <string>
+
 #include "cuda/bwd/bwd_epilogue.cuh"
 #include "cuda/bwd/bwd_launch.hpp"
 #include "cuda/bwd/bwd_timeline.cuh"
@@ -16,8 +18,9 @@ namespace omniattn::detail::cuda {
 
 // One kernel per (mask kind, logit path): kSparse (a block mask) and kLogits (BwdMainloop::kLogitsPlain or
 // kLogitsGeneral: softcap, ALiBi). ptxas allocates registers for a whole kernel: with the four loops in one kernel
-// the plain dense loop spilled 1206 / 2324 B (D = 128) instead of 684 / 688 (log step 19).
-template <class Traits, bool kSparse, int kLogits>
+// the plain dense loop spilled 1206 / 2324 B (D = 128) instead of 296 / 384 (log step 19). kDqPartials = 2: the
+// deterministic D = 64 kernels that add the two warpgroups' dQ sums into two accumulators (log step 20).
+template <class Traits, bool kSparse, int kLogits, int kDqPartials>
 __global__ void __launch_bounds__(Traits::kThreads, 1) bwd_main_sm90_kernel(const __grid_constant__ Sm90BwdParams sp) {
   constexpr BwdWalkKind kKind = kSparse ? BwdWalkKind::sparse : BwdWalkKind::dense;
   const BwdParams& p = sp.base;
@@ -39,7 +42,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) bwd_main_sm90_kernel(cons
   if (warp < 4) {  // producer warpgroup: warps 0, 2, 3 load, warp 1 writes dQ
     release_registers<Traits::kLoaderRegs>();
     if (warp == Traits::kWriterWarp)
-      Sm90BwdDqWriter<Traits>::template run<kKind>(p, work, smem, lane);
+      Sm90BwdDqWriter<Traits>::template run<kKind, kDqPartials>(p, work, smem, lane);
     else
       Sm90BwdLoader<Traits>::template run<kKind>(sp, work, smem, bar, warp == 0 ? 0 : warp - 1, lane);
     return;
@@ -51,15 +54,15 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) bwd_main_sm90_kernel(cons
   typename Traits::DvAcc dv;  // (16 keys, kDv) f32 per warp
   dk.fill(0.f);
   dv.fill(0.f);
-  Sm90BwdMainloop<Traits>::template run<kLogits, kSparse>(p, work, smem, bar, thread, dk, dv);
+  Sm90BwdMainloop<Traits>::template run<kLogits, kSparse, kDqPartials>(p, work, smem, bar, thread, dk, dv);
   // dK, dV of the warp's 16 keys, every column (rows past the stored keys are not written).
   BwdEpilogue<typename Traits::Base>::template write<kSparse>(p, work, dk, dv, 16 * consumer_warp, 0, 0, lane);
   if (thread == 0) bwd_cta_finished<Traits::kBlockM, kKind>(p, work);
 }
 
-template <class Traits, bool kSparse, int kLogits>
+template <class Traits, bool kSparse, int kLogits, int kDqPartials>
 void launch_bwd_main_sm90(const Sm90BwdParams& sp, cudaStream_t stream) {
-  constexpr auto kernel = &bwd_main_sm90_kernel<Traits, kSparse, kLogits>;
+  constexpr auto kernel = &bwd_main_sm90_kernel<Traits, kSparse, kLogits, kDqPartials>;
   // Carveout left to the driver: 146 KB of shared memory leaves ~90 KB of L1 for the spilled registers.
   configure_kernel_once<kernel>(Traits::kSmemBytes, /*max_shared_carveout=*/false,
                                 "cudaFuncSetAttribute (sm90 backward kernel)");
@@ -75,14 +78,25 @@ void launch_bwd_sm90(const Sm90BwdParams& sp, cudaStream_t stream) {
   // The dense kernels compile no split path (BwdKvUnit): only block masks are split.
   if (p.units != nullptr && !p.block_sparse)
     throw Error("backward split plan", "units only for a block mask", "units on a dense launch (internal)");
+  // Two dQ accumulators: the deterministic D = 64 kernels only (their two warpgroups' partial sums).
+  const bool partials = p.dq_partials == 2;
+  if (p.dq_partials != 1 && !(partials && p.deterministic && Traits::kDqSplitKeys))
+    throw Error("backward dQ accumulators", "1, or 2 for the deterministic D = 64 kernel",
+                std::to_string(p.dq_partials) + " (internal)");
+  auto launch = [&]<bool kSparse, int kLogits>() {
+    if constexpr (Traits::kDqSplitKeys) {
+      if (partials) return launch_bwd_main_sm90<Traits, kSparse, kLogits, 2>(sp, stream);
+    }
+    launch_bwd_main_sm90<Traits, kSparse, kLogits, 1>(sp, stream);
+  };
   launch_bwd_preprocess<Element, kD, kDv>(p, stream);
   if (p.n_blocks > 0) {
     if (p.block_sparse) {
-      if (p.general_logits) launch_bwd_main_sm90<Traits, true, Sm80::kLogitsGeneral>(sp, stream);
-      else launch_bwd_main_sm90<Traits, true, Sm80::kLogitsPlain>(sp, stream);
+      if (p.general_logits) launch.template operator()<true, Sm80::kLogitsGeneral>();
+      else launch.template operator()<true, Sm80::kLogitsPlain>();
     } else {
-      if (p.general_logits) launch_bwd_main_sm90<Traits, false, Sm80::kLogitsGeneral>(sp, stream);
-      else launch_bwd_main_sm90<Traits, false, Sm80::kLogitsPlain>(sp, stream);
+      if (p.general_logits) launch.template operator()<false, Sm80::kLogitsGeneral>();
+      else launch.template operator()<false, Sm80::kLogitsPlain>();
     }
   }
   launch_bwd_postprocess<Element, kD, kDv>(p, stream);

@@ -134,7 +134,7 @@ struct Sm90BwdMainloop {
   /// mask): one copy of the loop per kernel, so that the general logits and the element rule of partial mask
   /// blocks cost the plain dense loop no registers (log step 19: one kernel with all four loops spilled twice as
   /// much).
-  template <int kLogits, bool kSparse>
+  template <int kLogits, bool kSparse, int kDqPartials>
   static __device__ __forceinline__ void run(const BwdParams& p, const BwdKvWork& w, uint8_t* smem,
                                                    Sm90BwdBarriers<T::kStages>& bar, int thread, DkAcc& dk,
                                                    DvAcc& dv) {
@@ -231,7 +231,7 @@ struct Sm90BwdMainloop {
       named_barrier_sync(T::kDqEmptyBarrier, T::kDqHandoffThreads);  // the writer has read the last step's dQ
       stage_dq(smem + T::kDqOffset + dq_buffer * T::kDqBufferBytes, dq, dq_row0, dq_col0, lane);
       if constexpr (T::kDqSplitKeys) {
-        if (p.deterministic) {  // one sum per element, added in the turn's fixed order
+        if (kDqPartials == 1 && p.deterministic) {  // one sum per element, added in the turn's fixed order
           named_barrier_sync(T::kDsBarrier, kThreads);  // both partial sums staged (kDsBarrier is free at kD = 64)
           fold_partial_sums(smem + T::kDqOffset, thread);
         }

@@ -17,7 +17,8 @@
 namespace omniattn::testing {
 namespace {
 
-BwdResult emulate_backward(const Sm80Case& c, const BwdInputs& in, bool deterministic = false, bool check = true) {
+BwdResult emulate_backward(const Sm80Case& c, const BwdInputs& in, bool deterministic = false, bool check = true,
+                           int dq_partials = 1) {
   BwdResult res = bwd_outputs_like(c, in);
   std::optional<TensorView> dsink;
   if (c.sink_logits) dsink = res.dsink.view();
@@ -25,7 +26,7 @@ BwdResult emulate_backward(const Sm80Case& c, const BwdInputs& in, bool determin
                                                {res.dq, res.dk, res.dv, dsink}, bwd_host_options(c, in, deterministic));
   const auto tuning = detail::cuda::bwd_tuning(static_cast<int>(p.d), static_cast<int>(p.dv));
   EXPECT_GT(tuning.d, 0) << c.describe();
-  auto launch = detail::cuda::make_bwd_launch(p, tuning);
+  auto launch = detail::cuda::make_bwd_launch(p, tuning, dq_partials);
   launch.use_host_metadata();
   std::vector<uint8_t> workspace(launch.workspace_bytes + 256, 0xFF);  // NaN: every read must be written first
   launch.bind_workspace(workspace.data() + (256 - reinterpret_cast<uintptr_t>(workspace.data()) % 256) % 256);
@@ -170,6 +171,17 @@ TEST(Sm80BwdEmulated, SinksAcrossTilesEmptyRowsNegativeScale) {
   c.sink_logits = false;
   c.scale = -0.2;
   emulate_backward(c);
+}
+
+// Two dQ accumulators (BwdParams::dq_partials, the sm_90a D = 64 deterministic layout): the sm_80 kernel adds into
+// the first only, and the postprocess adds the second, which must therefore be zeroed by the preprocess (the
+// workspace starts as NaN) and lie apart from every other workspace array. (That the sm_90a writer fills it is
+// SparseBackward / Sm90Backward's determinism and reference checks on the GPU.)
+TEST(Sm80BwdEmulated, SecondDqAccumulatorIsZeroed) {
+  Sm80Case c = small(130, 150);
+  c.hq = 2;
+  c.causal = true;
+  emulate_backward(c, make_bwd_inputs(c), /*deterministic=*/true, /*check=*/true, /*dq_partials=*/2);
 }
 
 // Deterministic mode: the emulator runs CTAs in dispatch order and aborts if a CTA would wait on a later one;
