@@ -56,12 +56,13 @@ cuda::Operand4d operand(const Operand& o, int64_t batches, int64_t tokens, int64
   return {o.data, batches, tokens, heads, dim, o.batch, o.token, o.head};
 }
 
-// The deterministic D = 64 backward adds its two warpgroups' dQ partial sums into two accumulators (BwdParams::
-// dq_partials) instead of folding them in shared memory before one. OMNIATTN_BWD_DQ_PARTIALS=1 restores the fold
-// (read once per process; the A/B switch of docs/kernels.md's backward log steps 18 and 20; the D = 64
-// deterministic kernels with two accumulators are instantiations of their own: no other kernel carries the path).
+// The deterministic D = 64 backward can add its two warpgroups' dQ partial sums into two accumulators (BwdParams::
+// dq_partials) instead of folding them in shared memory before one: OMNIATTN_BWD_DQ_PARTIALS=2 (read once per
+// process; docs/kernels.md's backward log steps 18 and 20; those kernels are instantiations of their own, so no
+// other kernel carries the path). Off by default until it has run on a GPU (kDqPartialsByDefault).
+constexpr int kDqPartialsByDefault = 1;
 int backward_dq_partials(const BackwardProblem& p) {
-  static const int partials = cuda::env_int("OMNIATTN_BWD_DQ_PARTIALS", 2) == 1 ? 1 : 2;
+  static const int partials = cuda::env_int("OMNIATTN_BWD_DQ_PARTIALS", kDqPartialsByDefault) == 2 ? 2 : 1;
   return p.deterministic && p.d == 64 ? partials : 1;
 }
 
