@@ -1,7 +1,7 @@
 // The sm_90a backward (D = Dv = 64 and 128, bf16 and f16): the sm_80 backward's preprocess and postprocess kernels
 // around a warp-specialized wgmma main kernel: three loader warps (K, V by cp.async; per step one thread issues the
 // TMA loads: sm90_bwd_loader.cuh), a dQ writer warp (sm90_bwd_dq_writer.cuh) and two consumer warpgroups
-// (sm90_bwd_mainloop.cuh). Built for sm_90a alone.
+// (sm90_bwd_mainloop.cuh). Built for sm_90a alone, one kernel per (mask kind, logit path[, two dQ accumulators]).
 #include <string>
 
 #include "cuda/bwd/bwd_epilogue.cuh"
