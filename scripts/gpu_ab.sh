@@ -22,9 +22,8 @@ RUNS=${AB:-$ROOT/.carry/ab.txt}
 export GPU_CHECK_STEPS=${GPU_CHECK_STEPS:-build}
 if [ -n "${BASE:-}" ]; then  # the baseline's build, beside the lead's (its log: /tmp/base_build.log)
   rm -rf /tmp/base && mkdir -p /tmp/base && tar xzf "$BASE" -C /tmp/base && ln -s "$ROOT/.carry" /tmp/base/.carry
-  (cd /tmp/base && cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$ROOT/.carry/sysroot/usr" \
-     -DOMNIATTN_CUDA_ARCHS="90a;80" -DPython_EXECUTABLE="$(command -v python3)" &&
-   cmake --build build/gpu -j "$(nproc)" --target omniattn_bench_gpu omniattn_bench_sparse) > /tmp/base_build.log 2>&1 &
+  (bash scripts/gpu_configure.sh /tmp/base /tmp/base/build/gpu "$ROOT/.carry/sysroot/usr" &&
+   cmake --build /tmp/base/build/gpu -j "$(nproc)" --target omniattn_bench_gpu omniattn_bench_sparse) > /tmp/base_build.log 2>&1 &
   base_pid=$!
 fi
 bash scripts/gpu_check_snapshot.sh

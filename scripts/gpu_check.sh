@@ -113,8 +113,7 @@ say "machine: $GPU_INFO; steps: $STEPS; budget $BUDGET s; quick ${BENCH_QUICK:-0
 
 if step build; then
   say "build"
-  cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$SYSROOT" \
-    -DOMNIATTN_CUDA_ARCHS="90a;80" -DPython_EXECUTABLE="$(command -v python3)" >>"$BUILD_LOG" 2>&1 ||
+  bash scripts/gpu_configure.sh . $BUILD "$SYSROOT" >>"$BUILD_LOG" 2>&1 ||
     { say "configure FAILED"; tail -30 "$BUILD_LOG"; exit 1; }
   grep -E "omniattn: Python" "$BUILD_LOG" | tail -1 | tee -a "$LOG"
   timed "build" 240 cmake --build $BUILD -j "$(nproc)" >>"$BUILD_LOG" 2>&1 ||

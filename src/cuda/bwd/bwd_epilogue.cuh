@@ -50,12 +50,12 @@ struct BwdEpilogue {
 
   /// A warp's part of the CTA's dK and dV (accumulators at keys key0.., columns dk_col0.. / dv_col0..): to the
   /// tensors' stored key rows, or for a run of a split tile (BwdParams::units) to its f32 slot of dkv_partial.
-  /// kMaySplit false: a dense kernel (never given a unit table) compiles no slot path.
-  template <bool kMaySplit = true, class DkAcc, class DvAcc>
+  /// A dense kernel (kKind dense: never given a unit table) compiles no slot path.
+  template <BwdWalkKind kKind = BwdWalkKind::any, class DkAcc, class DvAcc>
   static __device__ __forceinline__ void write(const BwdParams& p, const BwdKvWork& w, const DkAcc& dk,
                                                const DvAcc& dv, int key0, int dk_col0, int dv_col0, int lane) {
     const int valid = min(w.seq.k_stored - w.j0, p.tile_keys);  // a half-filled tile (p.tile_keys) writes its keys only
-    const int slot = kMaySplit && p.units != nullptr ? p.units[BwdKvScheduler::unit(p)].slot : -1;
+    const int slot = kKind != BwdWalkKind::dense && p.units != nullptr ? p.units[BwdKvScheduler::unit(p)].slot : -1;
     if (slot >= 0) {
       constexpr int kRow = Traits::kD + Traits::kDv;
       float* part = bwd_dkv_slot(p, slot, w.batch, w.kv_head, kRow);

@@ -31,6 +31,14 @@ struct BwdRowScheduler {
   }
 };
 
+/// Which walks a kernel compiles (BwdWalk): both, behind a runtime test of BwdParams::block_sparse, or one.
+enum class BwdWalkKind { any, dense, sparse };
+
+template <BwdWalkKind kKind>
+__device__ __forceinline__ bool bwd_walks_sparse(const BwdParams& p) {
+  return kKind == BwdWalkKind::sparse || (kKind == BwdWalkKind::any && p.block_sparse);
+}
+
 /// Main kernel: one CTA per (unit, KV head, sequence); a unit is a KV tile, or a run of one (BwdParams::units).
 /// Launch order -> tile in the order the deterministic mode adds dQ (descending when p.dq_descending, BwdParams):
 /// CTAs start in that order, so a CTA only ever waits for CTAs that started before it. Ascending (the default)
@@ -71,12 +79,12 @@ struct BwdKvScheduler {
     unit_and_head(p, u, h);
     return u;
   }
-  /// The CTA's (KV tile in dQ order, KV head). kMaySplit false: a dense kernel, never given a unit table.
-  template <bool kMaySplit = true>
+  /// The CTA's (KV tile in dQ order, KV head). A dense kernel (kKind dense) is never given a unit table.
+  template <BwdWalkKind kKind = BwdWalkKind::any>
   static __device__ __forceinline__ void tile_and_head(const BwdParams& p, int& tile, int& kv_head) {
     int u;
     unit_and_head(p, u, kv_head);
-    tile = kMaySplit && p.units != nullptr ? p.units[u].tile : p.dq_descending ? p.n_blocks - 1 - u : u;
+    tile = kKind != BwdWalkKind::dense && p.units != nullptr ? p.units[u].tile : p.dq_descending ? p.n_blocks - 1 - u : u;
   }
 };
 
@@ -94,17 +102,9 @@ struct BwdKvWork {
   int k_block = 0;           // block-sparse: the mask KV block that holds the tile
 };
 
-/// Which walks a kernel compiles (BwdWalk): both, behind a runtime test of BwdParams::block_sparse, or one.
-enum class BwdWalkKind { any, dense, sparse };
-
-template <BwdWalkKind kKind>
-__device__ __forceinline__ bool bwd_walks_sparse(const BwdParams& p) {
-  return kKind == BwdWalkKind::sparse || (kKind == BwdWalkKind::any && p.block_sparse);
-}
-
 template <int kBlockM, BwdWalkKind kKind = BwdWalkKind::any>
 __device__ __forceinline__ bool make_kv_work(const BwdParams& p, BwdKvWork& w) {
-  BwdKvScheduler::tile_and_head<kKind != BwdWalkKind::dense>(p, w.n, w.kv_head);
+  BwdKvScheduler::tile_and_head<kKind>(p, w.n, w.kv_head);
   w.batch = static_cast<int>(blockIdx.z);
   w.seq = bwd_seq(p, w.batch);
   w.j0 = w.n * p.tile_keys;

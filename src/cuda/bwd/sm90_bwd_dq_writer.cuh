@@ -16,7 +16,7 @@
 // (docs/kernels.md, backward log step 17), hence dq_turn_fast, the .global proxy fences and no __threadfence.
 // With two partial sums (kD = 64) in the deterministic mode: kDqPartials = 2 (a kernel of its own, chosen by
 // BwdParams::dq_partials) adds each into an accumulator of its own (the postprocess adds them in order), so that
-// every element of each gets one addition per KV tile in the turn order; kDqPartials = 1 (OMNIATTN_BWD_DQ_PARTIALS=1)
+// every element of each gets one addition per KV tile in the turn order; kDqPartials = 1 (the default)
 // has the consumers fold the second into the first before the hand-over (Sm90BwdMainloop::fold_partial_sums), behind
 // a barrier across both warpgroups (docs/kernels.md, backward log steps 17, 18, 20).
 #include <cuda/ptx>
@@ -67,7 +67,7 @@ struct Sm90BwdDqWriter {
       named_barrier_sync(T::kDqFullBarrier, T::kDqHandoffThreads);  // the consumers staged this step's dQ
       if (p.deterministic && !overlap) take_turn();
       // One bulk reduction per buffer, every row (rows past q_len add zeros: their P is 0; the postprocess skips
-      // them). Deterministic: each buffer into an accumulator of its own (p.dq_partials), or the folded sum alone.
+      // them). Deterministic: each buffer into an accumulator of its own (kDqPartials = 2), or the folded sum alone.
       if (lane == 0) {
         const int buffers = kDqPartials == 1 && p.deterministic ? 1 : T::kDqBuffers;
         const int64_t apart = kDqPartials > 1 ? p.dq_partial_floats : 0;

@@ -54,9 +54,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) bwd_main_sm90_kernel(cons
   typename Traits::DvAcc dv;  // (16 keys, kDv) f32 per warp
   dk.fill(0.f);
   dv.fill(0.f);
-  Sm90BwdMainloop<Traits>::template run<kLogits, kSparse, kDqPartials>(p, work, smem, bar, thread, dk, dv);
+  Sm90BwdMainloop<Traits>::template run<kLogits, kKind, kDqPartials>(p, work, smem, bar, thread, dk, dv);
   // dK, dV of the warp's 16 keys, every column (rows past the stored keys are not written).
-  BwdEpilogue<typename Traits::Base>::template write<kSparse>(p, work, dk, dv, 16 * consumer_warp, 0, 0, lane);
+  BwdEpilogue<typename Traits::Base>::template write<kKind>(p, work, dk, dv, 16 * consumer_warp, 0, 0, lane);
   if (thread == 0) bwd_cta_finished<Traits::kBlockM, kKind>(p, work);
 }
 

@@ -134,7 +134,7 @@ struct Sm90BwdMainloop {
   /// mask): one copy of the loop per kernel, so that the general logits and the element rule of partial mask
   /// blocks cost the plain dense loop no registers (log step 19: one kernel with all four loops spilled twice as
   /// much).
-  template <int kLogits, bool kSparse, int kDqPartials>
+  template <int kLogits, BwdWalkKind kKind, int kDqPartials>
   static __device__ __forceinline__ void run(const BwdParams& p, const BwdKvWork& w, uint8_t* smem,
                                                    Sm90BwdBarriers<T::kStages>& bar, int thread, DkAcc& dk,
                                                    DvAcc& dv) {
@@ -163,7 +163,7 @@ struct Sm90BwdMainloop {
       const float* dsum = lse_log2 + kBlockM;
 
       const uint32_t hidden =
-          kSparse && step.element ? element_hidden_bits<SAcc, true>(p, w, step.head, t0, key0, 0, lane) : 0u;
+          kKind == BwdWalkKind::sparse && step.element ? element_hidden_bits<SAcc, true>(p, w, step.head, t0, key0, 0, lane) : 0u;
       mbarrier_wait(&bar.full[stage], (it / T::kStages) & 1);
       SAcc st, dpt;  // (16 keys, kBlockM rows) f32 per warp: S^T then P^T; dP^T then dS^T
       RowFrags pa, dsa;  // P^T, dS^T in Element
@@ -239,7 +239,7 @@ struct Sm90BwdMainloop {
       named_barrier_arrive(T::kDqFullBarrier, T::kDqHandoffThreads);
     };
 
-    BwdWalk<kBlockM, kSparse ? BwdWalkKind::sparse : BwdWalkKind::dense> walk;
+    BwdWalk<kBlockM, kKind> walk;
     walk.init(p, w);
     BwdStep step;
     bool more = walk.next(p, w, mask, step);
